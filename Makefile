@@ -1,0 +1,32 @@
+# make run: set up, migrate, load the protocols and demo data, serve on http://127.0.0.1:5000
+# make test: set up and run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(PY) -m flask --app app
+
+.PHONY: install run test test-postgres clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) ecrf load-protocols
+	$(FLASK) ecrf demo
+	@echo "Serving on http://127.0.0.1:5000 (Ctrl-C to stop)"
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+test: install
+	$(PY) -m pytest
+
+# The suite on PostgreSQL (default: the local server's database `test`).
+test-postgres: install
+	ECRF_TEST_DATABASE_URL=$${ECRF_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Users, memberships and logging in."""

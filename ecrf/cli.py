@@ -1,0 +1,91 @@
+"""`flask ecrf ...`: the command line of the eCRF."""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import click
+from flask.cli import AppGroup
+
+from ecrf.extensions import db
+from ecrf.protocols import ProtocolError, protocols
+from ecrf.studies.services import ProtocolChangeRefused, sync_protocols
+from ecrf.visits.windows import compute_window
+
+ecrf_cli = AppGroup("ecrf", help="eCRF commands: protocols, schedules, demo data.")
+
+
+def _protocols():
+    try:
+        return protocols()
+    except ProtocolError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@ecrf_cli.command("protocols")
+def list_protocols() -> None:
+    """List the studies whose protocol files are loaded."""
+    for code, protocol in _protocols().items():
+        arms = ", ".join(arm.code for arm in protocol.arms)
+        visits = ", ".join(visit.code for visit in protocol.visits)
+        click.echo(
+            f"{code:<12} {protocol.short_title:<12} {protocol.registry_id or '-':<12} "
+            f"{protocol.allocation.method.value:<10} arms: {arms}; visits: {visits}"
+        )
+
+
+@ecrf_cli.command("schedule")
+@click.argument("study")
+@click.option("--index-date", "index_date_text", required=True, metavar="YYYY-MM-DD", help="Day 0 of the schedule.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def schedule(study: str, index_date_text: str, as_json: bool) -> None:
+    """Print each visit's target date and window for a subject with this index date."""
+    all_protocols = _protocols()
+    if study not in all_protocols:
+        raise click.ClickException(f"unknown study '{study}'; known: {', '.join(all_protocols)}")
+    try:
+        index_date = date.fromisoformat(index_date_text)
+    except ValueError:
+        raise click.ClickException(f"--index-date: '{index_date_text}' is not a date; use YYYY-MM-DD") from None
+    rows = []
+    for visit in all_protocols[study].visits:
+        window = compute_window(index_date, visit)
+        rows.append({
+            "code": visit.code,
+            "label": visit.label,
+            "target_date": window.target.isoformat(),
+            "window_start": window.start.isoformat(),
+            "window_end": window.end.isoformat(),
+        })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['code']:<10} {row['target_date']}  window {row['window_start']} to {row['window_end']}  {row['label']}")
+
+
+@ecrf_cli.command("load-protocols")
+def load_protocols_command() -> None:
+    """Bring the protocol files into the database (studies, arms, visit definitions)."""
+    try:
+        results = sync_protocols(_protocols())
+    except ProtocolChangeRefused as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    for study, changed in results:
+        click.echo(f"{study.code}: {'loaded' if changed else 'unchanged'}")
+
+
+@ecrf_cli.command("demo")
+def demo_command() -> None:
+    """Create synthetic demo sites, users and subjects (idempotent)."""
+    from ecrf.demo import DEMO_PASSWORD, load_demo
+
+    sync_protocols(_protocols())
+    report = load_demo()
+    db.session.commit()
+    click.echo(report.summary())
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+    for email, role in report.logins:
+        click.echo(f"  {email:<32} {role}")

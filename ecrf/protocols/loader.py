@@ -1,0 +1,67 @@
+"""Reads and validates the protocol files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from ecrf.protocols.schema import Protocol
+
+
+class ProtocolError(Exception):
+    """A protocol file is unreadable or invalid; the message names the file, the key and the reason."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML loader that refuses a key given twice in one mapping."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _key_path(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def load_protocol(path: Path) -> Protocol:
+    """Load and validate one protocol file."""
+    name = path.name
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProtocolError(f"{name}: cannot be read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{name}: the file must be a mapping of keys to values")
+    try:
+        protocol = Protocol.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = _key_path(error["loc"])
+            reason = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                reason = "unknown key"
+            problems.append(f"{key}: {reason}" if key else reason)
+        raise ProtocolError(f"{name}: " + "; ".join(problems)) from None
+    if protocol.code != path.stem:
+        raise ProtocolError(f"{name}: code: '{protocol.code}' does not match the file name '{path.stem}'")
+    return protocol
+
+
+def load_protocols(directory: str | Path) -> dict[str, Protocol]:
+    """All protocol files (*.yaml) in a folder, by study code, in file-name order."""
+    files = sorted(Path(directory).glob("*.yaml"))
+    if not files:
+        raise ProtocolError(f"{directory}: no protocol files (*.yaml)")
+    return {protocol.code: protocol for protocol in map(load_protocol, files)}

@@ -1,0 +1,321 @@
+"""Pydantic schema of a study protocol file (one YAML file per study).
+
+The schema holds numbers and names (windows, arms, ratios, thresholds); the rules
+that use them live in code. Cross-field checks raise `ValueError` with the dotted
+key they concern first, so the loader can report file, key and reason.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from ecrf.protocols.instruments import INSTRUMENTS
+
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
+
+
+class Strict(BaseModel):
+    """Base for protocol parts: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AllocationMethod(str, Enum):
+    """How subjects get their arm."""
+
+    CHOSEN = "chosen"  # the physician chooses the cohort; recorded at enrolment
+    RANDOMIZED = "randomized"
+    SINGLE_ARM = "single_arm"
+
+
+class Arm(Strict):
+    code: Code
+    label: str
+    description: str = ""
+
+
+class Stratum(Strict):
+    """A stratification factor besides the site, with its levels."""
+
+    code: Code
+    label: str
+    levels: list[Code] = Field(min_length=2)
+
+
+class Rule(Strict):
+    """A machine-checkable condition on one screening value.
+
+    For an inclusion criterion the condition must hold; for an exclusion criterion
+    it excludes the patient when it holds. `between` is inclusive at both ends.
+    """
+
+    field: Code
+    op: Literal["<", "<=", ">", ">=", "==", "between", "in"]
+    value: Decimal | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
+    values: list[str] | None = None
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _operands_fit_operator(self) -> "Rule":
+        if self.op == "between":
+            if self.low is None or self.high is None or self.value is not None:
+                raise ValueError("op 'between' takes low and high (and no value)")
+            if self.low > self.high:
+                raise ValueError(f"low {self.low} is above high {self.high}")
+        elif self.op == "in":
+            if not self.values:
+                raise ValueError("op 'in' takes a non-empty list 'values'")
+        elif self.value is None or self.low is not None or self.high is not None:
+            raise ValueError(f"op '{self.op}' takes value (and no low/high)")
+        return self
+
+    def holds(self, observed: Decimal | int | str) -> bool:
+        """Whether the observed value satisfies this condition."""
+        if self.op == "in":
+            return str(observed) in (self.values or [])
+        number = Decimal(str(observed))
+        if self.op == "between":
+            return self.low <= number <= self.high  # type: ignore[operator]
+        value = self.value
+        return {
+            "<": number < value, "<=": number <= value, ">": number > value,
+            ">=": number >= value, "==": number == value,
+        }[self.op]  # type: ignore[operator]
+
+
+class Criterion(Strict):
+    """One eligibility criterion: its text and, for numeric ones, the rule(s) to judge it."""
+
+    code: Code
+    text: str
+    rule: Rule | None = None
+    #: Alternatives: the criterion is met when any of these rules holds.
+    any_of: list[Rule] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_rule(self) -> "Criterion":
+        if self.rule is not None and self.any_of is not None:
+            raise ValueError("give either rule or any_of, not both")
+        return self
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The rules of this criterion (empty when it is judged by the investigator)."""
+        return [self.rule] if self.rule else list(self.any_of or [])
+
+
+class Eligibility(Strict):
+    inclusion: list[Criterion] = Field(min_length=1)
+    exclusion: list[Criterion] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> "Eligibility":
+        for part in ("inclusion", "exclusion"):
+            seen: set[str] = set()
+            for criterion in getattr(self, part):
+                if criterion.code in seen:
+                    raise ValueError(f"{part}.{criterion.code}: duplicate criterion code")
+                seen.add(criterion.code)
+        return self
+
+
+class Allocation(Strict):
+    method: AllocationMethod
+    #: Randomized studies: arm code -> weight, e.g. {balloon: 1, stent: 1}.
+    ratio: dict[Code, Annotated[int, Field(ge=1)]] | None = None
+    #: Randomized studies: permuted block sizes, each a multiple of the ratio's sum.
+    block_sizes: list[Annotated[int, Field(ge=1)]] | None = None
+    stratify_by_site: bool = True
+    strata: list[Stratum] = Field(default_factory=list)
+    #: Conditions that must hold before a subject may be randomized.
+    gates: list[Criterion] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _randomization_parameters(self) -> "Allocation":
+        randomized = self.method is AllocationMethod.RANDOMIZED
+        if randomized and (not self.ratio or not self.block_sizes):
+            raise ValueError("a randomized study needs ratio and block_sizes")
+        if not randomized and (self.ratio or self.block_sizes or self.strata or self.gates):
+            raise ValueError(f"ratio, block_sizes, strata and gates apply to randomized studies only, not '{self.method.value}'")
+        if randomized:
+            total = sum(self.ratio.values())  # type: ignore[union-attr]
+            for size in self.block_sizes:  # type: ignore[union-attr]
+                if size % total:
+                    raise ValueError(f"block_sizes: {size} is not a multiple of the ratio's sum {total}")
+        return self
+
+
+class IndexEvent(Strict):
+    """Day 0 of the schedule."""
+
+    event: Literal["procedure", "randomization", "enrolment"]
+    label: str
+    #: True when the time of day matters (the index is a date-time, e.g. randomization).
+    with_time: bool = False
+
+
+class Visit(Strict):
+    code: Code
+    label: str
+    target_day: Annotated[int, Field(ge=0)]
+    days_before: Annotated[int, Field(ge=0)] = 0
+    days_after: Annotated[int, Field(ge=0)] = 0
+    mode: Literal["procedure", "clinic", "telephone", "imaging"] = "clinic"
+    instruments: list[Code] = Field(default_factory=list)
+    #: Extra instruments for subjects of one arm: arm code -> instrument codes.
+    arm_instruments: dict[Code, list[Code]] = Field(default_factory=dict)
+
+    @field_validator("instruments")
+    @classmethod
+    def _known_instruments(cls, codes: list[str]) -> list[str]:
+        _check_instruments(codes)
+        return codes
+
+    @field_validator("arm_instruments")
+    @classmethod
+    def _known_arm_instruments(cls, by_arm: dict[str, list[str]]) -> dict[str, list[str]]:
+        for codes in by_arm.values():
+            _check_instruments(codes)
+        return by_arm
+
+    @property
+    def first_day(self) -> int:
+        return self.target_day - self.days_before
+
+    @property
+    def last_day(self) -> int:
+        return self.target_day + self.days_after
+
+    def instruments_for(self, arm_code: str | None) -> list[str]:
+        """Instrument codes this visit needs for a subject of the given arm."""
+        return self.instruments + [c for c in self.arm_instruments.get(arm_code or "", []) if c not in self.instruments]
+
+
+def _check_instruments(codes: list[str]) -> None:
+    unknown = [code for code in codes if code not in INSTRUMENTS]
+    if unknown:
+        raise ValueError(f"unknown instrument {', '.join(unknown)}; allowed: {', '.join(INSTRUMENTS)}")
+    if len(set(codes)) != len(codes):
+        raise ValueError("an instrument is listed twice")
+
+
+class SafetyRules(Strict):
+    """Parameters of the safety rules; a rule with no parameter is off for the study."""
+
+    #: Hours from site awareness of a serious AE to the report to the sponsor.
+    sae_report_hours: Annotated[int, Field(ge=1)] = 24
+    #: Days an ongoing AE may go without an update before it is flagged.
+    ae_update_days: Annotated[int, Field(ge=1)] = 30
+    abi_drop: Decimal | None = None
+    rutherford_worsening: Annotated[int, Field(ge=1, le=6)] | None = None
+    villalta_severe: Annotated[int, Field(ge=0, le=33)] | None = None
+    villalta_ulcer_is_severe: bool = False
+    ich_hours: Annotated[int, Field(ge=1)] | None = None
+    early_death_days: Annotated[int, Field(ge=1)] | None = None
+    periprocedural_mi_uln_multiple: Decimal | None = None
+    #: QFR at or below this value at `qfr_visit` raises a flag (0.80: QFR <= 0.80 fails).
+    qfr_flag_at_or_below: Decimal | None = None
+    qfr_visit: Code | None = None
+    major_amputation: bool = False
+
+
+class Endpoints(Strict):
+    primary: list[str] = Field(min_length=1)
+    secondary: list[str] = Field(default_factory=list)
+    safety: list[str] = Field(default_factory=list)
+    #: Duplex peak systolic velocity ratio at or above which a segment counts as restenosed.
+    psvr_restenosis: Decimal | None = None
+
+
+class Protocol(Strict):
+    """One study's protocol, as the system runs it."""
+
+    code: Code
+    short_title: str = Field(max_length=60)
+    title: str
+    registry_id: str | None = None
+    design: str
+    target_enrolment: Annotated[int, Field(ge=1)]
+    #: Prefix of study subject IDs: <prefix>-<site code>-<4-digit number>.
+    subject_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,6}$")]
+    index: IndexEvent
+    arms: list[Arm] = Field(min_length=1)
+    allocation: Allocation
+    visits: list[Visit] = Field(min_length=1)
+    eligibility: Eligibility
+    safety: SafetyRules = SafetyRules()
+    endpoints: Endpoints
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Protocol":
+        self._check_arms()
+        self._check_visits()
+        return self
+
+    def _check_arms(self) -> None:
+        codes = [arm.code for arm in self.arms]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"arms: duplicate arm code in {codes}")
+        allocation = self.allocation
+        if allocation.method is AllocationMethod.SINGLE_ARM and len(codes) != 1:
+            raise ValueError(f"arms: a single_arm study has exactly one arm, not {len(codes)}")
+        if allocation.method is not AllocationMethod.SINGLE_ARM and len(codes) < 2:
+            raise ValueError(f"arms: a {allocation.method.value} study needs at least two arms")
+        if allocation.ratio is not None and set(allocation.ratio) != set(codes):
+            missing = sorted(set(codes) - set(allocation.ratio))
+            extra = sorted(set(allocation.ratio) - set(codes))
+            raise ValueError(
+                "allocation.ratio: must name every arm exactly"
+                + (f"; arm missing from the ratio: {', '.join(missing)}" if missing else "")
+                + (f"; no such arm: {', '.join(extra)}" if extra else "")
+            )
+        for visit in self.visits:
+            for arm_code in visit.arm_instruments:
+                if arm_code not in codes:
+                    raise ValueError(f"visits.{visit.code}.arm_instruments: no such arm '{arm_code}'; arms are {', '.join(codes)}")
+
+    def _check_visits(self) -> None:
+        seen: set[str] = set()
+        for visit in self.visits:
+            if visit.code in seen:
+                raise ValueError(f"visits.{visit.code}: duplicate visit code")
+            seen.add(visit.code)
+        for previous, visit in zip(self.visits, self.visits[1:]):
+            if visit.target_day <= previous.target_day:
+                raise ValueError(
+                    f"visits.{visit.code}.target_day: day {visit.target_day} is not after "
+                    f"the previous visit {previous.code} (day {previous.target_day}); list visits in order"
+                )
+            if previous.last_day >= visit.target_day:
+                raise ValueError(
+                    f"visits.{previous.code}.days_after: the window ends on day {previous.last_day}, "
+                    f"not before the next visit {visit.code}'s target day {visit.target_day}"
+                )
+            if visit.first_day <= previous.target_day:
+                raise ValueError(
+                    f"visits.{visit.code}.days_before: the window opens on day {visit.first_day}, "
+                    f"not after the previous visit {previous.code}'s target day {previous.target_day}"
+                )
+        if self.safety.qfr_visit is not None and self.safety.qfr_visit not in seen:
+            raise ValueError(f"safety.qfr_visit: no such visit '{self.safety.qfr_visit}'")
+
+    def arm(self, code: str) -> Arm:
+        """The arm with this code (KeyError if none)."""
+        for arm in self.arms:
+            if arm.code == code:
+                return arm
+        raise KeyError(code)
+
+    def visit(self, code: str) -> Visit:
+        """The visit with this code (KeyError if none)."""
+        for visit in self.visits:
+            if visit.code == code:
+                return visit
+        raise KeyError(code)
+

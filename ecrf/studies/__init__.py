@@ -1,0 +1,1 @@
+"""Studies, arms, visit definitions and sites."""

@@ -1,0 +1,100 @@
+"""Studies, their arms and visit definitions (synced from the protocol files), and sites."""
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ecrf.extensions import db
+
+
+class Study(db.Model):
+    """A study run by the system; its rules live in the protocol file of the same code."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    short_title: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(400))
+    registry_id: Mapped[str | None] = mapped_column(String(40))
+    #: chosen / randomized / single_arm, from the protocol file.
+    allocation: Mapped[str] = mapped_column(String(20))
+    subject_prefix: Mapped[str] = mapped_column(String(6))
+    target_enrolment: Mapped[int]
+    #: SHA-256 of the protocol file as last loaded.
+    protocol_sha256: Mapped[str] = mapped_column(String(64))
+
+    arms: Mapped[list[Arm]] = relationship(back_populates="study", order_by="Arm.position")
+    visit_definitions: Mapped[list[VisitDefinition]] = relationship(back_populates="study", order_by="VisitDefinition.position")
+    study_sites: Mapped[list[StudySite]] = relationship(back_populates="study")
+
+    def __repr__(self) -> str:
+        return f"<Study {self.code}>"
+
+
+class Arm(db.Model):
+    """A treatment arm or cohort of a study."""
+
+    __tablename__ = "arms"
+    __table_args__ = (UniqueConstraint("study_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int]
+
+    study: Mapped[Study] = relationship(back_populates="arms")
+
+
+class VisitDefinition(db.Model):
+    """A scheduled visit of a study: day `target_day` after the index, window -days_before/+days_after."""
+
+    __tablename__ = "visit_definitions"
+    __table_args__ = (UniqueConstraint("study_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(200))
+    #: Order of the visit in the schedule (0 = first).
+    position: Mapped[int]
+    target_day: Mapped[int]
+    days_before: Mapped[int]
+    days_after: Mapped[int]
+
+    study: Mapped[Study] = relationship(back_populates="visit_definitions")
+
+
+class Site(db.Model):
+    """A hospital taking part in one or more studies."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: IANA time zone, e.g. Asia/Shanghai: the site's calendar decides visit dates and windows.
+    timezone: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+
+    study_sites: Mapped[list[StudySite]] = relationship(back_populates="site")
+
+    def __repr__(self) -> str:
+        return f"<Site {self.code}>"
+
+
+class StudySite(db.Model):
+    """A site's participation in a study."""
+
+    __tablename__ = "study_sites"
+    __table_args__ = (UniqueConstraint("study_id", "site_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    #: Last number used in this site's study subject IDs (e.g. 7 in DEF-SH01-0007).
+    last_subject_number: Mapped[int] = mapped_column(default=0)
+
+    study: Mapped[Study] = relationship(back_populates="study_sites")
+    site: Mapped[Site] = relationship(back_populates="study_sites")

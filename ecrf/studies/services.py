@@ -1,0 +1,82 @@
+"""Study set-up: bringing the protocol files into the database."""
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import select
+
+from ecrf.extensions import db
+from ecrf.protocols import Protocol
+from ecrf.studies.models import Arm, Study, VisitDefinition
+from ecrf.subjects.models import Subject
+from ecrf.visits.models import Visit
+
+
+class ProtocolChangeRefused(Exception):
+    """A protocol change would remove something subjects already use."""
+
+
+def protocol_digest(protocol: Protocol) -> str:
+    """A stable fingerprint of a protocol's content."""
+    return hashlib.sha256(protocol.model_dump_json().encode()).hexdigest()
+
+
+def sync_protocol(protocol: Protocol) -> tuple[Study, bool]:
+    """Create or update the study, arms and visit definitions of one protocol; returns (study, changed).
+
+    Labels, order and windows of visit definitions are updated; windows already
+    computed for enrolled subjects are kept (a protocol amendment does not move
+    existing visits). Removing an arm or a visit that subjects use is refused.
+    """
+    study = db.session.scalar(select(Study).where(Study.code == protocol.code))
+    digest = protocol_digest(protocol)
+    if study is not None and study.protocol_sha256 == digest:
+        return study, False
+    if study is None:
+        study = Study(code=protocol.code)
+        db.session.add(study)
+    study.short_title = protocol.short_title
+    study.title = protocol.title
+    study.registry_id = protocol.registry_id
+    study.allocation = protocol.allocation.method.value
+    study.subject_prefix = protocol.subject_prefix
+    study.target_enrolment = protocol.target_enrolment
+    study.protocol_sha256 = digest
+    _sync_arms(study, protocol)
+    _sync_visits(study, protocol)
+    db.session.flush()
+    return study, True
+
+
+def _sync_arms(study: Study, protocol: Protocol) -> None:
+    existing = {arm.code: arm for arm in study.arms}
+    for position, arm_spec in enumerate(protocol.arms):
+        arm = existing.pop(arm_spec.code, None)
+        if arm is None:
+            arm = Arm(code=arm_spec.code)
+            study.arms.append(arm)
+        arm.label, arm.position = arm_spec.label, position
+    for arm in existing.values():
+        if db.session.scalar(select(Subject.id).where(Subject.arm_id == arm.id).limit(1)):
+            raise ProtocolChangeRefused(f"{protocol.code}: arm '{arm.code}' has subjects and cannot be removed")
+        db.session.delete(arm)
+
+
+def _sync_visits(study: Study, protocol: Protocol) -> None:
+    existing = {definition.code: definition for definition in study.visit_definitions}
+    for position, spec in enumerate(protocol.visits):
+        definition = existing.pop(spec.code, None)
+        if definition is None:
+            definition = VisitDefinition(code=spec.code)
+            study.visit_definitions.append(definition)
+        definition.label, definition.position = spec.label, position
+        definition.target_day, definition.days_before, definition.days_after = spec.target_day, spec.days_before, spec.days_after
+    for definition in existing.values():
+        if db.session.scalar(select(Visit.id).where(Visit.definition_id == definition.id).limit(1)):
+            raise ProtocolChangeRefused(f"{protocol.code}: visit '{definition.code}' has subject visits and cannot be removed")
+        db.session.delete(definition)
+
+
+def sync_protocols(protocols: dict[str, Protocol]) -> list[tuple[Study, bool]]:
+    """Sync every protocol; returns (study, changed) per protocol."""
+    return [sync_protocol(protocol) for protocol in protocols.values()]

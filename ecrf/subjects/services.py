@@ -1,0 +1,142 @@
+"""Enrolment and subject listings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+
+from ecrf.auth.models import User
+from ecrf.clock import now_utc, site_today
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from ecrf.protocols import protocol_for
+from ecrf.protocols.schema import AllocationMethod
+from ecrf.studies.models import Site, Study, StudySite
+from ecrf.subjects.models import Subject
+from ecrf.visits.models import Visit
+from ecrf.visits.windows import WindowStatus, compute_window
+
+
+def enrol_subject(
+    study: Study,
+    site: Site,
+    *,
+    index_date: date,
+    consent_date: date,
+    arm_code: str | None = None,
+    index_time: time | None = None,
+    by: User | None = None,
+) -> Subject:
+    """Enrol a subject: give it the next study subject ID of the site and create its visits.
+
+    The day-0 visit is the index event (procedure or randomization), so its date is
+    the index date; later visits wait for the coordinator to record them.
+
+    Raises InvalidInput naming the field when a date or the arm breaks the protocol.
+    Randomized studies get no arm here; it comes from randomization.
+    """
+    protocol = protocol_for(study.code)
+    today = site_today(site)
+    index_label = protocol.index.label
+    if index_date > today:
+        raise InvalidInput("index_date", f"{index_label}: must not be after today at the site ({today.isoformat()}).")
+    if consent_date > today:
+        raise InvalidInput("consent_date", f"Informed consent date: must not be after today at the site ({today.isoformat()}).")
+    if consent_date > index_date:
+        raise InvalidInput("consent_date", f"Informed consent date: must be on or before the {index_label.lower()} ({index_date.isoformat()}).")
+    index_at = None
+    if protocol.index.with_time:
+        if index_time is None:
+            raise InvalidInput("index_time", f"{index_label} time: required for this study (hours count from it), as HH:MM at the site.")
+        index_at = datetime.combine(index_date, index_time, ZoneInfo(site.timezone))
+        if index_at > now_utc():
+            raise InvalidInput("index_time", f"{index_label} time: must not be in the future.")
+    arm = _arm_for(study, protocol.allocation.method, arm_code)
+    study_site = db.session.scalar(select(StudySite).where(StudySite.study_id == study.id, StudySite.site_id == site.id))
+    if study_site is None:
+        raise InvalidInput(None, f"Site {site.code} does not take part in {study.short_title}.")
+
+    number = _next_subject_number(study_site)
+    subject = Subject(
+        subject_code=f"{study.subject_prefix}-{site.code}-{number:04d}",
+        study=study,
+        site=site,
+        arm=arm,
+        index_date=index_date,
+        index_at=index_at,
+        consent_date=consent_date,
+        enrolled_by_id=by.id if by else None,
+    )
+    db.session.add(subject)
+    for definition in study.visit_definitions:
+        window = compute_window(index_date, definition)
+        db.session.add(Visit(
+            subject=subject, definition=definition,
+            target_date=window.target, window_start=window.start, window_end=window.end,
+            # The day-0 visit is the index event itself: it took place on the index date.
+            visit_date=index_date if definition.target_day == 0 else None,
+        ))
+    db.session.flush()
+    return subject
+
+
+def _arm_for(study: Study, method: AllocationMethod, arm_code: str | None):
+    arms = {arm.code: arm for arm in study.arms}
+    if method is AllocationMethod.SINGLE_ARM:
+        return next(iter(arms.values()))
+    if method is AllocationMethod.RANDOMIZED:
+        if arm_code:
+            raise InvalidInput("arm", f"Arm: {study.short_title} is randomized; the arm is assigned by randomization, not chosen.")
+        return None
+    if arm_code not in arms:
+        allowed = ", ".join(arm.label for arm in arms.values())
+        raise InvalidInput("arm", f"Cohort: required; choose one of {allowed}.")
+    return arms[arm_code]
+
+
+def _next_subject_number(study_site: StudySite) -> int:
+    """Take the site's next subject number atomically (one UPDATE ... RETURNING)."""
+    number = db.session.execute(
+        update(StudySite)
+        .where(StudySite.id == study_site.id)
+        .values(last_subject_number=StudySite.last_subject_number + 1)
+        .returning(StudySite.last_subject_number)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    db.session.expire(study_site, ["last_subject_number"])
+    return number
+
+
+@dataclass(frozen=True)
+class SubjectRow:
+    """A subject in a listing with its next visit due and that visit's status."""
+
+    subject: Subject
+    next_visit: Visit | None
+    next_status: WindowStatus | None
+
+
+def next_visit(subject: Subject, today: date) -> tuple[Visit | None, WindowStatus | None]:
+    """The first visit still waiting for action (not done, missed or not applicable), with its status."""
+    for visit in subject.visits:
+        status = visit.status(today)
+        if not status.is_done:
+            return visit, status
+    return None, None
+
+
+def subject_page(study: Study, site: Site, page: int, per_page: int) -> tuple[list[SubjectRow], int]:
+    """One page of a site's subjects in a study, by subject ID, with their next visits; and the total count."""
+    where = (Subject.study_id == study.id, Subject.site_id == site.id)
+    total = db.session.scalar(select(func.count(Subject.id)).where(*where)) or 0
+    subjects = db.session.scalars(
+        select(Subject).where(*where)
+        .options(selectinload(Subject.visits).joinedload(Visit.definition), selectinload(Subject.arm))
+        .order_by(Subject.subject_code)
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    today = site_today(site)
+    return [SubjectRow(subject, *next_visit(subject, today)) for subject in subjects], total

@@ -1,0 +1,1 @@
+"""Visits, their windows and status."""

@@ -1,0 +1,61 @@
+"""A subject's scheduled visits, created at enrolment from the protocol."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Date, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ecrf.extensions import db
+from ecrf.studies.models import VisitDefinition
+from ecrf.subjects.models import Subject
+from ecrf.visits.windows import WindowStatus, window_status
+
+
+class Visit(db.Model):
+    """One scheduled visit of one subject, with its window fixed at enrolment."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "definition_id"),
+        Index("ix_visits_open_windows", "window_start", "window_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("visit_definitions.id"))
+    target_date: Mapped[date] = mapped_column(Date)
+    #: First and last day of the window, inclusive, on the site's calendar.
+    window_start: Mapped[date] = mapped_column(Date)
+    window_end: Mapped[date] = mapped_column(Date)
+    #: Date the visit took place, on the site's calendar.
+    visit_date: Mapped[date | None] = mapped_column(Date)
+    missed: Mapped[bool] = mapped_column(default=False)
+    missed_reason: Mapped[str | None] = mapped_column(Text)
+
+    subject: Mapped[Subject] = relationship(back_populates="visits")
+    definition: Mapped[VisitDefinition] = relationship()
+
+    @property
+    def not_applicable(self) -> bool:
+        """The subject left follow-up before this visit fell due."""
+        subject = self.subject
+        return (
+            subject.status.ends_follow_up
+            and subject.status_date is not None
+            and self.window_end >= subject.status_date
+        )
+
+    def status(self, today: date) -> WindowStatus:
+        """Window status on the site-local date `today` (decided by `window_status`)."""
+        return window_status(
+            self.window_start,
+            self.window_end,
+            today=today,
+            visit_date=self.visit_date,
+            missed=self.missed,
+            not_applicable=self.not_applicable,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Visit {self.subject_id}:{self.definition_id}>"

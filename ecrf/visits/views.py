@@ -1,0 +1,55 @@
+"""A visit's page: its window, its date and the forms it needs."""
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from ecrf.access import Action, can, require, subject_or_404
+from ecrf.clock import site_today
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from ecrf.protocols import protocol_for
+from ecrf.protocols.instruments import INSTRUMENTS
+from ecrf.visits.services import record_visit_date
+from ecrf.visits.windows import WindowStatus
+from forms.fields import show_error
+from forms.visits import VisitDateForm
+
+bp = Blueprint("visits", __name__, url_prefix="/subjects")
+
+
+@bp.route("/<subject_code>/visits/<visit_code>", methods=["GET", "POST"])
+def detail(subject_code: str, visit_code: str):
+    """Show a visit; record the date it took place."""
+    subject = subject_or_404(current_user, subject_code)
+    visit = next((v for v in subject.visits if v.definition.code == visit_code), None)
+    if visit is None:
+        abort(404)
+    form = VisitDateForm(obj=visit)
+    if form.is_submitted():
+        require(current_user, Action.RECORD_VISIT, subject.study_id, subject.site_id)
+    if form.validate_on_submit():
+        try:
+            status = record_visit_date(visit, form.visit_date.data, by=current_user)
+        except InvalidInput as error:
+            show_error(form, error.field, error.message)
+        else:
+            db.session.commit()
+            if status is WindowStatus.COMPLETED_OUT_OF_WINDOW:
+                flash(
+                    f"Visit date {visit.visit_date.isoformat()} is outside the window "
+                    f"{visit.window_start.isoformat()} to {visit.window_end.isoformat()}: the visit is recorded as completed out of window.",
+                    "warning",
+                )
+            else:
+                flash(f"Visit date {visit.visit_date.isoformat()} recorded: completed in window.", "success")
+            return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
+    protocol = protocol_for(subject.study.code)
+    # A user who may not see the arm is not shown the arm-specific forms either: they would reveal it.
+    sees_arm = can(current_user, Action.SEE_ARM, subject.study_id, subject.site_id)
+    arm_code = subject.arm.code if subject.arm and sees_arm else None
+    instruments = [(code, INSTRUMENTS[code]) for code in protocol.visit(visit_code).instruments_for(arm_code)]
+    today = site_today(subject.site)
+    return render_template(
+        "visits/detail.html", subject=subject, visit=visit, status=visit.status(today), today=today,
+        form=form, instruments=instruments,
+        may_record=can(current_user, Action.RECORD_VISIT, subject.study_id, subject.site_id),
+    )

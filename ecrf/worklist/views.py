@@ -1,0 +1,14 @@
+"""The worklist: the page a user lands on."""
+from flask import Blueprint, current_app, render_template
+from flask_login import current_user
+
+from ecrf.worklist.services import build_worklist
+
+bp = Blueprint("worklist", __name__)
+
+
+@bp.route("/")
+def index():
+    """Overdue visits, open windows and windows opening soon, across the user's studies and sites."""
+    worklist = build_worklist(current_user, current_app.config["ECRF_WORKLIST_HORIZON_DAYS"])
+    return render_template("worklist/index.html", worklist=worklist)

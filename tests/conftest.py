@@ -1,0 +1,200 @@
+"""Fixtures: the app on a migrated database, clients, factories, clock and query counters.
+
+The database is SQLite in a temporary folder unless ECRF_TEST_DATABASE_URL names
+another (CI sets a PostgreSQL URL). The schema is built by the Alembic
+migrations, not by create_all, so every run also proves the migrations.
+"""
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from datetime import date, datetime, time, timezone
+
+import pytest
+import time_machine
+from flask_migrate import upgrade
+from sqlalchemy import event, select, text
+
+from ecrf import create_app
+from ecrf.auth.models import Membership, Role, User
+from ecrf.extensions import db
+from ecrf.protocols import protocols
+from ecrf.studies.models import Site, Study, StudySite
+from ecrf.studies.services import sync_protocols
+from ecrf.subjects.services import enrol_subject
+
+PASSWORD = "correct horse battery"
+#: Tables that hold the protocols; kept between tests, everything else is emptied.
+PROTOCOL_TABLES = {"studies", "arms", "visit_definitions", "alembic_version"}
+REQUIRE_REAL_PARTS = os.environ.get("ECRF_REQUIRE_REAL_PARTS") == "1"
+
+
+def pytest_report_header(config):
+    url = os.environ.get("ECRF_TEST_DATABASE_URL")
+    lines = [f"database: {url.split('@')[-1] if url else 'SQLite in a temporary folder (set ECRF_TEST_DATABASE_URL for PostgreSQL)'}"]
+    chromium = os.environ.get("ECRF_CHROMIUM", "/usr/bin/chromium")
+    lines.append(f"browser: {chromium}" if os.path.exists(chromium) else f"browser: {chromium} is missing: browser tests are skipped (apt-get install chromium)")
+    return lines
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    """The application on a freshly migrated database with the five protocols loaded."""
+    url = os.environ.get("ECRF_TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with application.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade()
+        sync_protocols(protocols())
+        db.session.commit()
+        db.session.remove()
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _app_context(request, app):
+    """Each test runs in an app context and leaves only the protocol tables behind."""
+    with app.app_context():
+        yield
+        db.session.remove()
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in PROTOCOL_TABLES]
+        with db.engine.begin() as connection:
+            for table in tables:
+                connection.execute(table.delete())
+        sync_protocols(protocols())  # a test may have changed a protocol's rows
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app):
+    return app.test_cli_runner()
+
+
+@contextmanager
+def frozen_at(moment: datetime):
+    """Move the clock to `moment` (UTC if naive) for the duration of the block."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    with time_machine.travel(moment, tick=False):
+        yield
+
+
+@pytest.fixture
+def clock():
+    """Move the clock: `clock(datetime(...))` is a context manager."""
+    return frozen_at
+
+
+def study(code: str) -> Study:
+    return db.session.scalar(select(Study).where(Study.code == code))
+
+
+@pytest.fixture
+def make_site():
+    """Factory: a site running the given studies."""
+
+    def make(code: str, studies: list[str], timezone_name: str = "Asia/Shanghai", country: str = "CN") -> Site:
+        site = Site(code=code, name=f"Test site {code}", timezone=timezone_name, country=country)
+        db.session.add(site)
+        db.session.flush()
+        for study_code in studies:
+            db.session.add(StudySite(study_id=study(study_code).id, site_id=site.id))
+        db.session.commit()
+        return site
+
+    return make
+
+
+@pytest.fixture
+def make_user():
+    """Factory: a user with memberships given as (study code, site, role)."""
+
+    def make(email: str, memberships: list[tuple[str, Site, Role]] = (), name: str = "Test User") -> User:
+        user = User(email=email, full_name=name)
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.flush()
+        for study_code, site, role in memberships:
+            db.session.add(Membership(user_id=user.id, study_id=study(study_code).id, site_id=site.id, role=role))
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_subject():
+    """Factory: an enrolled subject (through the enrolment service)."""
+
+    def make(study_code: str, site: Site, index_date: date, arm: str | None = None, consent_date: date | None = None, index_time: time | None = None):
+        the_study = study(study_code)
+        if arm is None and the_study.allocation == "chosen":
+            arm = the_study.arms[0].code
+        subject = enrol_subject(
+            the_study, site, index_date=index_date, consent_date=consent_date or index_date,
+            arm_code=arm if the_study.allocation == "chosen" else None,
+            index_time=index_time or (time(9, 0) if protocols()[study_code].index.with_time else None),
+        )
+        if arm and the_study.allocation == "randomized":
+            subject.arm = next(a for a in the_study.arms if a.code == arm)
+        db.session.commit()
+        return subject
+
+    return make
+
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, url: str) -> str:
+    """The CSRF token of the form on the page at `url`."""
+    page = client.get(url).get_data(as_text=True)
+    match = _CSRF.search(page)
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def post_form(client, url: str, data: dict, **kwargs):
+    """Post a form the way a browser does: with the page's CSRF token."""
+    return client.post(url, data={"csrf_token": csrf_token(client, url), **data}, **kwargs)
+
+
+@pytest.fixture
+def login(client):
+    """Log the test client in as `user`."""
+
+    def do(user: User):
+        response = post_form(client, "/login", {"email": user.email, "password": PASSWORD})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return do
+
+
+@pytest.fixture
+def count_queries(app):
+    """Context manager counting the SQL statements run inside it."""
+
+    @contextmanager
+    def counting():
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+
+    return counting

@@ -1,0 +1,66 @@
+"""Site isolation: a user never reaches another site's data, whatever URL they type."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from ecrf.auth.models import Role
+from tests.conftest import csrf_token
+
+#: For each URL argument, a value pointing at the foreign site's data.
+FOREIGN_VALUES = {
+    "subject_code": "DEF-HZ01-0001",
+    "visit_code": "m1",
+    "site_code": "HZ01",
+    "study_code": "defier",
+}
+#: Routes whose only argument is the study: a study the user has no membership in.
+STUDY_ONLY = {"study_code": "precise-cal"}
+
+
+@pytest.fixture
+def outsider(make_site, make_user, make_subject, login):
+    """A coordinator of SH01 (DEFIER only) while HZ01 runs DEFIER and PRECISE CAL with a subject."""
+    home = make_site("SH01", ["defier"])
+    foreign = make_site("HZ01", ["defier", "precise-cal"])
+    make_subject("defier", foreign, date(2026, 1, 10))
+    make_user("foreign@example.org", [("defier", foreign, Role.COORDINATOR), ("precise-cal", foreign, Role.COORDINATOR)])
+    return login(make_user("home@example.org", [("defier", home, Role.COORDINATOR)]))
+
+
+def _foreign_urls(app):
+    for rule in app.url_map.iter_rules():
+        if not rule.arguments or rule.endpoint.endswith("static"):
+            continue
+        values = STUDY_ONLY if rule.arguments == {"study_code"} else FOREIGN_VALUES
+        missing = rule.arguments - values.keys()
+        assert not missing, f"{rule.rule}: add a foreign value for {missing} to this test"
+        with app.test_request_context():
+            yield rule, app.url_for(rule.endpoint, **{name: values[name] for name in rule.arguments})
+
+
+def test_every_route_answers_404_for_another_sites_data(app, outsider):
+    walked = []
+    for rule, url in _foreign_urls(app):
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if method == "GET":
+                response = outsider.get(url)
+            else:
+                response = outsider.open(url, method=method, data={"csrf_token": csrf_token(outsider, "/")})
+            assert response.status_code == 404, f"{method} {url} gave {response.status_code}"
+            assert "DEF-HZ01-0001" not in response.get_data(as_text=True)
+            walked.append(f"{method} {url}")
+    assert len(walked) >= 6, walked
+
+
+def test_lists_show_only_the_users_sites(outsider):
+    studies = outsider.get("/studies/").get_data(as_text=True)
+    assert "SH01" in studies and "HZ01" not in studies and "PRECISE CAL" not in studies
+    worklist = outsider.get("/").get_data(as_text=True)
+    assert "DEF-HZ01" not in worklist
+
+
+def test_pages_need_a_login(client):
+    response = client.get("/studies/defier/sites/SH01")
+    assert response.status_code == 302 and response.location.startswith("/login?next=")
