@@ -3,9 +3,13 @@ from __future__ import annotations
 
 
 class InvalidInput(Exception):
-    """User input breaks a rule. `field` names the form field (None: the form as a whole)."""
+    """User input breaks rules: `problems` pairs a form field (None: the form as a whole) with a message."""
 
-    def __init__(self, field: str | None, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    def __init__(self, problems: list[tuple[str | None, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+    @classmethod
+    def at(cls, field: str | None, message: str) -> "InvalidInput":
+        """One problem with one field."""
+        return cls([(field, message)])

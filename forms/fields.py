@@ -4,6 +4,8 @@ from __future__ import annotations
 from wtforms import DateField, TimeField
 from wtforms.validators import InputRequired
 
+from ecrf.errors import InvalidInput
+
 
 class NamedDateField(DateField):
     """A date entered as YYYY-MM-DD (the browser's date picker sends that)."""
@@ -32,7 +34,8 @@ def required(label: str, allowed: str) -> InputRequired:
     return InputRequired(message=f"{label}: required; {allowed}.")
 
 
-def show_error(form, field: str | None, message: str) -> None:
-    """Put a service's message on the named field, or on the form when no field is named."""
-    target = getattr(form, field, None) if field else None
-    (target.errors if target is not None else form.form_errors).append(message)
+def show_errors(form, error: InvalidInput) -> None:
+    """Put a service's messages on the fields they name, or on the form when no field is named."""
+    for field, message in error.problems:
+        target = getattr(form, field, None) if field else None
+        (target.errors if target is not None else form.form_errors).append(message)

@@ -60,7 +60,7 @@ def test_consent_after_day_0_is_refused_naming_the_field_and_keeping_the_input(c
     response = post_form(client, "/studies/defier/sites/SH01/enrol", {"consent_date": "2027-03-05", "index_date": "2027-03-02", "arm": "dcb"})
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Informed consent date: must be on or before the index procedure date" in page
+    assert "Informed consent date: must be on or before the procedure date (2027-03-02)" in page
     assert 'value="2027-03-05"' in page and 'value="2027-03-02"' in page
     assert re.search(r'<input checked[^>]*value="dcb"', page)
     assert subjects() == []
@@ -81,8 +81,9 @@ def test_bad_enrolment_input_gets_a_message_and_saves_nothing(client, coordinato
 
 
 def test_randomization_indexed_study_needs_a_time_and_stores_the_instant_in_utc(client, coordinator, clock):
-    missing = post_form(client, "/studies/angel-icas/sites/SH01/enrol", {"consent_date": "2027-03-09", "index_date": "2027-03-10"})
-    assert "time: required for this study" in missing.get_data(as_text=True) or "time: required;" in missing.get_data(as_text=True)
+    missing = post_form(client, "/studies/angel-icas/sites/SH01/enrol", {"consent_date": "2027-03-11", "index_date": "2027-03-10"}).get_data(as_text=True)
+    assert "Randomization time: required for this study" in missing  # every problem is reported at once
+    assert "Informed consent date: must not be after today at the site (2027-03-10)." in missing
     response = post_form(client, "/studies/angel-icas/sites/SH01/enrol", {"consent_date": "2027-03-09", "index_date": "2027-03-10", "index_time": "02:30"})
     assert response.status_code == 302
     (subject,) = subjects()
@@ -94,7 +95,7 @@ def test_randomization_indexed_study_needs_a_time_and_stores_the_instant_in_utc(
 
 def test_an_index_time_in_the_future_is_refused(client, coordinator, clock):
     response = post_form(client, "/studies/angel-icas/sites/SH01/enrol", {"consent_date": "2027-03-10", "index_date": "2027-03-10", "index_time": "13:00"})
-    assert "time: must not be in the future" in response.get_data(as_text=True)
+    assert "Randomization time: must not be in the future (now 12:00 at the site)." in response.get_data(as_text=True)
     assert subjects() == []
 
 

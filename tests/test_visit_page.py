@@ -53,7 +53,7 @@ def test_a_date_after_the_window_is_kept_and_marked_out_of_window(coordinator, s
 
 @pytest.mark.parametrize(("entered", "message"), [
     ("2027-06-02", "Visit date: must not be after today at the site (2027-06-01)."),
-    ("2026-12-31", "Visit date: must not be before the index procedure date"),
+    ("2026-12-31", "Visit date: must not be before the procedure date (2027-01-01)."),
     ("31/12/2026", "Visit date: not a valid date; enter it as YYYY-MM-DD."),
     ("", "Visit date: required; enter the date the visit took place as YYYY-MM-DD."),
 ])

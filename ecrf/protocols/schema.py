@@ -154,9 +154,15 @@ class IndexEvent(Strict):
     """Day 0 of the schedule."""
 
     event: Literal["procedure", "randomization", "enrolment"]
+    #: Names the date field, e.g. "Procedure date"; the time field adds "time".
     label: str
     #: True when the time of day matters (the index is a date-time, e.g. randomization).
     with_time: bool = False
+
+    @property
+    def time_label(self) -> str:
+        """Label of the time field: "Randomization date" -> "Randomization time"."""
+        return self.label.removesuffix(" date") + " time"
 
 
 class Visit(Strict):

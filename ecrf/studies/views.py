@@ -13,7 +13,7 @@ from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod
 from ecrf.subjects.models import Subject
 from ecrf.subjects.services import enrol_subject, subject_page
-from forms.fields import show_error
+from forms.fields import show_errors
 from forms.subjects import enrol_form_class
 
 bp = Blueprint("studies", __name__, url_prefix="/studies")
@@ -61,10 +61,7 @@ def enrol(study_code: str, site_code: str):
     require(current_user, Action.ENROL, study.id, site.id)
     protocol = protocol_for(study.code)
     chosen = protocol.allocation.method is AllocationMethod.CHOSEN
-    form_class = enrol_form_class(
-        protocol.index.label, protocol.index.with_time,
-        [(arm.code, arm.label) for arm in protocol.arms] if chosen else [],
-    )
+    form_class = enrol_form_class(protocol.index, [(arm.code, arm.label) for arm in protocol.arms] if chosen else [])
     form = form_class()
     if form.validate_on_submit():
         try:
@@ -77,7 +74,7 @@ def enrol(study_code: str, site_code: str):
                 by=current_user,
             )
         except InvalidInput as error:
-            show_error(form, error.field, error.message)
+            show_errors(form, error)
         else:
             db.session.commit()
             flash(f"{subject.subject_code} enrolled; the visit schedule is below.", "success")

@@ -9,12 +9,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import User
-from ecrf.clock import now_utc, site_today
+from ecrf.clock import now_utc, site_today, to_local
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
-from ecrf.protocols.schema import AllocationMethod
-from ecrf.studies.models import Site, Study, StudySite
+from ecrf.protocols.schema import AllocationMethod, IndexEvent
+from ecrf.studies.models import Arm, Site, Study, StudySite
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus, compute_window
@@ -34,30 +34,19 @@ def enrol_subject(
 
     The day-0 visit is the index event (procedure or randomization), so its date is
     the index date; later visits wait for the coordinator to record them.
-
-    Raises InvalidInput naming the field when a date or the arm breaks the protocol.
+    Raises InvalidInput listing every date, time or arm that breaks the protocol.
     Randomized studies get no arm here; it comes from randomization.
     """
     protocol = protocol_for(study.code)
-    today = site_today(site)
-    index_label = protocol.index.label
-    if index_date > today:
-        raise InvalidInput("index_date", f"{index_label}: must not be after today at the site ({today.isoformat()}).")
-    if consent_date > today:
-        raise InvalidInput("consent_date", f"Informed consent date: must not be after today at the site ({today.isoformat()}).")
-    if consent_date > index_date:
-        raise InvalidInput("consent_date", f"Informed consent date: must be on or before the {index_label.lower()} ({index_date.isoformat()}).")
-    index_at = None
-    if protocol.index.with_time:
-        if index_time is None:
-            raise InvalidInput("index_time", f"{index_label} time: required for this study (hours count from it), as HH:MM at the site.")
-        index_at = datetime.combine(index_date, index_time, ZoneInfo(site.timezone))
-        if index_at > now_utc():
-            raise InvalidInput("index_time", f"{index_label} time: must not be in the future.")
-    arm = _arm_for(study, protocol.allocation.method, arm_code)
     study_site = db.session.scalar(select(StudySite).where(StudySite.study_id == study.id, StudySite.site_id == site.id))
     if study_site is None:
-        raise InvalidInput(None, f"Site {site.code} does not take part in {study.short_title}.")
+        raise InvalidInput.at(None, f"Site {site.code} does not take part in {study.short_title}.")
+    problems: list[tuple[str | None, str]] = []
+    index_at = _check_index(protocol.index, site, index_date, index_time, problems)
+    _check_consent(consent_date, index_date, protocol.index.label, site_today(site), problems)
+    arm = _arm_for(study, protocol.allocation.method, arm_code, problems)
+    if problems:
+        raise InvalidInput(problems)
 
     number = _next_subject_number(study_site)
     subject = Subject(
@@ -76,24 +65,50 @@ def enrol_subject(
         db.session.add(Visit(
             subject=subject, definition=definition,
             target_date=window.target, window_start=window.start, window_end=window.end,
-            # The day-0 visit is the index event itself: it took place on the index date.
             visit_date=index_date if definition.target_day == 0 else None,
         ))
     db.session.flush()
     return subject
 
 
-def _arm_for(study: Study, method: AllocationMethod, arm_code: str | None):
+def _check_index(index: IndexEvent, site: Site, index_date: date, index_time: time | None, problems: list) -> datetime | None:
+    """Day 0 may not lie in the future at the site; where it has a time, that is required. Returns the index instant."""
+    today = site_today(site)
+    if index_date > today:
+        problems.append(("index_date", f"{index.label}: must not be after today at the site ({today.isoformat()})."))
+    if not index.with_time:
+        return None
+    label = index.time_label
+    if index_time is None:
+        problems.append(("index_time", f"{label}: required for this study (windows in hours count from it); enter the site's local time as HH:MM."))
+        return None
+    index_at = datetime.combine(index_date, index_time, ZoneInfo(site.timezone))
+    if index_date <= today and index_at > now_utc():
+        problems.append(("index_time", f"{label}: must not be in the future (now {to_local(now_utc(), site.timezone):%H:%M} at the site)."))
+    return index_at
+
+
+def _check_consent(consent_date: date, index_date: date, index_label: str, today: date, problems: list) -> None:
+    """Consent comes first: not after day 0, not in the future."""
+    if consent_date > today:
+        problems.append(("consent_date", f"Informed consent date: must not be after today at the site ({today.isoformat()})."))
+    elif consent_date > index_date:
+        problems.append(("consent_date", f"Informed consent date: must be on or before the {index_label.lower()} ({index_date.isoformat()})."))
+
+
+def _arm_for(study: Study, method: AllocationMethod, arm_code: str | None, problems: list) -> Arm | None:
+    """The arm the subject starts in: the chosen cohort, the registry's only arm, or none until randomization."""
     arms = {arm.code: arm for arm in study.arms}
     if method is AllocationMethod.SINGLE_ARM:
         return next(iter(arms.values()))
     if method is AllocationMethod.RANDOMIZED:
         if arm_code:
-            raise InvalidInput("arm", f"Arm: {study.short_title} is randomized; the arm is assigned by randomization, not chosen.")
+            problems.append(("arm", f"Arm: {study.short_title} is randomized; the arm is assigned by randomization, not chosen."))
         return None
     if arm_code not in arms:
         allowed = ", ".join(arm.label for arm in arms.values())
-        raise InvalidInput("arm", f"Cohort: required; choose one of {allowed}.")
+        problems.append(("arm", f"Cohort: required; choose one of {allowed}."))
+        return None
     return arms[arm_code]
 
 

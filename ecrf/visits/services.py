@@ -21,10 +21,10 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None) ->
     subject = visit.subject
     today = site_today(subject.site)
     if visit_date > today:
-        raise InvalidInput("visit_date", f"Visit date: must not be after today at the site ({today.isoformat()}).")
+        raise InvalidInput.at("visit_date", f"Visit date: must not be after today at the site ({today.isoformat()}).")
     if visit_date < subject.index_date:
         label = protocol_for(subject.study.code).index.label.lower()
-        raise InvalidInput("visit_date", f"Visit date: must not be before the {label} ({subject.index_date.isoformat()}).")
+        raise InvalidInput.at("visit_date", f"Visit date: must not be before the {label} ({subject.index_date.isoformat()}).")
     visit.visit_date = visit_date
     visit.missed = False
     visit.missed_reason = None

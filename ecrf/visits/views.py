@@ -10,7 +10,7 @@ from ecrf.protocols import protocol_for
 from ecrf.protocols.instruments import INSTRUMENTS
 from ecrf.visits.services import record_visit_date
 from ecrf.visits.windows import WindowStatus
-from forms.fields import show_error
+from forms.fields import show_errors
 from forms.visits import VisitDateForm
 
 bp = Blueprint("visits", __name__, url_prefix="/subjects")
@@ -30,7 +30,7 @@ def detail(subject_code: str, visit_code: str):
         try:
             status = record_visit_date(visit, form.visit_date.data, by=current_user)
         except InvalidInput as error:
-            show_error(form, error.field, error.message)
+            show_errors(form, error)
         else:
             db.session.commit()
             if status is WindowStatus.COMPLETED_OUT_OF_WINDOW:
