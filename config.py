@@ -31,6 +31,8 @@ class Config:
     ECRF_PROTOCOL_DIR = _env("ECRF_PROTOCOL_DIR", str(BASE_DIR / "ecrf" / "protocols"))
     #: Visits whose window opens within this many days are listed as "opening soon".
     ECRF_WORKLIST_HORIZON_DAYS = 14
+    #: Each worklist section shows this many of its most urgent visits (and counts all).
+    ECRF_WORKLIST_LIMIT = 100
     ECRF_PAGE_SIZE = 50
     BOOTSTRAP_SERVE_LOCAL = True  # Bootstrap 5 from the app itself, never a CDN
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

@@ -109,3 +109,28 @@ def test_visits_after_leaving_the_study_are_not_applicable(make_site, make_subje
     assert statuses["m1"] is WindowStatus.OVERDUE  # closed before the withdrawal: still needs an answer
     assert statuses["m3"] is WindowStatus.NOT_APPLICABLE
     assert statuses["m24"] is WindowStatus.NOT_APPLICABLE
+
+
+def test_sql_filters_put_every_pending_visit_where_window_status_does(make_site, make_subject, clock):
+    from sqlalchemy import case, select
+
+    from ecrf.extensions import db
+    from ecrf.subjects.models import Subject
+    from ecrf.visits.models import Visit
+    from ecrf.visits.windows import pending_status_filters
+
+    sites = [make_site("SH01", ["defier"], "Asia/Shanghai"), make_site("US03", ["defier"], "America/Los_Angeles", "US")]
+    with clock(datetime(2027, 6, 7, 18)):  # 8 June in Shanghai, 7 June in Los Angeles
+        for offset in range(0, 400, 3):
+            for site in sites:
+                make_subject("defier", site, date(2027, 6, 7) - timedelta(days=offset))
+        todays = {site.id: site_today(site) for site in sites}
+        filters = pending_status_filters(Visit.window_start, Visit.window_end, case(todays, value=Subject.site_id))
+        by_sql = {
+            status: set(db.session.scalars(select(Visit.id).join(Visit.subject).where(Visit.pending_clause(), condition)))
+            for status, condition in filters.items()
+        }
+        visits = db.session.scalars(select(Visit).join(Visit.subject).where(Visit.pending_clause())).all()
+    by_python = {status: {v.id for v in visits if v.status(todays[v.subject.site_id]) is status} for status in filters}
+    assert by_sql == by_python
+    assert all(by_sql.values())

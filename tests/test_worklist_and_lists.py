@@ -88,3 +88,31 @@ def test_query_count_does_not_grow_with_the_number_of_subjects(url, make_site, m
     enrol(190)
     with_200 = queries()
     assert with_10 == with_200, f"{url}: {with_10} queries with 10 subjects, {with_200} with 200"
+
+
+def test_each_worklist_section_shows_the_most_urgent_and_counts_all(app, make_site, make_user, make_subject, login, client, clock, monkeypatch):
+    monkeypatch.setitem(app.config, "ECRF_WORKLIST_LIMIT", 3)
+    site = make_site("SH01", ["defier"])
+    with clock(datetime(2027, 1, 1, 8)):
+        for days_ago in (60, 50, 45, 70, 65):  # five overdue 1-month visits
+            make_subject("defier", site, date(2027, 1, 1) - timedelta(days=days_ago))
+        login(make_user("c@example.org", [("defier", site, Role.COORDINATOR)]))
+        page = client.get("/").get_data(as_text=True)
+    overdue = _section(page, "overdue")
+    assert overdue.count("days overdue") == 3
+    assert "DEF-SH01-0004" in overdue and "DEF-SH01-0005" in overdue and "DEF-SH01-0001" in overdue  # the oldest windows first
+    assert "Showing the 3 most urgent of 5." in page
+
+
+def test_withdrawal_drops_later_visits_but_keeps_one_already_overdue(make_site, make_user, make_subject, login, client, clock):
+    from ecrf.subjects.models import SubjectStatus
+
+    site = make_site("SH01", ["defier"])
+    with clock(datetime(2027, 1, 1, 8)):
+        subject = make_subject("defier", site, date(2026, 10, 1))  # m1 closed 2026-11-07; m3 open from 2026-12-16
+        subject.status, subject.status_date = SubjectStatus.WITHDRAWN, date(2026, 12, 1)
+        db.session.commit()
+        login(make_user("c@example.org", [("defier", site, Role.COORDINATOR)]))
+        page = client.get("/").get_data(as_text=True)
+    assert "1 month" in _section(page, "overdue")
+    assert "DEF-SH01-0001" not in _section(page, "open")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import ColumnElement, Date, ForeignKey, Index, Text, UniqueConstraint, and_, not_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.extensions import db
 from ecrf.studies.models import VisitDefinition
-from ecrf.subjects.models import Subject
+from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.windows import WindowStatus, window_status
 
 
@@ -18,7 +18,9 @@ class Visit(db.Model):
     __tablename__ = "visits"
     __table_args__ = (
         UniqueConstraint("subject_id", "definition_id"),
-        Index("ix_visits_open_windows", "window_start", "window_end"),
+        # Pending visits (no date yet) by window end and by window start: the worklist's lookups.
+        Index("ix_visits_pending_by_end", "visit_date", "window_end"),
+        Index("ix_visits_pending_by_start", "visit_date", "window_start"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +47,15 @@ class Visit(db.Model):
             and subject.status_date is not None
             and self.window_end >= subject.status_date
         )
+
+    @classmethod
+    def pending_clause(cls) -> ColumnElement[bool]:
+        """SQL: the visit still awaits an answer (no date, not missed, still applicable); needs a join to Subject."""
+        left_follow_up = and_(
+            Subject.status.in_([s for s in SubjectStatus if s.ends_follow_up]),
+            Subject.status_date <= cls.window_end,
+        )
+        return and_(cls.visit_date.is_(None), cls.missed.is_(False), not_(left_follow_up))
 
     def status(self, today: date) -> WindowStatus:
         """Window status on the site-local date `today` (decided by `window_status`)."""

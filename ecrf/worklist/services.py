@@ -4,16 +4,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ecrf.access import grants, scoped
 from ecrf.auth.models import User
 from ecrf.clock import site_today
 from ecrf.extensions import db
-from ecrf.subjects.models import Subject, SubjectStatus
+from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
-from ecrf.visits.windows import WindowStatus
+from ecrf.visits.windows import WindowStatus, pending_status_filters
 
 
 @dataclass(frozen=True)
@@ -38,47 +38,64 @@ class WorkItem:
 
 
 @dataclass
+class Section:
+    """One part of the worklist: the most urgent items and how many there are in all."""
+
+    items: list[WorkItem] = field(default_factory=list)
+    total: int = 0
+
+
+@dataclass
 class Worklist:
     """Visits overdue, open now, and opening within the horizon."""
 
     horizon_days: int
-    overdue: list[WorkItem] = field(default_factory=list)
-    open: list[WorkItem] = field(default_factory=list)
-    opening: list[WorkItem] = field(default_factory=list)
+    limit: int
+    overdue: Section = field(default_factory=Section)
+    open: Section = field(default_factory=Section)
+    opening: Section = field(default_factory=Section)
 
 
-def build_worklist(user: User, horizon_days: int) -> Worklist:
-    """The user's worklist over every study and site they belong to, in one query.
+def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
+    """The user's worklist over every study and site they belong to.
 
-    The query fetches every pending visit whose window opens by the latest
-    site-local horizon; `window_status` then decides each visit's status on its
-    own site's calendar.
+    Each section lists its `limit` most urgent visits (overdue and open by window
+    end, opening by window start) and counts all of them. Every site's visits are
+    judged on that site's own date; the queries do not grow with the data.
     """
-    worklist = Worklist(horizon_days)
+    worklist = Worklist(horizon_days, limit)
     sites = grants(user).sites
     if not sites:
         return worklist
     todays = {site_id: site_today(site) for site_id, site in sites.items()}
-    latest_horizon = max(todays.values()) + timedelta(days=horizon_days)
-    visits = db.session.scalars(
-        scoped(select(Visit).join(Visit.subject), user)
-        .where(
-            Visit.visit_date.is_(None),
-            Visit.missed.is_(False),
-            Subject.status == SubjectStatus.ACTIVE,
-            Visit.window_start <= latest_horizon,
-        )
-        .options(contains_eager(Visit.subject).joinedload(Subject.site), contains_eager(Visit.subject).joinedload(Subject.study), joinedload(Visit.definition))
-        .order_by(Visit.window_end, Subject.subject_code)
-    ).all()
-    for visit in visits:
-        today = todays[visit.subject.site_id]
-        item = WorkItem(visit, visit.status(today), today)
-        if item.status is WindowStatus.OVERDUE:
-            worklist.overdue.append(item)
-        elif item.status is WindowStatus.OPEN:
-            worklist.open.append(item)
-        elif item.status is WindowStatus.NOT_YET_OPEN and item.days_until_open <= horizon_days:
-            worklist.opening.append(item)
-    worklist.opening.sort(key=lambda item: (item.visit.window_start, item.visit.subject.subject_code))
+    today = case(todays, value=Subject.site_id)
+    horizon = case({site_id: day + timedelta(days=horizon_days) for site_id, day in todays.items()}, value=Subject.site_id)
+    filters = pending_status_filters(Visit.window_start, Visit.window_end, today)
+    pending = scoped(select(Visit).join(Visit.subject), user).where(Visit.pending_clause())
+    # Plain-date bounds implied by the per-site filters let the database use its window indexes.
+    earliest, latest = min(todays.values()), max(todays.values())
+    sections = [
+        (worklist.overdue, pending.where(filters[WindowStatus.OVERDUE], Visit.window_end < latest), Visit.window_end),
+        (worklist.open, pending.where(filters[WindowStatus.OPEN], Visit.window_end >= earliest, Visit.window_start <= latest), Visit.window_end),
+        (
+            worklist.opening,
+            pending.where(
+                filters[WindowStatus.NOT_YET_OPEN], Visit.window_start <= horizon,
+                Visit.window_start > earliest, Visit.window_start <= latest + timedelta(days=horizon_days),
+            ),
+            Visit.window_start,
+        ),
+    ]
+    for section, stmt, urgency in sections:
+        section.total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        visits = db.session.scalars(
+            stmt.options(
+                contains_eager(Visit.subject).joinedload(Subject.site),
+                contains_eager(Visit.subject).joinedload(Subject.study),
+                joinedload(Visit.definition),
+            )
+            .order_by(urgency, Subject.subject_code)
+            .limit(limit)
+        ).all()
+        section.items = [WorkItem(visit, visit.status(todays[visit.subject.site_id]), todays[visit.subject.site_id]) for visit in visits]
     return worklist

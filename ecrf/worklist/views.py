@@ -10,5 +10,6 @@ bp = Blueprint("worklist", __name__)
 @bp.route("/")
 def index():
     """Overdue visits, open windows and windows opening soon, across the user's studies and sites."""
-    worklist = build_worklist(current_user, current_app.config["ECRF_WORKLIST_HORIZON_DAYS"])
+    config = current_app.config
+    worklist = build_worklist(current_user, config["ECRF_WORKLIST_HORIZON_DAYS"], config["ECRF_WORKLIST_LIMIT"])
     return render_template("worklist/index.html", worklist=worklist)
