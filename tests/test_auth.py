@@ -73,3 +73,11 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app("production")
+
+
+def test_pages_load_bootstrap_from_the_app_itself_not_a_cdn(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert "https://" not in page and "//cdn" not in page
+    for path in ("/bootstrap/static/css/bootstrap.min.css", "/bootstrap/static/js/bootstrap.min.js", "/static/ecrf.css"):
+        assert path in page
+        assert client.get(path).status_code == 200, path
