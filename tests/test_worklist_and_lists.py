@@ -72,8 +72,9 @@ def test_query_count_does_not_grow_with_the_number_of_subjects(url, make_site, m
     def enrol(n: int) -> None:
         for i in range(n):
             subject = make_subject("defier", site, today - timedelta(days=(i * 7) % 720), arm="des" if i % 2 else "dcb")
-            if i % 3 == 0:
-                record_visit_date(subject.visits[1], subject.visits[1].window_start) if subject.visits[1].window_start <= today else None
+            one_month = subject.visits[1]
+            if i % 3 == 0 and one_month.window_start <= today:
+                record_visit_date(one_month, one_month.window_start)
         db.session.commit()
 
     def queries() -> int:
