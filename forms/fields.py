@@ -1,16 +1,32 @@
-"""Field types whose error messages name the field and say what is allowed."""
+"""Field types and factories whose messages name the field and say what is allowed.
+
+Every factory returns an unbound field carrying `allowed` (a phrase such as "a whole
+number from 40 to 300 mmHg"), used both in error messages and as the input's hint.
+"""
 from __future__ import annotations
 
-from wtforms import DateField, TimeField
-from wtforms.validators import InputRequired
+from decimal import Decimal, InvalidOperation
+
+from wtforms import BooleanField, DateField, DateTimeLocalField, DecimalField, IntegerField, RadioField, StringField, TextAreaField, TimeField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ecrf.errors import InvalidInput
 
 
-class NamedDateField(DateField):
-    """A date entered as YYYY-MM-DD (the browser's date picker sends that)."""
+class Named:
+    """Mixin: a parse error says which field and what it takes."""
 
-    widget_input_type = "date"
+    def __init__(self, *args, allowed: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allowed = allowed
+
+    def parse_error(self) -> str:
+        return f"{self.label.text}: not valid; enter {self.allowed}."
+
+
+class NamedDateField(Named, DateField):
+    """A date entered as YYYY-MM-DD (the browser's date picker sends that)."""
 
     def process_formdata(self, valuelist):
         try:
@@ -19,7 +35,7 @@ class NamedDateField(DateField):
             raise ValueError(f"{self.label.text}: not a valid date; enter it as YYYY-MM-DD.") from None
 
 
-class NamedTimeField(TimeField):
+class NamedTimeField(Named, TimeField):
     """A time of day entered as HH:MM (24-hour)."""
 
     def process_formdata(self, valuelist):
@@ -29,9 +45,147 @@ class NamedTimeField(TimeField):
             raise ValueError(f"{self.label.text}: not a valid time; enter it as HH:MM (24-hour).") from None
 
 
+class NamedDateTimeField(Named, DateTimeLocalField):
+    """A local date and time at the site, YYYY-MM-DDTHH:MM (the browser's picker sends that)."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(f"{self.label.text}: not a valid date and time; enter YYYY-MM-DD HH:MM.") from None
+
+
+class NamedIntegerField(Named, IntegerField):
+    def process_formdata(self, valuelist):
+        if valuelist and valuelist[0].strip():
+            try:
+                self.data = int(valuelist[0].strip())
+            except ValueError:
+                self.data = None
+                raise ValueError(self.parse_error()) from None
+        else:
+            self.data = None
+
+
+class NamedDecimalField(Named, DecimalField):
+    def process_formdata(self, valuelist):
+        if valuelist and valuelist[0].strip():
+            try:
+                self.data = Decimal(valuelist[0].strip().replace(",", "."))
+                if not self.data.is_finite():
+                    raise InvalidOperation
+            except (InvalidOperation, ValueError):
+                self.data = None
+                raise ValueError(self.parse_error()) from None
+        else:
+            self.data = None
+
+
+class NamedRadioField(Named, RadioField):
+    """One choice out of several; an unknown value names the field and lists the choices."""
+
+    def pre_validate(self, form):
+        if self.data is None or self.data == "":
+            return
+        if not any(self.data == choice.value for choice in self.choices):  # type: ignore[union-attr]
+            raise ValidationError(f"{self.label.text}: choose {self.allowed}.")
+
+
+class NamedStringField(Named, StringField):
+    pass
+
+
+class NamedTextAreaField(Named, TextAreaField):
+    pass
+
+
+class NamedBooleanField(Named, BooleanField):
+    """A tick box for "tick all that apply" lists: unticked means no."""
+
+
 def required(label: str, allowed: str) -> InputRequired:
     """InputRequired whose message names the field and what it takes."""
     return InputRequired(message=f"{label}: required; {allowed}.")
+
+
+def _presence(label: str, allowed: str, is_required: bool):
+    return required(label, f"enter {allowed}") if is_required else Optional()
+
+
+def integer(label: str, low: int, high: int, unit: str = "", *, is_required: bool = True, description: str = ""):
+    """A whole number in [low, high]."""
+    allowed = f"a whole number from {low} to {high}{' ' + unit if unit else ''}"
+    return NamedIntegerField(
+        label, allowed=allowed, description=description,
+        validators=[_presence(label, allowed, is_required), NumberRange(low, high, message=f"{label}: enter {allowed}.")],
+        render_kw={"min": low, "max": high, "step": 1, "inputmode": "numeric"},
+    )
+
+
+def decimal(label: str, low: str, high: str, places: int, unit: str = "", *, is_required: bool = True, description: str = ""):
+    """A decimal in [low, high] with at most `places` decimals."""
+    allowed = f"a number from {low} to {high}{' ' + unit if unit else ''} (up to {places} decimals)"
+    step = str(Decimal(1).scaleb(-places))
+
+    def places_check(form, field):
+        if field.data is not None and field.data.as_tuple().exponent < -places:
+            raise ValidationError(f"{label}: enter {allowed}.")
+
+    return NamedDecimalField(
+        label, allowed=allowed, places=places, description=description,
+        validators=[_presence(label, allowed, is_required), NumberRange(Decimal(low), Decimal(high), message=f"{label}: enter {allowed}."), places_check],
+        render_kw={"min": low, "max": high, "step": step, "inputmode": "decimal"},
+    )
+
+
+def choice(label: str, choices: list[tuple], *, is_required: bool = True, coerce=str, description: str = ""):
+    """One of `choices` ((value, text) pairs), as radio buttons."""
+    allowed = "one of " + ", ".join(str(text) for _, text in choices)
+    return NamedRadioField(
+        label, allowed=allowed, coerce=coerce, description=description,
+        choices=[SelectChoice(value, text) for value, text in choices],
+        validators=[_presence(label, allowed, is_required)],
+    )
+
+
+def _coerce_yes_no(value):
+    if value in (True, "True", "yes"):
+        return True
+    if value in (False, "False", "no"):
+        return False
+    return None if value in (None, "", "None") else value
+
+
+def yes_no(label: str, *, is_required: bool = True, description: str = ""):
+    """Yes or no (a radio pair, so that "not answered" stays distinct from "no")."""
+    return choice(label, [(True, "Yes"), (False, "No")], is_required=is_required, coerce=_coerce_yes_no, description=description)
+
+
+def tick(label: str, description: str = ""):
+    """One box of a "tick all that apply" list."""
+    return NamedBooleanField(label, allowed="ticked or not", description=description)
+
+
+def date_field(label: str, *, is_required: bool = True, description: str = ""):
+    """A full date, YYYY-MM-DD."""
+    allowed = "a date as YYYY-MM-DD"
+    return NamedDateField(label, allowed=allowed, description=description, validators=[_presence(label, allowed, is_required)])
+
+
+def datetime_field(label: str, *, is_required: bool = True, description: str = ""):
+    """A local date and time at the site."""
+    allowed = "a date and time as YYYY-MM-DD HH:MM (site local time)"
+    return NamedDateTimeField(label, allowed=allowed, description=description, validators=[_presence(label, allowed, is_required)])
+
+
+def text(label: str, max_length: int = 200, *, is_required: bool = True, long: bool = False, description: str = ""):
+    """Free text up to `max_length` characters."""
+    allowed = f"text of at most {max_length} characters"
+    field_class = NamedTextAreaField if long else NamedStringField
+    return field_class(
+        label, allowed=allowed, description=description,
+        validators=[_presence(label, allowed, is_required), Length(max=max_length, message=f"{label}: at most {max_length} characters.")],
+    )
 
 
 def show_errors(form, error: InvalidInput) -> None:
@@ -39,3 +193,4 @@ def show_errors(form, error: InvalidInput) -> None:
     for field, message in error.problems:
         target = getattr(form, field, None) if field else None
         (target.errors if target is not None else form.form_errors).append(message)
+

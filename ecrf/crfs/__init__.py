@@ -1,0 +1,1 @@
+"""Case report forms: entries of the protocol's instruments, their lifecycle and registry."""

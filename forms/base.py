@@ -1,0 +1,194 @@
+"""The base of every instrument form: missing-data codes, drafts, plausibility warnings.
+
+Each data field `x` of a subclass gets two companions, `x__missing` (not done /
+unknown / not applicable) and `x__reason`. A field with a missing code needs no
+value but needs a reason. A draft may leave fields empty; a complete entry may not,
+and must confirm every plausibility warning. Values that are wrong (out of range,
+not a number) are errors in both cases, so nothing invalid is ever stored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask_wtf import FlaskForm
+from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms.fields.core import UnboundField
+from wtforms.validators import Length, Optional
+
+from ecrf.crfs.models import MissingCode
+from ecrf.protocols.schema import Protocol
+
+MISSING = "__missing"
+REASON = "__reason"
+#: Fields of the base class, never data.
+_NOT_DATA = {"csrf_token", "confirm", "version"}
+
+
+@dataclass(frozen=True)
+class FormContext:
+    """What a form needs to know about where it is entered."""
+
+    protocol: Protocol
+    index_date: date
+    site_today: date
+    timezone: str
+    visit_code: str
+    visit_target_day: int
+    visit_date: date | None
+    arm_code: str | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.visit_target_day == 0
+
+
+@dataclass(frozen=True)
+class Warning:
+    """A value that is possible but unusual: the user must confirm it before completing."""
+
+    code: str
+    field: str
+    message: str
+
+
+class CrfForm(FlaskForm):
+    """Base class of instrument forms. Data fields are declared in paper order."""
+
+    #: Codes of warnings the user confirmed (tick boxes shown next to each warning).
+    confirm = SelectMultipleField("Confirm", choices=[], validate_choice=False)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in list(vars(cls)):
+            value = vars(cls)[name]
+            if isinstance(value, UnboundField) and not name.endswith((MISSING, REASON)) and name not in _NOT_DATA:
+                label = value.args[0] if value.args else name
+                setattr(cls, name + MISSING, SelectField(
+                    f"{label}: missing", choices=[("", "—")] + [(code.value, code.label) for code in MissingCode],
+                    validators=[Optional()], validate_choice=False,
+                ))
+                setattr(cls, name + REASON, StringField(
+                    f"{label}: reason missing", validators=[Optional(), Length(max=200, message=f"{label}: the reason may have at most 200 characters.")],
+                ))
+
+    def __init__(self, *args, context: FormContext, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.context = context
+        self.pending_warnings: list[Warning] = []
+        self.completing = False
+
+    # -- data fields and missing codes ----------------------------------------------------
+
+    def data_fields(self) -> list:
+        """The data fields in paper order."""
+        return [f for f in self if f.name not in _NOT_DATA and not f.name.endswith((MISSING, REASON))]
+
+    def missing_code(self, name: str) -> MissingCode | None:
+        value = self[name + MISSING].data
+        return MissingCode(value) if value in {c.value for c in MissingCode} else None
+
+    def missing_map(self) -> dict[str, dict[str, str]]:
+        """{field: {code, reason}} for fields given a missing-data code."""
+        return {
+            f.name: {"code": code.value, "reason": (self[f.name + REASON].data or "").strip()}
+            for f in self.data_fields() if (code := self.missing_code(f.name))
+        }
+
+    def load_missing(self, missing: dict[str, dict[str, str]]) -> None:
+        """Show stored missing-data codes (when the form is not being posted)."""
+        for name, item in missing.items():
+            if name + MISSING in self:
+                self[name + MISSING].data = item.get("code")
+                self[name + REASON].data = item.get("reason")
+
+    def value(self, name: str):
+        """A field's value, or None when it carries a missing code."""
+        return None if self.missing_code(name) else self[name].data
+
+    # -- validation ----------------------------------------------------------------------
+
+    def validate_entry(self, complete: bool) -> bool:
+        """Validate for saving as a draft (`complete=False`) or as complete."""
+        self.completing = complete
+        super().validate()
+        for field in self.data_fields():
+            code = self.missing_code(field.name)
+            if code:
+                field.errors = []
+                if not (self[field.name + REASON].data or "").strip():
+                    self[field.name + REASON].errors = list(self[field.name + REASON].errors) + [
+                        f"{field.label.text}: give the reason it is {code.label}."
+                    ]
+            elif not complete and _is_empty(field):
+                field.errors = []
+        if not self.errors:
+            self.check()
+        confirmed = set(self.confirm.data or [])
+        self.pending_warnings = [w for w in self.warnings() if w.code not in confirmed] if not self.errors else []
+        if complete and self.pending_warnings:
+            self.form_errors.append("Confirm each highlighted value below, or correct it, before saving as complete.")
+        return not self.errors and not self.form_errors
+
+    def confirmed_codes(self) -> list[str]:
+        """Confirmed warnings that still apply to the values saved."""
+        current = {w.code for w in self.warnings()}
+        return sorted(set(self.confirm.data or []) & current)
+
+    def check(self) -> None:
+        """Cross-field rules; subclasses add errors with `self.fail(field, message)`."""
+
+    def warnings(self) -> list[Warning]:
+        """Plausibility warnings for the values entered; subclasses override."""
+        return []
+
+    def fail(self, name: str | None, message: str) -> None:
+        """Record an error on a field (or the whole form)."""
+        if name is None:
+            self.form_errors.append(message)
+        else:
+            self[name].errors = list(self[name].errors) + [message]
+
+    # -- common cross-field rules -----------------------------------------------------------
+
+    def check_date_in_study(self, name: str, *, not_after: date | None = None) -> None:
+        """A date may not lie before day 0 nor after today at the site."""
+        day = self.value(name)
+        if isinstance(day, datetime):
+            day = day.date()
+        if day is None:
+            return
+        label = self[name].label.text
+        latest = not_after or self.context.site_today
+        if day > latest:
+            self.fail(name, f"{label}: must not be after today at the site ({latest.isoformat()}).")
+        elif day < self.context.index_date:
+            self.fail(name, f"{label}: must not be before day 0 ({self.context.index_date.isoformat()}).")
+
+    def check_within_days_before_index(self, name: str, days: int) -> None:
+        """A date must lie in the `days` days up to day 0."""
+        day = self.value(name)
+        if day is None:
+            return
+        earliest = self.context.index_date - timedelta(days=days)
+        label = self[name].label.text
+        if day < earliest:
+            self.fail(name, f"{label}: must be within {days} days before day 0, so on or after {earliest.isoformat()}.")
+        elif day > self.context.index_date:
+            self.fail(name, f"{label}: must not be after day 0 ({self.context.index_date.isoformat()}).")
+
+    def require_if(self, condition: bool, name: str, why: str) -> None:
+        """`name` is required, on completing, when `condition` holds (and it carries no missing code)."""
+        if self.completing and condition and _is_empty(self[name]) and not self.missing_code(name):
+            self.fail(name, f"{self[name].label.text}: required {why}.")
+
+    def local_to_utc(self, moment: datetime | None) -> datetime | None:
+        """A naive site-local date-time from a form, as an aware UTC instant."""
+        if moment is None:
+            return None
+        return moment.replace(tzinfo=ZoneInfo(self.context.timezone)).astimezone(ZoneInfo("UTC"))
+
+
+def _is_empty(field) -> bool:
+    return field.data is None or field.data == "" or field.data == []
