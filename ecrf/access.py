@@ -25,6 +25,7 @@ class Action(str, Enum):
     VIEW = "view"
     ENROL = "enrol"
     RECORD_VISIT = "record_visit"
+    ENTER_DATA = "enter_data"
     SEE_ARM = "see_arm"
 
 
@@ -33,6 +34,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.VIEW: frozenset(Role),
     Action.ENROL: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     Action.RECORD_VISIT: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    Action.ENTER_DATA: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     Action.SEE_ARM: frozenset(Role) - {Role.BLINDED_ASSESSOR},
 }
 

@@ -3,5 +3,9 @@ from ecrf.auth.models import Membership, Role, User
 from ecrf.studies.models import Arm, Site, Study, StudySite, VisitDefinition
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
+from ecrf.crfs.models import CrfEntry
+from ecrf.crfs.registry import registry
 
-__all__ = ["Arm", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]
+registry()  # imports every instrument's typed table
+
+__all__ = ["Arm", "CrfEntry", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]

@@ -147,3 +147,22 @@ def uln_multiple(value: Decimal, upper_limit_of_normal: Decimal) -> Decimal:
 def mrs_independent(score: int) -> bool:
     """Modified Rankin 0-2: functional independence (§4)."""
     return _check_int("mrs", score, 0, 6) <= 2
+
+
+# -- Peripheral procedure: PARC acute technical success (§8.1) -----------------------------------
+# Appended for procedure_peripheral (forms/peripheral.py).
+
+#: Highest residual diameter stenosis (%) that is still technical success: after a stent, and after angioplasty or
+#: atherectomy without a stent (PARC Table 4).
+PARC_RESIDUAL_MAX_STENT, PARC_RESIDUAL_MAX_ANGIOPLASTY = 30, 50
+
+
+def parc_technical_success(residual_stenosis_pct: int, stented: bool, flow_limiting_dissection: bool) -> bool:
+    """PARC acute technical success: residual stenosis <= 30 % with a stent or <= 50 % without one, and no
+    flow-limiting dissection. The < 10 mmHg translesional gradient is not judged (rarely measured)."""
+    residual = _check_int("residual_stenosis_pct", residual_stenosis_pct, 0, 100)
+    for name, value in (("stented", stented), ("flow_limiting_dissection", flow_limiting_dissection)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}: must be True or False, not {value!r}")
+    limit = PARC_RESIDUAL_MAX_STENT if stented else PARC_RESIDUAL_MAX_ANGIOPLASTY
+    return residual <= limit and not flow_limiting_dissection

@@ -13,12 +13,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms import HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import Length, Optional
 
 from ecrf.crfs.models import MissingCode
 from ecrf.protocols.schema import Protocol
+from forms.fields import wtforms_literal
 
 MISSING = "__missing"
 REASON = "__reason"
@@ -38,6 +39,10 @@ class FormContext:
     visit_target_day: int
     visit_date: date | None
     arm_code: str | None = None
+    #: The index instant, where the protocol's index has a time (ANGEL-ICAS randomization).
+    index_at: datetime | None = None
+    #: The current instant (UTC); with `timezone` it gives the site's local time.
+    now: datetime | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -58,19 +63,21 @@ class CrfForm(FlaskForm):
 
     #: Codes of warnings the user confirmed (tick boxes shown next to each warning).
     confirm = SelectMultipleField("Confirm", choices=[], validate_choice=False)
+    #: The entry's version when the form was opened (a save over a newer version is refused).
+    version = HiddenField()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for name in list(vars(cls)):
             value = vars(cls)[name]
-            if isinstance(value, UnboundField) and not name.endswith((MISSING, REASON)) and name not in _NOT_DATA:
+            if isinstance(value, UnboundField) and _is_data_name(name):
                 label = value.args[0] if value.args else name
                 setattr(cls, name + MISSING, SelectField(
-                    f"{label}: missing", choices=[("", "—")] + [(code.value, code.label) for code in MissingCode],
+                    f"{label}: missing", choices=[SelectChoice("", "—")] + [SelectChoice(code.value, code.label) for code in MissingCode],
                     validators=[Optional()], validate_choice=False,
                 ))
                 setattr(cls, name + REASON, StringField(
-                    f"{label}: reason missing", validators=[Optional(), Length(max=200, message=f"{label}: the reason may have at most 200 characters.")],
+                    f"{label}: reason missing", validators=[Optional(), Length(max=200, message=wtforms_literal(f"{label}: the reason may have at most 200 characters."))],
                 ))
 
     def __init__(self, *args, context: FormContext, **kwargs):
@@ -81,9 +88,15 @@ class CrfForm(FlaskForm):
 
     # -- data fields and missing codes ----------------------------------------------------
 
+    @classmethod
+    def data_field_names(cls) -> list[str]:
+        """Names of the data fields in paper (declaration) order."""
+        unbound = [(name, value) for name in dir(cls) if isinstance(value := getattr(cls, name), UnboundField)]
+        return [name for name, value in sorted(unbound, key=lambda item: item[1].creation_counter) if _is_data_name(name)]
+
     def data_fields(self) -> list:
         """The data fields in paper order."""
-        return [f for f in self if f.name not in _NOT_DATA and not f.name.endswith((MISSING, REASON))]
+        return [f for f in self if _is_data_name(f.name)]
 
     def missing_code(self, name: str) -> MissingCode | None:
         value = self[name + MISSING].data
@@ -104,8 +117,11 @@ class CrfForm(FlaskForm):
                 self[name + REASON].data = item.get("reason")
 
     def value(self, name: str):
-        """A field's value, or None when it carries a missing code."""
-        return None if self.missing_code(name) else self[name].data
+        """A field's value; None when it is empty or carries a missing code."""
+        if self.missing_code(name):
+            return None
+        data = self[name].data
+        return None if data == "" else data
 
     # -- validation ----------------------------------------------------------------------
 
@@ -183,11 +199,83 @@ class CrfForm(FlaskForm):
         if self.completing and condition and _is_empty(self[name]) and not self.missing_code(name):
             self.fail(name, f"{self[name].label.text}: required {why}.")
 
+    def leave_empty(self, wrong: bool, name: str, why: str) -> None:
+        """`name` must have no value when `wrong` holds (a follow-up whose question says it does not apply)."""
+        if wrong and self.value(name) not in (None, "", []):
+            self.fail(name, f"{self[name].label.text}: leave empty {why}.")
+
+    def only_if(self, condition: bool | None, name: str, when: str, otherwise: str) -> None:
+        """`name` is required (on completing) when `condition` holds and must stay empty when it does not;
+        `condition` None (its question unanswered) sets no rule yet."""
+        if condition is None:
+            return
+        self.require_if(condition, name, when)
+        self.leave_empty(not condition, name, otherwise)
+
+    def other_specified(self, name: str, other_name: str) -> None:
+        """The "specify" text of an "Other" answer: required with it, empty without it."""
+        answer = self.value(name)
+        self.only_if(None if answer is None else answer == "other", other_name, "when the answer is Other", "unless the answer is Other")
+
+    def yes(self, name: str) -> bool | None:
+        """A yes/no answer, or None when unanswered or given a missing code."""
+        value = self.value(name)
+        return value if isinstance(value, bool) else None
+
+    # -- warnings against the protocol ---------------------------------------------------------
+
+    def eligibility_warnings(self, screening_field: str, value, target: str, what: str) -> list[Warning]:
+        """At day 0, a warning for each eligibility criterion or randomization condition on `screening_field`
+        that `value` contradicts: possible (re-assessment, entry error) but to be confirmed.
+
+        An inclusion criterion whose alternatives involve other fields is not judged here.
+        """
+        if value is None or not self.context.is_baseline:
+            return []
+        protocol = self.context.protocol
+        found = []
+        groups = (
+            (True, [("inclusion criterion", c) for c in protocol.eligibility.inclusion] + [("randomization condition", c) for c in protocol.allocation.gates]),
+            (False, [("exclusion criterion", c) for c in protocol.eligibility.exclusion]),
+        )
+        for must_hold, criteria in groups:
+            for kind, criterion in criteria:
+                rules = [rule for rule in criterion.rules if rule.field == screening_field]
+                if not rules or (must_hold and len(rules) != len(criterion.rules)):
+                    continue
+                if any(rule.holds(value) for rule in rules) != must_hold:
+                    verdict = f"does not meet {kind}" if must_hold else f"meets {kind}"
+                    found.append(Warning(
+                        f"eligibility_{criterion.code}", target,
+                        f"{what} {value} {verdict} \u201c{criterion.text.strip()}\u201d: confirm the value, and tell the monitor if the subject was not eligible.",
+                    ))
+                    break  # one warning per side: a randomization condition repeating an inclusion criterion says nothing new
+        return found
+
+    def window_warning(self, name: str) -> list[Warning]:
+        """A warning when the date in `name` lies outside the visit's window (an early or late exam must be confirmed)."""
+        day = self.value(name)
+        if day is None:
+            return []
+        visit = self.context.protocol.visit(self.context.visit_code)
+        index = self.context.index_date
+        if visit.first_day <= (day - index).days <= visit.last_day:
+            return []
+        first, last = (index + timedelta(days=offset) for offset in (visit.first_day, visit.last_day))
+        return [Warning(
+            f"{name}_outside_window", name,
+            f"{self[name].label.text}: {day.isoformat()} is outside the {visit.label} window ({first.isoformat()} to {last.isoformat()}): confirm the date.",
+        )]
+
     def local_to_utc(self, moment: datetime | None) -> datetime | None:
         """A naive site-local date-time from a form, as an aware UTC instant."""
         if moment is None:
             return None
         return moment.replace(tzinfo=ZoneInfo(self.context.timezone)).astimezone(ZoneInfo("UTC"))
+
+
+def _is_data_name(name: str) -> bool:
+    return name not in _NOT_DATA and not name.endswith((MISSING, REASON))
 
 
 def _is_empty(field) -> bool:

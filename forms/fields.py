@@ -25,6 +25,16 @@ class Named:
         return f"{self.label.text}: not valid; enter {self.allowed}."
 
 
+#: Dates and date-times outside these years are refused as typing errors (and keep time-zone arithmetic in range).
+YEAR_MIN, YEAR_MAX = 1900, 2100
+
+
+def _check_year(field, value):
+    if value is not None and not YEAR_MIN <= value.year <= YEAR_MAX:
+        field.data = None
+        raise ValueError(f"{field.label.text}: the year must be between {YEAR_MIN} and {YEAR_MAX}.")
+
+
 class NamedDateField(Named, DateField):
     """A date entered as YYYY-MM-DD (the browser's date picker sends that)."""
 
@@ -33,6 +43,7 @@ class NamedDateField(Named, DateField):
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(f"{self.label.text}: not a valid date; enter it as YYYY-MM-DD.") from None
+        _check_year(self, self.data)
 
 
 class NamedTimeField(Named, TimeField):
@@ -46,13 +57,18 @@ class NamedTimeField(Named, TimeField):
 
 
 class NamedDateTimeField(Named, DateTimeLocalField):
-    """A local date and time at the site, YYYY-MM-DDTHH:MM (the browser's picker sends that)."""
+    """A local date and time at the site, YYYY-MM-DDTHH:MM (the browser's picker sends and shows that)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("format", ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+        super().__init__(*args, **kwargs)
 
     def process_formdata(self, valuelist):
         try:
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(f"{self.label.text}: not a valid date and time; enter YYYY-MM-DD HH:MM.") from None
+        _check_year(self, self.data)
 
 
 class NamedIntegerField(Named, IntegerField):
@@ -84,6 +100,13 @@ class NamedDecimalField(Named, DecimalField):
 class NamedRadioField(Named, RadioField):
     """One choice out of several; an unknown value names the field and lists the choices."""
 
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+            raise ValueError(f"{self.label.text}: choose {self.allowed}.") from None
+
     def pre_validate(self, form):
         if self.data is None or self.data == "":
             return
@@ -103,13 +126,19 @@ class NamedBooleanField(Named, BooleanField):
     """A tick box for "tick all that apply" lists: unticked means no."""
 
 
+def wtforms_literal(message: str) -> str:
+    """WTForms %-formats validator messages: keep a "%" in a label or unit literal."""
+    return message.replace("%", "%%")
+
+
 def required(label: str, allowed: str) -> InputRequired:
     """InputRequired whose message names the field and what it takes."""
     return InputRequired(message=f"{label}: required; {allowed}.")
 
 
-def _presence(label: str, allowed: str, is_required: bool):
-    return required(label, f"enter {allowed}") if is_required else Optional()
+def _presence(label: str, how: str, is_required: bool):
+    """Required with a message saying `how` to answer ("enter a date ..."), or optional."""
+    return required(label, how) if is_required else Optional()
 
 
 def integer(label: str, low: int, high: int, unit: str = "", *, is_required: bool = True, description: str = ""):
@@ -117,7 +146,7 @@ def integer(label: str, low: int, high: int, unit: str = "", *, is_required: boo
     allowed = f"a whole number from {low} to {high}{' ' + unit if unit else ''}"
     return NamedIntegerField(
         label, allowed=allowed, description=description,
-        validators=[_presence(label, allowed, is_required), NumberRange(low, high, message=f"{label}: enter {allowed}.")],
+        validators=[_presence(label, f"enter {allowed}", is_required), NumberRange(low, high, message=wtforms_literal(f"{label}: enter {allowed}."))],
         render_kw={"min": low, "max": high, "step": 1, "inputmode": "numeric"},
     )
 
@@ -133,7 +162,7 @@ def decimal(label: str, low: str, high: str, places: int, unit: str = "", *, is_
 
     return NamedDecimalField(
         label, allowed=allowed, places=places, description=description,
-        validators=[_presence(label, allowed, is_required), NumberRange(Decimal(low), Decimal(high), message=f"{label}: enter {allowed}."), places_check],
+        validators=[_presence(label, f"enter {allowed}", is_required), NumberRange(Decimal(low), Decimal(high), message=wtforms_literal(f"{label}: enter {allowed}.")), places_check],
         render_kw={"min": low, "max": high, "step": step, "inputmode": "decimal"},
     )
 
@@ -144,7 +173,27 @@ def choice(label: str, choices: list[tuple], *, is_required: bool = True, coerce
     return NamedRadioField(
         label, allowed=allowed, coerce=coerce, description=description,
         choices=[SelectChoice(value, text) for value, text in choices],
-        validators=[_presence(label, allowed, is_required)],
+        validators=[_presence(label, f"choose {allowed}", is_required)],
+    )
+
+
+def _grade(value):
+    """A posted grade as an int; "" is no answer; anything else is kept so that the field names the problem."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def graded(label: str, grades: list[tuple[int, str]], *, is_required: bool = True, description: str = ""):
+    """Radio buttons of whole-number grades shown as "n — description"; messages give the range, not every text."""
+    allowed = f"a grade from {grades[0][0]} to {grades[-1][0]}"
+    return NamedRadioField(
+        label, allowed=allowed, coerce=_grade, description=description,
+        choices=[SelectChoice(value, f"{value} — {text}") for value, text in grades],
+        validators=[_presence(label, f"choose {allowed}", is_required)],
     )
 
 
@@ -169,13 +218,13 @@ def tick(label: str, description: str = ""):
 def date_field(label: str, *, is_required: bool = True, description: str = ""):
     """A full date, YYYY-MM-DD."""
     allowed = "a date as YYYY-MM-DD"
-    return NamedDateField(label, allowed=allowed, description=description, validators=[_presence(label, allowed, is_required)])
+    return NamedDateField(label, allowed=allowed, description=description, validators=[_presence(label, f"enter {allowed}", is_required)])
 
 
 def datetime_field(label: str, *, is_required: bool = True, description: str = ""):
     """A local date and time at the site."""
     allowed = "a date and time as YYYY-MM-DD HH:MM (site local time)"
-    return NamedDateTimeField(label, allowed=allowed, description=description, validators=[_presence(label, allowed, is_required)])
+    return NamedDateTimeField(label, allowed=allowed, description=description, validators=[_presence(label, f"enter {allowed}", is_required)])
 
 
 def text(label: str, max_length: int = 200, *, is_required: bool = True, long: bool = False, description: str = ""):
@@ -184,7 +233,7 @@ def text(label: str, max_length: int = 200, *, is_required: bool = True, long: b
     field_class = NamedTextAreaField if long else NamedStringField
     return field_class(
         label, allowed=allowed, description=description,
-        validators=[_presence(label, allowed, is_required), Length(max=max_length, message=f"{label}: at most {max_length} characters.")],
+        validators=[_presence(label, f"enter {allowed}", is_required), Length(max=max_length, message=wtforms_literal(f"{label}: at most {max_length} characters."))],
     )
 
 

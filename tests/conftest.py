@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timezone
 
 import pytest
 import time_machine
+from hypothesis import settings
 from flask_migrate import upgrade
 from sqlalchemy import event, select, text
 
@@ -23,6 +24,11 @@ from ecrf.protocols import protocols
 from ecrf.studies.models import Site, Study, StudySite
 from ecrf.studies.services import sync_protocols
 from ecrf.subjects.services import enrol_subject
+
+#: Hypothesis: 20 examples per property in ordinary runs; HYPOTHESIS_PROFILE=thorough for a long search.
+settings.register_profile("default", max_examples=20, deadline=None)
+settings.register_profile("thorough", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PASSWORD = "correct horse battery"
 #: Tables that hold the protocols; kept between tests, everything else is emptied.

@@ -12,6 +12,8 @@ from tests.conftest import csrf_token
 FOREIGN_VALUES = {
     "subject_code": "DEF-HZ01-0001",
     "visit_code": "m1",
+    "code": "abi",
+    "sequence": 1,
     "site_code": "HZ01",
     "study_code": "defier",
 }

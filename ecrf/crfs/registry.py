@@ -1,12 +1,14 @@
 """The instrument registry: protocol code -> WTForms form, typed table, computations.
 
 Each module in `ecrf/instruments/` defines its typed table(s) and one or more
-`Instrument` objects in `INSTRUMENTS`; this registry collects them. Every code of
-the protocol catalogue (`ecrf/protocols/instruments.py`) must be registered.
+`Instrument` objects in `INSTRUMENTS`; this registry collects them from every
+module of that package. Every code of the protocol catalogue
+(`ecrf/protocols/instruments.py`) must be registered (a test holds it to that).
 """
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Callable
@@ -14,12 +16,6 @@ from typing import Callable
 from ecrf.crfs.models import CrfData
 from ecrf.protocols.instruments import INSTRUMENTS as CATALOGUE
 from forms.base import CrfForm, FormContext
-
-#: Modules of ecrf/instruments, one per instrument family.
-MODULES = [
-    "abi", "rutherford", "villalta", "mrs", "nihss", "duplex", "peripheral", "coronary",
-    "stroke", "dvt", "history", "endpoints", "adverse_events",
-]
 
 
 @dataclass(frozen=True)
@@ -46,9 +42,11 @@ class Instrument:
 @cache
 def registry() -> dict[str, Instrument]:
     """Every registered instrument by code."""
+    import ecrf.instruments as package
+
     found: dict[str, Instrument] = {}
-    for name in MODULES:
-        module = importlib.import_module(f"ecrf.instruments.{name}")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
         for instrument in module.INSTRUMENTS:
             if instrument.code in found:
                 raise RuntimeError(f"instrument {instrument.code} registered twice")

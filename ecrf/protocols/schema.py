@@ -318,6 +318,10 @@ class Protocol(Strict):
                 return arm
         raise KeyError(code)
 
+    def inclusion_rule(self, field: str) -> Rule | None:
+        """The first inclusion rule on a screening field, if any."""
+        return next((rule for criterion in self.eligibility.inclusion for rule in criterion.rules if rule.field == field), None)
+
     def visit(self, code: str) -> Visit:
         """The visit with this code (KeyError if none)."""
         for visit in self.visits:

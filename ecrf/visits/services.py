@@ -30,3 +30,8 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None) ->
     visit.missed_reason = None
     db.session.flush()
     return visit.status(today)
+
+
+def visit_by_code(subject, visit_code: str) -> Visit | None:
+    """The subject's visit with this protocol code."""
+    return next((visit for visit in subject.visits if visit.definition.code == visit_code), None)

@@ -6,9 +6,8 @@ from ecrf.access import Action, can, require, subject_or_404
 from ecrf.clock import site_today
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
-from ecrf.protocols import protocol_for
-from ecrf.protocols.instruments import INSTRUMENTS
-from ecrf.visits.services import record_visit_date
+from ecrf.crfs.services import instrument_codes, visit_forms
+from ecrf.visits.services import record_visit_date, visit_by_code
 from ecrf.visits.windows import WindowStatus
 from forms.fields import show_errors
 from forms.visits import VisitDateForm
@@ -20,7 +19,7 @@ bp = Blueprint("visits", __name__, url_prefix="/subjects")
 def detail(subject_code: str, visit_code: str):
     """Show a visit; record the date it took place."""
     subject = subject_or_404(current_user, subject_code)
-    visit = next((v for v in subject.visits if v.definition.code == visit_code), None)
+    visit = visit_by_code(subject, visit_code)
     if visit is None:
         abort(404)
     form = VisitDateForm(obj=visit)
@@ -42,14 +41,12 @@ def detail(subject_code: str, visit_code: str):
             else:
                 flash(f"Visit date {visit.visit_date.isoformat()} recorded: completed in window.", "success")
             return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
-    protocol = protocol_for(subject.study.code)
-    # A user who may not see the arm is not shown the arm-specific forms either: they would reveal it.
     sees_arm = can(current_user, Action.SEE_ARM, subject.study_id, subject.site_id)
-    arm_code = subject.arm.code if subject.arm and sees_arm else None
-    instruments = [(code, INSTRUMENTS[code]) for code in protocol.visit(visit_code).instruments_for(arm_code)]
+    forms = visit_forms(visit, instrument_codes(subject, visit, sees_arm=sees_arm))
     today = site_today(subject.site)
     return render_template(
         "visits/detail.html", subject=subject, visit=visit, status=visit.status(today), today=today,
-        form=form, instruments=instruments,
+        form=form, forms=forms,
         may_record=can(current_user, Action.RECORD_VISIT, subject.study_id, subject.site_id),
+        may_enter=can(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id),
     )

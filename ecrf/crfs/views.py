@@ -1,0 +1,91 @@
+"""Instrument form pages: enter, save as draft or complete, and see computed results."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ecrf.access import Action, can, require, subject_or_404
+from ecrf.crfs.models import CrfEntry
+from ecrf.crfs.registry import instrument
+from ecrf.crfs.services import entry_data, form_context, initial_values, instrument_codes, mark_none_reported, save_entry
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from ecrf.visits.services import visit_by_code
+from forms.fields import show_errors
+
+bp = Blueprint("crfs", __name__, url_prefix="/subjects")
+
+
+def _load(subject_code: str, visit_code: str, code: str):
+    """Subject, visit and instrument, if the user may see them and the visit needs that instrument."""
+    subject = subject_or_404(current_user, subject_code)
+    visit = visit_by_code(subject, visit_code)
+    sees_arm = can(current_user, Action.SEE_ARM, subject.study_id, subject.site_id)
+    if visit is None or code not in instrument_codes(subject, visit, sees_arm=sees_arm):
+        abort(404)
+    return subject, visit, instrument(code)
+
+
+def _entry(visit, code: str, sequence: int) -> CrfEntry | None:
+    return db.session.scalar(select(CrfEntry).where(
+        CrfEntry.visit_id == visit.id, CrfEntry.instrument == code, CrfEntry.sequence == sequence, CrfEntry.none_reported.is_(False),
+    ))
+
+
+@bp.route("/<subject_code>/visits/<visit_code>/forms/<code>", methods=["GET", "POST"], endpoint="single")
+@bp.route("/<subject_code>/visits/<visit_code>/forms/<code>/new", methods=["GET", "POST"], endpoint="new")
+@bp.route("/<subject_code>/visits/<visit_code>/forms/<code>/<int:sequence>", methods=["GET", "POST"], endpoint="item")
+def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = None):
+    """Show an instrument form; save it as a draft or as complete."""
+    subject, visit, item = _load(subject_code, visit_code, code)
+    if item.repeating == (request.endpoint == "crfs.single"):
+        abort(404)  # single forms have one URL; repeating ones have /new and /<sequence>
+    existing = None if request.endpoint == "crfs.new" else _entry(visit, code, sequence or 1)
+    if request.endpoint == "crfs.item" and existing is None:
+        abort(404)
+    context = form_context(subject, visit)
+    data = entry_data(item, existing)
+    form = item.form(data=initial_values(item.form, data, context), context=context)
+    if existing is not None and request.method == "GET":
+        form.load_missing(existing.missing)
+        form.version.data = existing.version
+        form.confirm.data = existing.confirmed_warnings
+    if request.method == "POST":
+        require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
+        complete = request.form.get("action") == "complete"
+        if form.validate_entry(complete):
+            try:
+                saved = save_entry(visit, item, form, entry=existing, complete=complete, by=current_user)
+            except InvalidInput as error:
+                show_errors(form, error)
+            else:
+                db.session.commit()
+                flash(f"{item.label} saved as {saved.status.value}.", "success")
+                return redirect(_entry_url(subject, visit, item, saved))
+    return render_template(
+        "crfs/entry.html", subject=subject, visit=visit, item=item, entry=existing, data=data, form=form,
+        may_enter=can(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id),
+    )
+
+
+@bp.route("/<subject_code>/visits/<visit_code>/forms/<code>/none", methods=["POST"])
+def none_reported(subject_code: str, visit_code: str, code: str):
+    """Record that a repeating instrument has nothing to report at this visit."""
+    subject, visit, item = _load(subject_code, visit_code, code)
+    require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
+    try:
+        mark_none_reported(visit, item, current_user)
+    except InvalidInput as error:
+        flash(error.problems[0][1], "danger")
+    else:
+        db.session.commit()
+        flash(f"{item.label}: none to report at this visit.", "success")
+    return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
+
+
+def _entry_url(subject, visit, item, saved: CrfEntry) -> str:
+    args = {"subject_code": subject.subject_code, "visit_code": visit.definition.code, "code": item.code}
+    if item.repeating:
+        return url_for("crfs.item", sequence=saved.sequence, **args)
+    return url_for("crfs.single", **args)

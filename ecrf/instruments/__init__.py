@@ -1,0 +1,1 @@
+"""Instruments: one module per family, each with its typed table(s) and `INSTRUMENTS`."""
