@@ -1,6 +1,7 @@
 """ABI and Villalta entry: computed values, warnings to confirm, drafts, missing-data codes, kept input."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from ecrf.extensions import db
 from ecrf.instruments.abi import AbiData
 from ecrf.instruments.villalta import VillaltaData
 from ecrf.visits.services import record_visit_date
-from tests.conftest import post_form
+from tests.conftest import csrf_token, post_form
 
 NOW = datetime(2027, 6, 1, 4)  # noon in Shanghai
 
@@ -162,3 +163,18 @@ def test_villalta_total_and_class_appear_on_save(coordinator, make_subject, site
     assert "16 of 33" in page and "severe" in page
     data = db.session.get(VillaltaData, _entry("villalta").id)
     assert (data.total, data.severity) == (16, "severe")
+
+
+def test_the_visit_page_shows_each_forms_status(coordinator, defier_m3):
+    def statuses() -> dict[str, str]:
+        page = coordinator.get("/subjects/DEF-SH01-0001/visits/m3").get_data(as_text=True)
+        return dict(re.findall(r'data-instrument="(\w+)">.*?form-status">([^<]+)<', page, re.S))
+
+    assert statuses() == {"duplex": "not started", "abi": "not started", "rutherford": "not started",
+                          "adverse_events": "not started", "endpoint_events": "not started"}
+    post_form(coordinator, ABI_URL, {"brachial_right": "140", "action": "draft"})
+    assert statuses()["abi"] == "draft"
+    post_form(coordinator, ABI_URL, {**ABI, "action": "complete"})
+    token = csrf_token(coordinator, "/subjects/DEF-SH01-0001/visits/m3")
+    coordinator.post("/subjects/DEF-SH01-0001/visits/m3/forms/adverse_events/none", data={"csrf_token": token})
+    assert (statuses()["abi"], statuses()["adverse_events"]) == ("complete", "complete")
