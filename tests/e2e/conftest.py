@@ -54,3 +54,17 @@ def page(browser):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def log_in(page, live_server):
+    """Log the browser in through the log-in page."""
+    from tests.conftest import PASSWORD
+
+    def do(email: str) -> None:
+        page.goto(live_server + "/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+
+    return do

@@ -7,20 +7,16 @@ from playwright.sync_api import expect
 
 from ecrf.auth.models import Role
 from ecrf.clock import site_today
-from tests.conftest import PASSWORD
 
 
-def test_coordinator_logs_in_opens_a_subject_and_sees_its_windows(live_server, page, make_site, make_user, make_subject):
+def test_coordinator_logs_in_opens_a_subject_and_sees_its_windows(live_server, page, log_in, make_site, make_user, make_subject):
     site = make_site("SH01", ["defier"])
     make_user("coordinator@example.org", [("defier", site, Role.COORDINATOR)], name="Site Coordinator")
     index = site_today(site) - timedelta(days=100)
     subject = make_subject("defier", site, index, arm="des")
     m1, m3 = subject.visits[1], subject.visits[2]
 
-    page.goto(live_server + "/")
-    page.get_by_label("Email").fill("coordinator@example.org")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in("coordinator@example.org")
 
     expect(page.get_by_role("heading", name="Worklist")).to_be_visible()
     overdue = page.locator("#overdue")

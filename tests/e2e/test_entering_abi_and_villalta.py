@@ -10,24 +10,16 @@ from ecrf.clock import site_today
 from ecrf.crfs.registry import instrument
 from ecrf.extensions import db
 from ecrf.visits.services import record_visit_date
-from tests.conftest import PASSWORD
 
 
-def _log_in(page, live_server, email):
-    page.goto(live_server + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
-def test_abi_pressures_typed_in_paper_order_give_the_abi_and_band_per_leg(live_server, page, make_site, make_user, make_subject):
+def test_abi_pressures_typed_in_paper_order_give_the_abi_and_band_per_leg(live_server, page, log_in, make_site, make_user, make_subject):
     site = make_site("SH01", ["defier"])
     make_user("coordinator@example.org", [("defier", site, Role.COORDINATOR)])
     subject = make_subject("defier", site, site_today(site) - timedelta(days=95), arm="des")
     record_visit_date(subject.visits[2], site_today(site))
     db.session.commit()
 
-    _log_in(page, live_server, "coordinator@example.org")
+    log_in("coordinator@example.org")
     page.goto(f"{live_server}/subjects/{subject.subject_code}/visits/m3")
     row = page.locator('#instruments tr[data-instrument="abi"]')
     expect(row.locator(".form-status")).to_have_text("not started")
@@ -56,14 +48,14 @@ def test_abi_pressures_typed_in_paper_order_give_the_abi_and_band_per_leg(live_s
     expect(page.locator('#instruments tr[data-instrument="abi"] .form-status')).to_have_text("complete")
 
 
-def test_a_villalta_of_16_shows_severe_post_thrombotic_syndrome(live_server, page, make_site, make_user, make_subject):
+def test_a_villalta_of_16_shows_severe_post_thrombotic_syndrome(live_server, page, log_in, make_site, make_user, make_subject):
     site = make_site("DE01", ["defiance"], "Europe/Berlin", "DE")
     make_user("coordinator@example.org", [("defiance", site, Role.COORDINATOR)])
     subject = make_subject("defiance", site, site_today(site) - timedelta(days=181), arm="clottriever")
     record_visit_date(subject.visits[3], site_today(site))
     db.session.commit()
 
-    _log_in(page, live_server, "coordinator@example.org")
+    log_in("coordinator@example.org")
     page.goto(f"{live_server}/subjects/{subject.subject_code}/visits/m6/forms/villalta")
     page.locator("#leg-0").check()
     scores = {"pain": 3, "cramps": 1, "heaviness": 2, "paresthesia": 0, "pruritus": 1, "pretibial_edema": 2,
