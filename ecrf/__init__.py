@@ -39,12 +39,13 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 def _register_blueprints(app: Flask) -> None:
     from ecrf.auth.views import bp as auth_bp
     from ecrf.crfs.views import bp as crfs_bp
+    from ecrf.screening.views import bp as screening_bp
     from ecrf.studies.views import bp as studies_bp
     from ecrf.subjects.views import bp as subjects_bp
     from ecrf.visits.views import bp as visits_bp
     from ecrf.worklist.views import bp as worklist_bp
 
-    for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp):
+    for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp, screening_bp):
         app.register_blueprint(blueprint)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from ecrf.auth.models import Membership, Role, User
 from ecrf.extensions import db
+from ecrf.protocols import protocol_for
 from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
 
@@ -23,18 +24,26 @@ class Action(str, Enum):
     """Things a user may do to a study at a site."""
 
     VIEW = "view"
+    VIEW_SCREENING = "view_screening"
     ENROL = "enrol"
     RECORD_VISIT = "record_visit"
     ENTER_DATA = "enter_data"
+    END_PARTICIPATION = "end_participation"
+    MANAGE_RANDOMIZATION = "manage_randomization"
     SEE_ARM = "see_arm"
 
 
-#: Roles allowed each action. SEE_ARM is further denied to anyone blinded at the site.
+SITE_STAFF = frozenset({Role.COORDINATOR, Role.INVESTIGATOR})
+#: Roles allowed each action. A blinded assessor is limited further: never the arm, and
+#: only the visits and forms the protocol gives the assessor (see `instrument_codes`).
 ALLOWED: dict[Action, frozenset[Role]] = {
     Action.VIEW: frozenset(Role),
-    Action.ENROL: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
-    Action.RECORD_VISIT: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
-    Action.ENTER_DATA: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    Action.VIEW_SCREENING: frozenset(Role) - {Role.BLINDED_ASSESSOR},
+    Action.ENROL: SITE_STAFF,
+    Action.RECORD_VISIT: SITE_STAFF | {Role.BLINDED_ASSESSOR},
+    Action.ENTER_DATA: SITE_STAFF | {Role.BLINDED_ASSESSOR},
+    Action.END_PARTICIPATION: SITE_STAFF,
+    Action.MANAGE_RANDOMIZATION: frozenset({Role.DATA_MANAGER}),
     Action.SEE_ARM: frozenset(Role) - {Role.BLINDED_ASSESSOR},
 }
 
@@ -48,11 +57,15 @@ class Grants:
     sites: dict[int, Site] = field(default_factory=dict)
 
     def allows(self, action: Action, study_id: int, site_id: int) -> bool:
-        """Whether the roles held at (study, site) allow `action`."""
+        """Whether the roles held at (study, site) allow `action`; a blinded assessor holds only that role's rights."""
         held = self.roles.get((study_id, site_id), set())
-        if action is Action.SEE_ARM and Role.BLINDED_ASSESSOR in held:
-            return False
+        if Role.BLINDED_ASSESSOR in held:
+            held = {Role.BLINDED_ASSESSOR}
         return bool(held & ALLOWED[action])
+
+    def blinded(self, study_id: int, site_id: int) -> bool:
+        """The user is a blinded assessor at (study, site)."""
+        return Role.BLINDED_ASSESSOR in self.roles.get((study_id, site_id), set())
 
     def sites_of(self, study_id: int) -> list[Site]:
         """Sites of one study the user belongs to, by code."""
@@ -118,3 +131,38 @@ def study_site_or_404(user: User, study_code: str, site_code: str | None = None)
     if site is None:
         abort(404)
     return study, site
+
+
+def is_blinded(user: User, study_id: int, site_id: int) -> bool:
+    """Whether the user is a blinded assessor in the study at the site."""
+    return grants(user).blinded(study_id, site_id)
+
+
+def instrument_codes(user: User, subject: Subject, visit) -> list[str]:
+    """The forms of a visit the user may see: a blinded assessor only the protocol's assessor forms;
+    others the visit's forms for the subject's arm (arm-specific forms need SEE_ARM, as they reveal it)."""
+    protocol_visit = protocol_for(subject.study.code).visit(visit.definition.code)
+    if is_blinded(user, subject.study_id, subject.site_id):
+        return list(protocol_visit.assessor_instruments)
+    sees_arm = can(user, Action.SEE_ARM, subject.study_id, subject.site_id)
+    return protocol_visit.instruments_for(subject.arm.code if subject.arm and sees_arm else None)
+
+
+def may_record_visit(user: User, subject: Subject, visit) -> bool:
+    """Site staff record any visit's date; a blinded assessor only that of a visit with assessor forms."""
+    if not can(user, Action.RECORD_VISIT, subject.study_id, subject.site_id):
+        return False
+    return not is_blinded(user, subject.study_id, subject.site_id) or bool(instrument_codes(user, subject, visit))
+
+
+def screening_or_404(user: User, number: str):
+    """A screening record, if the user may see its study's screening log at its site; 404 otherwise."""
+    from ecrf.screening.models import ScreeningRecord
+
+    record = db.session.scalar(scoped(
+        select(ScreeningRecord).where(ScreeningRecord.screening_number == number), user,
+        ScreeningRecord.study_id, ScreeningRecord.site_id,
+    ))
+    if record is None or not can(user, Action.VIEW_SCREENING, record.study_id, record.site_id):
+        abort(404)
+    return record

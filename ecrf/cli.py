@@ -9,10 +9,12 @@ from flask.cli import AppGroup
 
 from ecrf.extensions import db
 from ecrf.protocols import ProtocolError, protocols
+from ecrf.randomization.cli import randomization_cli
 from ecrf.studies.services import ProtocolChangeRefused, sync_protocols
 from ecrf.visits.windows import compute_window
 
-ecrf_cli = AppGroup("ecrf", help="eCRF commands: protocols, schedules, demo data.")
+ecrf_cli = AppGroup("ecrf", help="eCRF commands: protocols, schedules, randomization lists, demo data.")
+ecrf_cli.add_command(randomization_cli)
 
 
 def _protocols():

@@ -1,11 +1,16 @@
 """Declarative base and the only dialect-specific database code."""
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
+from collections.abc import Callable
+from typing import TypeVar
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
 #: Stable constraint names, so migrations can refer to them on every engine.
@@ -16,6 +21,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -52,3 +60,21 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def commit_with_retry(session, work: Callable[[], T], attempts: int = 40) -> T:
+    """Run `work` and commit. On SQLite, a transaction that read before another writer committed
+    cannot write ("database is locked"): roll back and run the whole of `work` again.
+    Other engines and other errors are not retried."""
+    for attempt in range(attempts):
+        try:
+            result = work()
+            session.commit()
+            return result
+        except OperationalError as error:
+            session.rollback()
+            busy = isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
+            if not busy or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))
+    raise AssertionError("unreachable")

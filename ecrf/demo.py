@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -18,9 +19,13 @@ from ecrf.clock import site_today
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod
+from ecrf.randomization.models import RandomizationSlot
 from ecrf.studies.models import Site, Study, StudySite
-from ecrf.subjects.models import Subject
-from ecrf.subjects.services import enrol_subject
+from ecrf.randomization.services import generate_list
+from ecrf.screening.eligibility import eligible_example, values_from_numbers
+from ecrf.screening.services import decline_consent, enrol_from_screening, save_screening
+from ecrf.subjects.models import Subject, SubjectStatus
+from ecrf.subjects.services import LEAVING, end_participation
 from ecrf.visits.services import record_visit_date
 
 DEMO_PASSWORD = "demo-password"
@@ -105,6 +110,9 @@ def load_demo(seed: int = 20261122) -> DemoReport:
         for study_code, site_code in pairs or QUOTAS:
             _get_or_create(Membership, user_id=user.id, study_id=studies[study_code].id, site_id=sites[site_code].id, role=role)
         report.logins.append((email, role.label))
+    for study in studies.values():
+        if study.allocation == "randomized" and not db.session.scalar(select(RandomizationSlot.id).where(RandomizationSlot.study_id == study.id).limit(1)):
+            generate_list(study, protocol_for(study.code), seed=seed, per_stratum=max(quota for (code, _), quota in QUOTAS.items() if code == study.code) + 40)
     for (study_code, site_code), quota in QUOTAS.items():
         study, site = studies[study_code], sites[site_code]
         existing = db.session.scalar(select(func.count(Subject.id)).where(Subject.study_id == study.id, Subject.site_id == site.id))
@@ -115,26 +123,49 @@ def load_demo(seed: int = 20261122) -> DemoReport:
 
 
 def _demo_subject(study: Study, site: Site, rng: random.Random) -> Subject:
-    """One synthetic subject with an index date in the past two years and a plausible visit history."""
+    """One synthetic patient screened, enrolled (randomized from the study's list where the study is
+    randomized) on a day in the past two years, with a plausible visit history; now and then a
+    screen failure, a refusal or a subject who leaves the study goes with it."""
     protocol = protocol_for(study.code)
     today = site_today(site)
     index_date = today - timedelta(days=rng.randint(0, 730))
-    method = protocol.allocation.method
-    subject = enrol_subject(
-        study, site,
-        index_date=index_date,
-        consent_date=index_date - timedelta(days=rng.randint(0, 5)),
-        arm_code=rng.choice(study.arms).code if method is AllocationMethod.CHOSEN else None,
-        index_time=time(rng.randint(0, 23), rng.choice([0, 15, 30, 45])) if protocol.index.with_time else None,
+    at = datetime.combine(index_date, time(rng.randint(0, 23), rng.choice([0, 15, 30, 45])), ZoneInfo(site.timezone))
+    numbers, answers = eligible_example(protocol)
+    roll = rng.random()
+    if roll < 0.15:
+        _demo_screen_failure(study, site, numbers, answers, index_date, at, rng)
+    elif roll < 0.2:
+        decline_consent(_demo_screening(study, site, numbers, answers, index_date, at), None)
+    record = _demo_screening(study, site, numbers, answers, index_date, at)
+    subject = enrol_from_screening(
+        record, consent_date=index_date - timedelta(days=rng.randint(0, 3)), index_date=index_date,
+        arm_code=rng.choice(study.arms).code if protocol.allocation.method is AllocationMethod.CHOSEN else None, at=at,
     )
-    if method is AllocationMethod.RANDOMIZED:
-        # Synthetic allocation for demo subjects only; real subjects get their arm from randomization.
-        subject.arm = rng.choice(study.arms)
     for visit in subject.visits[1:]:  # the day-0 visit is dated at enrolment
         visit_date = _demo_visit_date(visit.window_start, visit.window_end, today, rng)
         if visit_date is not None:
             record_visit_date(visit, visit_date)
+    if subject.status is SubjectStatus.ACTIVE and rng.random() < 0.06 and index_date < today - timedelta(days=40):
+        status = rng.choice(LEAVING)
+        end_participation(subject, status, index_date + timedelta(days=rng.randint(20, 40)), f"Synthetic demo: {status.label}.")
     return subject
+
+
+def _demo_screening(study, site, numbers, answers, day: date, at: datetime):
+    values = values_from_numbers(numbers, screening_date=day, at=at)
+    return save_screening(study, site, screening_date=day, values=values, answers=answers, strata={}, by=None, at=at)
+
+
+def _demo_screen_failure(study, site, numbers, answers, day: date, at: datetime, rng: random.Random) -> None:
+    """A patient who fails one criterion: an investigator-judged inclusion answered no, or a value off its limit."""
+    protocol = protocol_for(study.code)
+    numeric = [r for c in protocol.eligibility.inclusion for r in c.rules if r.op in ("<=", ">=", "<", ">")]
+    if numeric and rng.random() < 0.7:
+        rule = rng.choice(numeric)
+        numbers = {**numbers, rule.field: rule.value + (-10 if rule.op in (">=", ">") else 10)}
+    elif answers:
+        answers = {**answers, rng.choice([code for code, met in answers.items() if met] or list(answers)): False}
+    _demo_screening(study, site, numbers, answers, day, at)
 
 
 def _demo_visit_date(start: date, end: date, today: date, rng: random.Random) -> date | None:

@@ -4,8 +4,11 @@ from ecrf.studies.models import Arm, Site, Study, StudySite, VisitDefinition
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
 from ecrf.crfs.models import CrfEntry
+from ecrf.screening.models import ScreeningRecord
+from ecrf.randomization.models import RandomizationSlot
+from ecrf.alerts.models import Alert
 from ecrf.crfs.registry import registry
 
 registry()  # imports every instrument's typed table
 
-__all__ = ["Arm", "CrfEntry", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]
+__all__ = ["Alert", "Arm", "CrfEntry", "RandomizationSlot", "ScreeningRecord", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]

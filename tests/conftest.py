@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timezone
 
 import pytest
+from flask import g
 import time_machine
 from hypothesis import settings
 from flask_migrate import upgrade
@@ -158,11 +159,36 @@ def make_subject():
     return make
 
 
+@pytest.fixture
+def make_screening():
+    """Factory: a screening record with values meeting every criterion, changed by `numbers` / `answers`."""
+    from ecrf.screening.eligibility import eligible_example, values_from_numbers
+    from ecrf.screening.services import save_screening
+
+    def make(study_code: str, site: Site, screening_date: date | None = None, numbers: dict | None = None, answers: dict | None = None, strata: dict | None = None):
+        from ecrf.clock import now_utc, site_today
+
+        day = screening_date or site_today(site)
+        example_numbers, example_answers = eligible_example(protocols()[study_code])
+        values = values_from_numbers({**example_numbers, **(numbers or {})}, screening_date=day, at=now_utc())
+        record = save_screening(study(study_code), site, screening_date=day, values=values,
+                                answers={**example_answers, **(answers or {})}, strata=strata or {}, by=None)
+        db.session.commit()
+        return record
+
+    return make
+
+
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def csrf_token(client, url: str) -> str:
-    """The CSRF token of the form on the page at `url`."""
+    """The CSRF token of the form on the page at `url`.
+
+    Requests made in a test share the test's app context, so Flask-WTF's per-request
+    token cache is dropped first: with two clients, each must get its own session's token.
+    """
+    g.pop("csrf_token", None)
     page = client.get(url).get_data(as_text=True)
     match = _CSRF.search(page)
     assert match, f"no CSRF token on {url}"

@@ -14,6 +14,7 @@ FOREIGN_VALUES = {
     "visit_code": "m1",
     "code": "abi",
     "sequence": 1,
+    "number": "SCR-DEF-HZ01-0001",
     "site_code": "HZ01",
     "study_code": "defier",
 }
@@ -22,11 +23,12 @@ STUDY_ONLY = {"study_code": "precise-cal"}
 
 
 @pytest.fixture
-def outsider(make_site, make_user, make_subject, login):
+def outsider(make_site, make_user, make_subject, make_screening, login):
     """A coordinator of SH01 (DEFIER only) while HZ01 runs DEFIER and PRECISE CAL with a subject."""
     home = make_site("SH01", ["defier"])
     foreign = make_site("HZ01", ["defier", "precise-cal"])
     make_subject("defier", foreign, date(2026, 1, 10))
+    make_screening("defier", foreign)
     make_user("foreign@example.org", [("defier", foreign, Role.COORDINATOR), ("precise-cal", foreign, Role.COORDINATOR)])
     return login(make_user("home@example.org", [("defier", home, Role.COORDINATOR)]))
 

@@ -55,12 +55,6 @@ class VisitForm:
         return FormStatus.DRAFT
 
 
-def instrument_codes(subject: Subject, visit: Visit, *, sees_arm: bool) -> list[str]:
-    """Instrument codes the visit needs for this subject; arm-specific ones only for users who may see the arm."""
-    arm_code = subject.arm.code if subject.arm and sees_arm else None
-    return protocol_for(subject.study.code).visit(visit.definition.code).instruments_for(arm_code)
-
-
 def visit_forms(visit: Visit, codes: list[str]) -> list[VisitForm]:
     """The visit's forms in protocol order with their entries (one query, plus one per repeating instrument in use)."""
     entries = db.session.scalars(
@@ -139,11 +133,11 @@ def save_entry(
         db.session.add(data)
     else:
         data = entry_data(item, entry)
-    for field in form.data_fields():
-        value = form.value(field.name)
+    for data_field in form.data_fields():
+        value = form.value(data_field.name)
         if isinstance(value, datetime) and value.tzinfo is None:
             value = form.local_to_utc(value)
-        setattr(data, field.name, value)
+        setattr(data, data_field.name, value)
     if item.compute:
         item.compute(data, form.context)
     entry.status = EntryStatus.COMPLETE if complete else EntryStatus.DRAFT

@@ -5,10 +5,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from ecrf.access import Action, can, require, subject_or_404
+from ecrf.access import Action, can, instrument_codes, require, subject_or_404
 from ecrf.crfs.models import CrfEntry
 from ecrf.crfs.registry import instrument
-from ecrf.crfs.services import entry_data, form_context, initial_values, instrument_codes, mark_none_reported, save_entry
+from ecrf.crfs.services import entry_data, form_context, initial_values, mark_none_reported, save_entry
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.visits.services import visit_by_code
@@ -21,8 +21,7 @@ def _load(subject_code: str, visit_code: str, code: str):
     """Subject, visit and instrument, if the user may see them and the visit needs that instrument."""
     subject = subject_or_404(current_user, subject_code)
     visit = visit_by_code(subject, visit_code)
-    sees_arm = can(current_user, Action.SEE_ARM, subject.study_id, subject.site_id)
-    if visit is None or code not in instrument_codes(subject, visit, sees_arm=sees_arm):
+    if visit is None or code not in instrument_codes(current_user, subject, visit):
         abort(404)
     return subject, visit, instrument(code)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from ecrf.protocols.instruments import INSTRUMENTS
+from ecrf.screening.fields import SCREENING_FIELDS
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
 
@@ -46,7 +47,7 @@ class Stratum(Strict):
 
 
 class Rule(Strict):
-    """A machine-checkable condition on one screening value.
+    """A machine-checkable condition on one screening value (a field of ecrf/screening/fields.py).
 
     For an inclusion criterion the condition must hold; for an exclusion criterion
     it excludes the patient when it holds. `between` is inclusive at both ends.
@@ -59,6 +60,13 @@ class Rule(Strict):
     high: Decimal | None = None
     values: list[str] | None = None
     unit: str = ""
+
+    @field_validator("field")
+    @classmethod
+    def _known_field(cls, name: str) -> str:
+        if name not in SCREENING_FIELDS:
+            raise ValueError(f"unknown screening field '{name}'; known: {', '.join(SCREENING_FIELDS)}")
+        return name
 
     @model_validator(mode="after")
     def _operands_fit_operator(self) -> "Rule":
@@ -175,6 +183,8 @@ class Visit(Strict):
     instruments: list[Code] = Field(default_factory=list)
     #: Extra instruments for subjects of one arm: arm code -> instrument codes.
     arm_instruments: dict[Code, list[Code]] = Field(default_factory=dict)
+    #: Outcome instruments entered by the blinded assessor (a subset of `instruments`).
+    assessor_instruments: list[Code] = Field(default_factory=list)
 
     @field_validator("instruments")
     @classmethod
@@ -188,6 +198,13 @@ class Visit(Strict):
         for codes in by_arm.values():
             _check_instruments(codes)
         return by_arm
+
+    @model_validator(mode="after")
+    def _assessor_instruments_are_the_visits(self) -> "Visit":
+        stray = [code for code in self.assessor_instruments if code not in self.instruments]
+        if stray:
+            raise ValueError(f"assessor_instruments: {', '.join(stray)} not in this visit's instruments")
+        return self
 
     @property
     def first_day(self) -> int:

@@ -95,6 +95,8 @@ class StudySite(db.Model):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
     #: Last number used in this site's study subject IDs (e.g. 7 in DEF-SH01-0007).
     last_subject_number: Mapped[int] = mapped_column(default=0)
+    #: Last number used in this site's screening numbers (e.g. 3 in SCR-DEF-SH01-0003).
+    last_screening_number: Mapped[int] = mapped_column(default=0, server_default="0")
 
     study: Mapped[Study] = relationship(back_populates="study_sites")
     site: Mapped[Site] = relationship(back_populates="study_sites")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ecrf.extensions import db
 from ecrf.protocols import Protocol
-from ecrf.studies.models import Arm, Study, VisitDefinition
+from ecrf.studies.models import Arm, Study, StudySite, VisitDefinition
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
@@ -80,3 +80,20 @@ def _sync_visits(study: Study, protocol: Protocol) -> None:
 def sync_protocols(protocols: dict[str, Protocol]) -> list[tuple[Study, bool]]:
     """Sync every protocol; returns (study, changed) per protocol."""
     return [sync_protocol(protocol) for protocol in protocols.values()]
+
+
+def take_number(study_site: StudySite, counter: str) -> int:
+    """Take the site's next number from one of its counters (last_subject_number, last_screening_number),
+    atomically: one UPDATE ... RETURNING, so concurrent takers never get the same number."""
+    column = getattr(StudySite, counter)
+    number = db.session.execute(
+        update(StudySite).where(StudySite.id == study_site.id).values({column: column + 1})
+        .returning(column).execution_options(synchronize_session=False)
+    ).scalar_one()
+    db.session.expire(study_site, [counter])
+    return number
+
+
+def study_site(study: Study, site) -> StudySite | None:
+    """The participation of a site in a study."""
+    return db.session.scalar(select(StudySite).where(StudySite.study_id == study.id, StudySite.site_id == site.id))

@@ -1,20 +1,16 @@
 """Study -> site -> subject list, and enrolment."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from ecrf.access import Action, grants, require, study_site_or_404
+from ecrf.access import Action, can, grants, study_site_or_404
 from ecrf.clock import site_today
-from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
-from ecrf.protocols.schema import AllocationMethod
 from ecrf.subjects.models import Subject
-from ecrf.subjects.services import enrol_subject, subject_page
-from forms.fields import show_errors
-from forms.subjects import enrol_form_class
+from ecrf.subjects.services import subject_page
 
 bp = Blueprint("studies", __name__, url_prefix="/studies")
 
@@ -37,7 +33,11 @@ def study(study_code: str):
         .where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites]))
         .group_by(Subject.site_id)
     ).all())
-    return render_template("studies/study.html", study=study, protocol=protocol_for(study.code), sites=sites, counts=counts)
+    links = {
+        "screening": any(can(current_user, Action.VIEW_SCREENING, study.id, site.id) for site in sites),
+        "randomization": study.allocation == "randomized" and any(can(current_user, Action.MANAGE_RANDOMIZATION, study.id, site.id) for site in sites),
+    }
+    return render_template("studies/study.html", study=study, protocol=protocol_for(study.code), sites=sites, counts=counts, links=links)
 
 
 @bp.route("/<study_code>/sites/<site_code>")
@@ -52,31 +52,3 @@ def site_subjects(study_code: str, site_code: str):
         "studies/site.html", study=study, site=site, rows=rows, total=total,
         page=page, pages=pages, today=site_today(site),
     )
-
-
-@bp.route("/<study_code>/sites/<site_code>/enrol", methods=["GET", "POST"])
-def enrol(study_code: str, site_code: str):
-    """Enrol a subject at a site: consent and index dates, and the cohort where it is chosen."""
-    study, site = study_site_or_404(current_user, study_code, site_code)
-    require(current_user, Action.ENROL, study.id, site.id)
-    protocol = protocol_for(study.code)
-    chosen = protocol.allocation.method is AllocationMethod.CHOSEN
-    form_class = enrol_form_class(protocol.index, [(arm.code, arm.label) for arm in protocol.arms] if chosen else [])
-    form = form_class()
-    if form.validate_on_submit():
-        try:
-            subject = enrol_subject(
-                study, site,
-                index_date=form.index_date.data,
-                consent_date=form.consent_date.data,
-                arm_code=form.arm.data if chosen else None,
-                index_time=form.index_time.data if protocol.index.with_time else None,
-                by=current_user,
-            )
-        except InvalidInput as error:
-            show_errors(form, error)
-        else:
-            db.session.commit()
-            flash(f"{subject.subject_code} enrolled; the visit schedule is below.", "success")
-            return redirect(url_for("subjects.detail", subject_code=subject.subject_code))
-    return render_template("studies/enrol.html", study=study, site=site, protocol=protocol, form=form, today=site_today(site))

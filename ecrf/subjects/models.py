@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import Enum
 
-from sqlalchemy import Date, ForeignKey, ForeignKeyConstraint, Index, String
+from sqlalchemy import Date, ForeignKey, ForeignKeyConstraint, Index, String, Text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -60,6 +60,10 @@ class Subject(db.Model):
     )
     #: Date the current status took effect (withdrawal, death ...); empty while active.
     status_date: Mapped[date | None] = mapped_column(Date)
+    #: Why the subject left the study (withdrawal, loss to follow-up, death).
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    #: When the subject was randomized (randomized studies only).
+    randomized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     enrolled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import User
@@ -14,8 +14,9 @@ from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod, IndexEvent
-from ecrf.studies.models import Arm, Site, Study, StudySite
-from ecrf.subjects.models import Subject
+from ecrf.studies.models import Arm, Site, Study
+from ecrf.studies.services import study_site, take_number
+from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus, compute_window
 
@@ -29,6 +30,7 @@ def enrol_subject(
     arm_code: str | None = None,
     index_time: time | None = None,
     by: User | None = None,
+    enrolment_date: date | None = None,
 ) -> Subject:
     """Enrol a subject: give it the next study subject ID of the site and create its visits.
 
@@ -38,17 +40,17 @@ def enrol_subject(
     Randomized studies get no arm here; it comes from randomization.
     """
     protocol = protocol_for(study.code)
-    study_site = db.session.scalar(select(StudySite).where(StudySite.study_id == study.id, StudySite.site_id == site.id))
-    if study_site is None:
+    participation = study_site(study, site)
+    if participation is None:
         raise InvalidInput.at(None, f"Site {site.code} does not take part in {study.short_title}.")
     problems: list[tuple[str | None, str]] = []
     index_at = _check_index(protocol.index, site, index_date, index_time, problems)
-    _check_consent(consent_date, index_date, protocol.index.label, site_today(site), problems)
+    _check_consent(consent_date, index_date, protocol.index.label, enrolment_date or site_today(site), problems)
     arm = _arm_for(study, protocol.allocation.method, arm_code, problems)
     if problems:
         raise InvalidInput(problems)
 
-    number = _next_subject_number(study_site)
+    number = take_number(participation, "last_subject_number")
     subject = Subject(
         subject_code=f"{study.subject_prefix}-{site.code}-{number:04d}",
         study=study,
@@ -88,10 +90,10 @@ def _check_index(index: IndexEvent, site: Site, index_date: date, index_time: ti
     return index_at
 
 
-def _check_consent(consent_date: date, index_date: date, index_label: str, today: date, problems: list) -> None:
-    """Consent comes first: not after day 0, not in the future."""
-    if consent_date > today:
-        problems.append(("consent_date", f"Informed consent date: must not be after today at the site ({today.isoformat()})."))
+def _check_consent(consent_date: date, index_date: date, index_label: str, enrolment_date: date, problems: list) -> None:
+    """Consent comes first: not after the enrolment date, not after day 0."""
+    if consent_date > enrolment_date:
+        problems.append(("consent_date", f"Informed consent date: must not be after the enrolment date ({enrolment_date.isoformat()})."))
     elif consent_date > index_date:
         problems.append(("consent_date", f"Informed consent date: must be on or before the {index_label.lower()} ({index_date.isoformat()})."))
 
@@ -110,19 +112,6 @@ def _arm_for(study: Study, method: AllocationMethod, arm_code: str | None, probl
         problems.append(("arm", f"Cohort: required; choose one of {allowed}."))
         return None
     return arms[arm_code]
-
-
-def _next_subject_number(study_site: StudySite) -> int:
-    """Take the site's next subject number atomically (one UPDATE ... RETURNING)."""
-    number = db.session.execute(
-        update(StudySite)
-        .where(StudySite.id == study_site.id)
-        .values(last_subject_number=StudySite.last_subject_number + 1)
-        .returning(StudySite.last_subject_number)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    db.session.expire(study_site, ["last_subject_number"])
-    return number
 
 
 @dataclass(frozen=True)
@@ -155,3 +144,28 @@ def subject_page(study: Study, site: Site, page: int, per_page: int) -> tuple[li
     ).all()
     today = site_today(site)
     return [SubjectRow(subject, *next_visit(subject, today)) for subject in subjects], total
+
+
+#: Statuses a subject leaves the study with, before completing it.
+LEAVING = (SubjectStatus.WITHDRAWN, SubjectStatus.LOST_TO_FOLLOW_UP, SubjectStatus.DIED)
+
+
+def end_participation(subject: Subject, status: SubjectStatus | None, on: date, reason: str, by: User | None = None) -> None:
+    """Withdrawal, loss to follow-up or death: the visits due after `on` no longer apply;
+    nothing already entered changes."""
+    problems: list[tuple[str | None, str]] = []
+    if status not in LEAVING:
+        problems.append(("status", "Status: choose withdrawn, lost to follow-up or died."))
+    if subject.status is not SubjectStatus.ACTIVE:
+        problems.append((None, f"{subject.subject_code} is already {subject.status.label} (since {subject.status_date})."))
+    today = site_today(subject.site)
+    if on > today:
+        problems.append(("status_date", f"Date: must not be after today at the site ({today.isoformat()})."))
+    elif on < subject.consent_date:
+        problems.append(("status_date", f"Date: must not be before the informed consent date ({subject.consent_date.isoformat()})."))
+    if not reason.strip():
+        problems.append(("reason", "Reason: required; say why (no names)."))
+    if problems:
+        raise InvalidInput(problems)
+    subject.status, subject.status_date, subject.status_reason = status, on, reason.strip()
+    db.session.flush()

@@ -8,6 +8,7 @@ from ecrf.clock import site_today
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
+from ecrf.subjects.models import SubjectStatus
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus
 
@@ -16,7 +17,8 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None) ->
     """Record the date the visit took place; returns the visit's status after it.
 
     The date may fall outside the window (that visit is then "completed out of
-    window"), but never before the index date nor after today at the site.
+    window"), but never before the index date nor after today at the site. The
+    last scheduled visit completes the subject's follow-up.
     """
     subject = visit.subject
     today = site_today(subject.site)
@@ -28,6 +30,9 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None) ->
     visit.visit_date = visit_date
     visit.missed = False
     visit.missed_reason = None
+    if visit is subject.visits[-1] and subject.status is SubjectStatus.ACTIVE:
+        # The last scheduled visit took place: follow-up is complete.
+        subject.status, subject.status_date = SubjectStatus.COMPLETED, visit_date
     db.session.flush()
     return visit.status(today)
 

@@ -2,11 +2,11 @@
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from ecrf.access import Action, can, require, subject_or_404
+from ecrf.access import Action, can, instrument_codes, may_record_visit, subject_or_404
 from ecrf.clock import site_today
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
-from ecrf.crfs.services import instrument_codes, visit_forms
+from ecrf.crfs.services import visit_forms
 from ecrf.visits.services import record_visit_date, visit_by_code
 from ecrf.visits.windows import WindowStatus
 from forms.fields import show_errors
@@ -23,8 +23,9 @@ def detail(subject_code: str, visit_code: str):
     if visit is None:
         abort(404)
     form = VisitDateForm(obj=visit)
-    if form.is_submitted():
-        require(current_user, Action.RECORD_VISIT, subject.study_id, subject.site_id)
+    may_record = may_record_visit(current_user, subject, visit)
+    if form.is_submitted() and not may_record:
+        abort(403)
     if form.validate_on_submit():
         try:
             status = record_visit_date(visit, form.visit_date.data, by=current_user)
@@ -41,12 +42,11 @@ def detail(subject_code: str, visit_code: str):
             else:
                 flash(f"Visit date {visit.visit_date.isoformat()} recorded: completed in window.", "success")
             return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
-    sees_arm = can(current_user, Action.SEE_ARM, subject.study_id, subject.site_id)
-    forms = visit_forms(visit, instrument_codes(subject, visit, sees_arm=sees_arm))
+    forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
     today = site_today(subject.site)
     return render_template(
         "visits/detail.html", subject=subject, visit=visit, status=visit.status(today), today=today,
         form=form, forms=forms,
-        may_record=can(current_user, Action.RECORD_VISIT, subject.study_id, subject.site_id),
+        may_record=may_record,
         may_enter=can(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id),
     )

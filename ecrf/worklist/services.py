@@ -4,16 +4,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, not_, or_, select, true, tuple_
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ecrf.access import grants, scoped
+from ecrf.alerts.models import Alert
 from ecrf.auth.models import User
 from ecrf.clock import site_today
 from ecrf.extensions import db
+from ecrf.protocols import protocol_for
+from ecrf.studies.models import VisitDefinition
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus, pending_status_filters
+
+
+def _assessor_visits_only(user: User):
+    """SQL: where the user is a blinded assessor, only visits with assessor forms count."""
+    blinded = [pair for pair in grants(user).roles if grants(user).blinded(*pair)]
+    if not blinded:
+        return true()
+    codes = {
+        (study_id, visit.code) for study_id, _ in blinded
+        for visit in protocol_for(grants(user).studies[study_id].code).visits if visit.assessor_instruments
+    }
+    definitions = select(VisitDefinition.id).where(tuple_(VisitDefinition.study_id, VisitDefinition.code).in_(codes)) if codes else None
+    outside = not_(tuple_(Subject.study_id, Subject.site_id).in_(blinded))
+    return or_(outside, Visit.definition_id.in_(definitions)) if definitions is not None else outside
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ class Worklist:
     overdue: Section = field(default_factory=Section)
     open: Section = field(default_factory=Section)
     opening: Section = field(default_factory=Section)
+    alerts: list[Alert] = field(default_factory=list)
 
 
 def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
@@ -67,11 +85,12 @@ def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
     sites = grants(user).sites
     if not sites:
         return worklist
+    worklist.alerts = open_alerts(user)
     todays = {site_id: site_today(site) for site_id, site in sites.items()}
     today = case(todays, value=Subject.site_id)
     horizon = case({site_id: day + timedelta(days=horizon_days) for site_id, day in todays.items()}, value=Subject.site_id)
     filters = pending_status_filters(Visit.window_start, Visit.window_end, today)
-    pending = scoped(select(Visit).join(Visit.subject), user).where(Visit.pending_clause())
+    pending = scoped(select(Visit).join(Visit.subject), user).where(Visit.pending_clause(), _assessor_visits_only(user))
     # Plain-date bounds implied by the per-site filters let the database use its window indexes.
     earliest, latest = min(todays.values()), max(todays.values())
     sections = [
@@ -99,3 +118,17 @@ def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
         ).all()
         section.items = [WorkItem(visit, visit.status(todays[visit.subject.site_id]), todays[visit.subject.site_id]) for visit in visits]
     return worklist
+
+
+def open_alerts(user: User) -> list[Alert]:
+    """Unresolved alerts for a role the user holds in the alert's study (at its site, if it has one)."""
+    held = [(study_id, site_id, role.value) for (study_id, site_id), roles in grants(user).roles.items() for role in roles]
+    if not held:
+        return []
+    return db.session.scalars(
+        select(Alert).where(
+            Alert.resolved_at.is_(None),
+            or_(*[and_(Alert.study_id == study_id, Alert.role == role, or_(Alert.site_id.is_(None), Alert.site_id == site_id))
+                  for study_id, site_id, role in held]),
+        ).options(joinedload(Alert.study), joinedload(Alert.site)).order_by(Alert.created_at.desc())
+    ).unique().all()

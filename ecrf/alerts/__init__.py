@@ -1,0 +1,1 @@
+"""Alerts for study staff (e.g. a randomization list running out)."""

@@ -1,0 +1,1 @@
+"""Randomization lists (permuted blocks, stratified) and atomic allocation."""

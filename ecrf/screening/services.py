@@ -1,0 +1,208 @@
+"""Screening and enrolment: the screening log, eligibility, consent, and allocation at enrolment."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from ecrf.auth.models import User
+from ecrf.clock import local_today, now_utc, site_today
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from ecrf.protocols import protocol_for
+from ecrf.protocols.schema import AllocationMethod
+from ecrf.randomization.services import allocate, stratum_key
+from ecrf.screening.eligibility import derive, failed_gates, judge
+from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
+from ecrf.studies.models import Site, Study
+from ecrf.studies.services import study_site, take_number
+from ecrf.subjects.models import Subject
+from ecrf.subjects.services import enrol_subject
+
+
+def save_screening(
+    study: Study,
+    site: Site,
+    *,
+    screening_date: date,
+    values: dict[str, str],
+    answers: dict[str, bool | None],
+    strata: dict[str, str],
+    by: User | None,
+    record: ScreeningRecord | None = None,
+    at: datetime | None = None,
+) -> ScreeningRecord:
+    """Create or correct a screening record; its outcome follows from the protocol's criteria.
+
+    `values` holds the numeric screening values as text (dates and date-times, ISO, for
+    the derived ones), judged as of `at` (default now). A record whose patient is
+    enrolled can no longer change.
+    """
+    if record is not None and record.outcome is ScreeningOutcome.ENROLLED:
+        raise InvalidInput.at(None, f"{record.screening_number} is enrolled as {record.subject.subject_code}; its screening can no longer change.")
+    today = site_today(site)
+    if screening_date > today:
+        raise InvalidInput.at("screening_date", f"Screening date: must not be after today at the site ({today.isoformat()}).")
+    if record is None:
+        participation = study_site(study, site)
+        if participation is None:
+            raise InvalidInput.at(None, f"Site {site.code} does not take part in {study.short_title}.")
+        number = take_number(participation, "last_screening_number")
+        record = ScreeningRecord(
+            screening_number=f"SCR-{study.subject_prefix}-{site.code}-{number:04d}", study=study, site=site, created_by_id=by.id if by else None,
+        )
+        db.session.add(record)
+    record.screening_date, record.values, record.answers, record.strata = screening_date, values, answers, strata
+    judgement = judge(protocol_for(study.code), derive(values, screening_date=screening_date, at=at or now_utc()), answers)
+    record.failed_criteria = judgement.failed
+    record.outcome = (
+        ScreeningOutcome.SCREEN_FAILURE if judgement.failed
+        else ScreeningOutcome.IN_PROGRESS if judgement.unanswered
+        else ScreeningOutcome.ELIGIBLE
+    )
+    record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
+    db.session.flush()
+    return record
+
+
+def decline_consent(record: ScreeningRecord, by: User | None) -> None:
+    """The patient declined consent: the record leaves the pool of patients to enrol."""
+    if record.outcome is ScreeningOutcome.ENROLLED:
+        raise InvalidInput.at(None, f"{record.screening_number} is already enrolled.")
+    record.outcome = ScreeningOutcome.DECLINED_CONSENT
+    record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
+    db.session.flush()
+
+
+def criterion_texts(study: Study, codes: list[str]) -> list[str]:
+    """The protocol texts of criteria, by code."""
+    eligibility = protocol_for(study.code).eligibility
+    texts = {c.code: c.text.strip() for c in eligibility.inclusion + eligibility.exclusion}
+    return [texts.get(code, code) for code in codes]
+
+
+def enrol_from_screening(
+    record: ScreeningRecord,
+    *,
+    consent_date: date,
+    index_date: date | None = None,
+    index_time: time | None = None,
+    arm_code: str | None = None,
+    by: User | None = None,
+    at: datetime | None = None,
+) -> Subject:
+    """Enrol an eligible screened patient; randomized studies allocate the arm in the same transaction.
+
+    Refused, with the reasons, when a criterion is not met, consent comes after the
+    enrolment date, or a randomization condition of the protocol does not hold.
+    Where day 0 is the randomization, day 0 is now (`at`) on the site's calendar.
+    """
+    at = at or now_utc()
+    study, site = record.study, record.site
+    protocol = protocol_for(study.code)
+    if record.outcome is ScreeningOutcome.ENROLLED:
+        raise InvalidInput.at(None, f"{record.screening_number} is already enrolled as {record.subject.subject_code}.")
+    if record.outcome is ScreeningOutcome.DECLINED_CONSENT:
+        raise InvalidInput.at(None, f"{record.screening_number} declined consent and cannot be enrolled.")
+    numbers = derive(record.values, screening_date=record.screening_date, at=at)
+    judgement = judge(protocol, numbers, record.answers)
+    if not judgement.eligible:
+        reasons = criterion_texts(study, judgement.failed) + [f"not yet answered: {text}" for text in criterion_texts(study, judgement.unanswered)]
+        raise InvalidInput([(None, "Not eligible; these criteria are not met:")] + [(None, reason) for reason in reasons])
+    randomized = protocol.allocation.method is AllocationMethod.RANDOMIZED
+    if randomized:
+        closed = failed_gates(protocol, numbers)
+        if closed:
+            raise InvalidInput([(None, f"Randomization is not allowed yet: {gate.text.strip()} ({_entered(gate, numbers)}).") for gate in closed])
+    if protocol.index.event == "randomization":
+        local = at.astimezone(ZoneInfo(site.timezone))
+        index_date, index_time = local.date(), time(local.hour, local.minute) if protocol.index.with_time else None
+    elif index_date is None:
+        raise InvalidInput.at("index_date", f"{protocol.index.label}: required; enter it as YYYY-MM-DD.")
+    subject = enrol_subject(
+        study, site, index_date=index_date, consent_date=consent_date, arm_code=arm_code, index_time=index_time,
+        by=by, enrolment_date=local_today(site.timezone, at),
+    )
+    if randomized:
+        allocate(subject, stratum_key(site.code, record.strata), at=at, by=by)
+    record.subject, record.outcome = subject, ScreeningOutcome.ENROLLED
+    record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
+    db.session.flush()
+    return subject
+
+
+def _entered(gate, numbers) -> str:
+    values = [f"{rule.field.replace('_', ' ')} = {numbers[rule.field]}" for rule in gate.rules if rule.field in numbers]
+    return "entered: " + ", ".join(values) if values else "no value entered"
+
+
+def screening_log(study: Study, site_ids: list[int], *, site_id: int | None = None, outcome: ScreeningOutcome | None = None,
+                  start: date | None = None, end: date | None = None) -> list[ScreeningRecord]:
+    """Screening records of the given sites, filtered, newest first."""
+    stmt = select(ScreeningRecord).where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_(site_ids))
+    if site_id is not None:
+        stmt = stmt.where(ScreeningRecord.site_id == site_id)
+    if outcome is not None:
+        stmt = stmt.where(ScreeningRecord.outcome == outcome)
+    if start is not None:
+        stmt = stmt.where(ScreeningRecord.screening_date >= start)
+    if end is not None:
+        stmt = stmt.where(ScreeningRecord.screening_date <= end)
+    return db.session.scalars(stmt.order_by(ScreeningRecord.screening_date.desc(), ScreeningRecord.screening_number.desc())).all()
+
+
+@dataclass
+class SiteFlow:
+    """The numbers a CONSORT diagram needs, for one site (or the whole study)."""
+
+    site: Site | None
+    screened: int = 0
+    screen_failures: int = 0
+    declined: int = 0
+    failed_by_criterion: Counter = field(default_factory=Counter)
+    enrolled_by_arm: Counter = field(default_factory=Counter)
+    by_status: Counter = field(default_factory=Counter)
+
+    @property
+    def enrolled(self) -> int:
+        return sum(self.enrolled_by_arm.values())
+
+    def add(self, other: "SiteFlow") -> None:
+        self.screened += other.screened
+        self.screen_failures += other.screen_failures
+        self.declined += other.declined
+        for mine, theirs in ((self.failed_by_criterion, other.failed_by_criterion), (self.enrolled_by_arm, other.enrolled_by_arm), (self.by_status, other.by_status)):
+            mine.update(theirs)
+
+
+def study_flow(study: Study, sites: list[Site]) -> tuple[list[SiteFlow], SiteFlow]:
+    """Per-site flow counts and their total (three queries, whatever the number of subjects)."""
+    flows = {site.id: SiteFlow(site) for site in sites}
+    for site_id, outcome, failed in db.session.execute(
+        select(ScreeningRecord.site_id, ScreeningRecord.outcome, ScreeningRecord.failed_criteria)
+        .where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_(flows))
+    ):
+        flow = flows[site_id]
+        flow.screened += 1
+        if outcome is ScreeningOutcome.SCREEN_FAILURE:
+            flow.screen_failures += 1
+            flow.failed_by_criterion.update(failed)
+        elif outcome is ScreeningOutcome.DECLINED_CONSENT:
+            flow.declined += 1
+    for site_id, arm_id, count in db.session.execute(
+        select(Subject.site_id, Subject.arm_id, func.count(Subject.id))
+        .where(Subject.study_id == study.id, Subject.site_id.in_(flows)).group_by(Subject.site_id, Subject.arm_id)
+    ):
+        flows[site_id].enrolled_by_arm[arm_id] += count
+    for site_id, status, count in db.session.execute(
+        select(Subject.site_id, Subject.status, func.count(Subject.id))
+        .where(Subject.study_id == study.id, Subject.site_id.in_(flows)).group_by(Subject.site_id, Subject.status)
+    ):
+        flows[site_id].by_status[status] += count
+    total = SiteFlow(None)
+    for flow in flows.values():
+        total.add(flow)
+    return list(flows.values()), total
