@@ -101,6 +101,17 @@ def clock():
     return frozen_at
 
 
+@pytest.fixture(autouse=True)
+def _module_clock(request):
+    """A test module that sets NOW runs all its tests with the clock stopped at NOW (UTC if naive)."""
+    moment = getattr(request.module, "NOW", None)
+    if moment is None:
+        yield
+        return
+    with frozen_at(moment):
+        yield
+
+
 def study(code: str) -> Study:
     return db.session.scalar(select(Study).where(Study.code == code))
 

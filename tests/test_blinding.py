@@ -18,11 +18,6 @@ from tests.conftest import post_form
 NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def _now(clock):
-    with clock(NOW):
-        yield
-
 
 @pytest.fixture
 def trial(make_site, make_user, make_subject, client, login):

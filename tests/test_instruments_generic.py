@@ -83,11 +83,6 @@ def enter(make_site, make_user, make_subject, login, clock):
     return prepare
 
 
-@pytest.fixture(autouse=True)
-def _now(clock):
-    with clock(NOW):
-        yield
-
 
 @pytest.mark.parametrize("code", sorted(CATALOGUE))
 def test_the_example_of_each_instrument_saves_as_complete_and_shows_again(code, enter, client):

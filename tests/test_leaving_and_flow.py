@@ -20,11 +20,6 @@ from tests.conftest import post_form
 NOW = datetime(2027, 1, 1, 4, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def _now(clock):
-    with clock(NOW):
-        yield
-
 
 @pytest.fixture
 def site(make_site):

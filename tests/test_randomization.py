@@ -23,11 +23,6 @@ from tests.conftest import post_form
 NOW = datetime(2027, 3, 10, 4, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def _now(clock):
-    with clock(NOW):
-        yield
-
 
 def test_permuted_blocks_keep_the_ratio_within_every_block():
     slots = permuted_blocks({"a": 1, "b": 1}, [2, 4], 200, random.Random(1))

@@ -19,11 +19,6 @@ from tests.conftest import post_form
 NOW = datetime(2027, 3, 10, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
 
 
-@pytest.fixture(autouse=True)
-def _now(clock):
-    with clock(NOW):
-        yield
-
 
 @pytest.fixture
 def shanghai(make_site):

@@ -12,11 +12,6 @@ from tests.conftest import post_form
 NOW = datetime(2027, 6, 1, 4)  # noon in Shanghai
 
 
-@pytest.fixture(autouse=True)
-def _now(clock):
-    with clock(NOW):
-        yield
-
 
 @pytest.fixture
 def site(make_site):
