@@ -7,6 +7,7 @@ Select a class with ``ECRF_CONFIG`` (``development`` by default, ``production``,
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -38,6 +39,28 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    #: Failed log-ins in a row that lock an account, and for how long.
+    ECRF_MAX_FAILED_LOGINS = 5
+    ECRF_LOCKOUT_MINUTES = 15
+    #: A session ends after this many minutes without a request.
+    ECRF_IDLE_MINUTES = 30
+    #: Flask refuses a session cookie last signed longer ago than the idle limit (each request signs it
+    #: anew); sessions are not "permanent", so the cookie also ends when the browser closes.
+    PERMANENT_SESSION_LIFETIME = timedelta(minutes=ECRF_IDLE_MINUTES)
+    #: Sent with every response. The app serves all its files itself; the only inline styles allowed
+    #: are `style=` attributes (the subject timeline places its bars with them): no inline <style>/<script>.
+    #: Bootstrap's CSS draws some controls with data: SVG images.
+    ECRF_SECURITY_HEADERS = {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+            "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+    }
 
 
 class DevelopmentConfig(Config):
@@ -59,6 +82,8 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
+    #: Browsers use HTTPS only for a year (production sits behind TLS; never in development).
+    ECRF_SECURITY_HEADERS = {**Config.ECRF_SECURITY_HEADERS, "Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -23,6 +23,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from ecrf import models  # noqa: F401  (every table in the metadata)
+    from ecrf.audit import trail
+
+    trail.install()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
@@ -37,16 +40,20 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
 
 def _register_blueprints(app: Flask) -> None:
+    from ecrf.admin.views import bp as admin_bp
     from ecrf.auth.views import bp as auth_bp
     from ecrf.crfs.views import bp as crfs_bp
     from ecrf.screening.views import bp as screening_bp
+    from ecrf.queries.views import bp as queries_bp
+    from ecrf.audit.views import bp as audit_bp
     from ecrf.studies.views import bp as studies_bp
     from ecrf.subjects.views import bp as subjects_bp
     from ecrf.visits.views import bp as visits_bp
     from ecrf.worklist.views import bp as worklist_bp
 
-    for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp, screening_bp):
+    for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp, screening_bp, queries_bp, audit_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(admin_bp)
 
 
 def _register_cli(app: Flask) -> None:
@@ -60,10 +67,25 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "bootstrap.static"}
 
 
 def _register_request_hooks(app: Flask) -> None:
+    from ecrf.auth.views import end_idle_session
+
+    app.before_request(end_idle_session)  # first: an idle session ends before anything relies on the user
+
+    @app.after_request
+    def security_headers(response):
+        """The configuration's security headers (CSP, nosniff, no framing, referrer; HSTS in production) on every response."""
+        for name, value in app.config["ECRF_SECURITY_HEADERS"].items():
+            response.headers.setdefault(name, value)
+        return response
+
     @app.before_request
     def require_login():
-        """Every page but the log-in page needs a logged-in user."""
-        if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
+        """Every page but the log-in page needs a logged-in user, whose changes the audit trail records."""
+        from ecrf.audit.trail import set_actor
+
+        authenticated = current_user.is_authenticated
+        set_actor(db.session, current_user if authenticated else None)
+        if request.endpoint not in PUBLIC_ENDPOINTS and not authenticated:
             return login_manager.unauthorized()
         return None
 
@@ -75,9 +97,11 @@ def _register_request_hooks(app: Flask) -> None:
         return response
 
     @app.teardown_request
-    def forget_grants(_error=None):
-        """Access grants are cached for one request only."""
-        g.pop("_ecrf_grants", None)
+    def forget_request_caches(_error=None):
+        """What is cached on `g` lives for one request: access grants, the logged-in user, the CSRF token.
+        (An app context normally ends with its request; this also holds where one outlives it, as in tests.)"""
+        for name in ("_ecrf_grants", "_login_user", "csrf_token"):
+            g.pop(name, None)
 
     @app.errorhandler(CSRFError)
     def form_expired(_error):

@@ -31,6 +31,13 @@ class Action(str, Enum):
     END_PARTICIPATION = "end_participation"
     MANAGE_RANDOMIZATION = "manage_randomization"
     SEE_ARM = "see_arm"
+    VERIFY = "verify"  # source data verification
+    SIGN = "sign"  # the investigator's electronic signature
+    LOCK = "lock"  # lock and unlock forms
+    RAISE_QUERY = "raise_query"  # raise, close and re-open queries
+    ANSWER_QUERY = "answer_query"
+    VIEW_AUDIT = "view_audit"  # history of a subject or a field
+    MANAGE_USERS = "manage_users"  # the admin page: create, disable, memberships (see `ecrf.admin`)
 
 
 SITE_STAFF = frozenset({Role.COORDINATOR, Role.INVESTIGATOR})
@@ -45,6 +52,13 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.END_PARTICIPATION: SITE_STAFF,
     Action.MANAGE_RANDOMIZATION: frozenset({Role.DATA_MANAGER}),
     Action.SEE_ARM: frozenset(Role) - {Role.BLINDED_ASSESSOR},
+    Action.VERIFY: frozenset({Role.MONITOR}),
+    Action.SIGN: frozenset({Role.INVESTIGATOR}),
+    Action.LOCK: frozenset({Role.DATA_MANAGER}),
+    Action.RAISE_QUERY: frozenset({Role.MONITOR, Role.DATA_MANAGER}),
+    Action.ANSWER_QUERY: SITE_STAFF,
+    Action.VIEW_AUDIT: frozenset(Role) - {Role.BLINDED_ASSESSOR},
+    Action.MANAGE_USERS: frozenset({Role.ADMIN}),
 }
 
 
@@ -166,3 +180,16 @@ def screening_or_404(user: User, number: str):
     if record is None or not can(user, Action.VIEW_SCREENING, record.study_id, record.site_id):
         abort(404)
     return record
+
+
+def query_or_404(user: User, query_id: int):
+    """A query, if the user may see its subject and the audit-level detail of its site; 404 otherwise."""
+    from ecrf.queries.models import DataQuery
+
+    query = db.session.get(DataQuery, query_id)
+    if query is None:
+        abort(404)
+    subject = db.session.scalar(scoped(select(Subject).where(Subject.id == query.subject_id), user))
+    if subject is None or not can(user, Action.VIEW_AUDIT, subject.study_id, subject.site_id):
+        abort(404)
+    return query

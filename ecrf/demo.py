@@ -144,7 +144,7 @@ def _demo_subject(study: Study, site: Site, rng: random.Random) -> Subject:
     for visit in subject.visits[1:]:  # the day-0 visit is dated at enrolment
         visit_date = _demo_visit_date(visit.window_start, visit.window_end, today, rng)
         if visit_date is not None:
-            record_visit_date(visit, visit_date)
+            record_visit_date(visit, visit_date, deviation_reason="Synthetic demo: patient travelling")
     if subject.status is SubjectStatus.ACTIVE and rng.random() < 0.06 and index_date < today - timedelta(days=40):
         status = rng.choice(LEAVING)
         end_participation(subject, status, index_date + timedelta(days=rng.randint(20, 40)), f"Synthetic demo: {status.label}.")

@@ -7,8 +7,12 @@ from ecrf.crfs.models import CrfEntry
 from ecrf.screening.models import ScreeningRecord
 from ecrf.randomization.models import RandomizationSlot
 from ecrf.alerts.models import Alert
+from ecrf.audit.models import AuditEvent
+from ecrf.queries.models import DataQuery, QueryMessage
+from ecrf.deviations.models import ProtocolDeviation
+from ecrf.crfs.models import Signature
 from ecrf.crfs.registry import registry
 
 registry()  # imports every instrument's typed table
 
-__all__ = ["Alert", "Arm", "CrfEntry", "RandomizationSlot", "ScreeningRecord", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]
+__all__ = ["Alert", "Arm", "AuditEvent", "CrfEntry", "DataQuery", "ProtocolDeviation", "QueryMessage", "Signature", "RandomizationSlot", "ScreeningRecord", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]

@@ -24,7 +24,7 @@ from forms.fields import wtforms_literal
 MISSING = "__missing"
 REASON = "__reason"
 #: Fields of the base class, never data.
-_NOT_DATA = {"csrf_token", "confirm", "version"}
+_NOT_DATA = {"csrf_token", "confirm", "version", "reason_for_change"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ class CrfForm(FlaskForm):
     confirm = SelectMultipleField("Confirm", choices=[], validate_choice=False)
     #: The entry's version when the form was opened (a save over a newer version is refused).
     version = HiddenField()
+    #: Why a complete form is changed (required then; kept in the audit trail).
+    reason_for_change = StringField("Reason for change", validators=[Optional(), Length(max=300, message="Reason for change: at most 300 characters.")])
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -93,6 +95,12 @@ class CrfForm(FlaskForm):
         """Names of the data fields in paper (declaration) order."""
         unbound = [(name, value) for name in dir(cls) if isinstance(value := getattr(cls, name), UnboundField)]
         return [name for name, value in sorted(unbound, key=lambda item: item[1].creation_counter) if _is_data_name(name)]
+
+    @classmethod
+    def field_label(cls, name: str) -> str:
+        """The label of a data field, without building the form."""
+        unbound = getattr(cls, name)
+        return unbound.args[0] if unbound.args else unbound.kwargs.get("label", name)
 
     def data_fields(self) -> list:
         """The data fields in paper order."""

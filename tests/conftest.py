@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timezone
 
 import pytest
-from flask import g
 import time_machine
 from hypothesis import settings
 from flask_migrate import upgrade
@@ -32,8 +31,8 @@ settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PASSWORD = "correct horse battery"
-#: Tables that hold the protocols; kept between tests, everything else is emptied.
-PROTOCOL_TABLES = {"studies", "arms", "visit_definitions", "alembic_version"}
+#: Tables kept between tests: the protocols, and the audit trail (append-only, even here); the rest is emptied.
+KEPT_TABLES = {"studies", "arms", "visit_definitions", "alembic_version", "audit_events"}
 REQUIRE_REAL_PARTS = os.environ.get("ECRF_REQUIRE_REAL_PARTS") == "1"
 
 
@@ -63,11 +62,11 @@ def app(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _app_context(request, app):
-    """Each test runs in an app context and leaves only the protocol tables behind."""
+    """Each test runs in an app context and leaves only the kept tables behind."""
     with app.app_context():
         yield
         db.session.remove()
-        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in PROTOCOL_TABLES]
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEPT_TABLES]
         with db.engine.begin() as connection:
             for table in tables:
                 connection.execute(table.delete())
@@ -194,12 +193,7 @@ _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def csrf_token(client, url: str) -> str:
-    """The CSRF token of the form on the page at `url`.
-
-    Requests made in a test share the test's app context, so Flask-WTF's per-request
-    token cache is dropped first: with two clients, each must get its own session's token.
-    """
-    g.pop("csrf_token", None)
+    """The CSRF token of the form on the page at `url`."""
     page = client.get(url).get_data(as_text=True)
     match = _CSRF.search(page)
     assert match, f"no CSRF token on {url}"

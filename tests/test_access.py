@@ -6,6 +6,9 @@ from datetime import date
 import pytest
 
 from ecrf.auth.models import Role
+from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.extensions import db
+from ecrf.queries.services import raise_query
 from tests.conftest import csrf_token
 
 #: For each URL argument, a value pointing at the foreign site's data.
@@ -15,8 +18,11 @@ FOREIGN_VALUES = {
     "code": "abi",
     "sequence": 1,
     "number": "SCR-DEF-HZ01-0001",
+    "query_id": None,  # filled by the outsider fixture: a query on the foreign subject's form
     "site_code": "HZ01",
     "study_code": "defier",
+    "user_id": 1,  # admin pages: a coordinator is not an admin, whatever the user
+    "membership_id": 1,
 }
 #: Routes whose only argument is the study: a study the user has no membership in.
 STUDY_ONLY = {"study_code": "precise-cal"}
@@ -27,9 +33,15 @@ def outsider(make_site, make_user, make_subject, make_screening, login):
     """A coordinator of SH01 (DEFIER only) while HZ01 runs DEFIER and PRECISE CAL with a subject."""
     home = make_site("SH01", ["defier"])
     foreign = make_site("HZ01", ["defier", "precise-cal"])
-    make_subject("defier", foreign, date(2026, 1, 10))
+    subject = make_subject("defier", foreign, date(2026, 1, 10))
     make_screening("defier", foreign)
     make_user("foreign@example.org", [("defier", foreign, Role.COORDINATOR), ("precise-cal", foreign, Role.COORDINATOR)])
+    monitor = make_user("foreign.monitor@example.org", [("defier", foreign, Role.MONITOR)])
+    entry = CrfEntry(subject_id=subject.id, visit_id=subject.visits[1].id, instrument="abi", status=EntryStatus.COMPLETE)
+    db.session.add(entry)
+    db.session.flush()
+    FOREIGN_VALUES["query_id"] = raise_query(entry, "pt_right", "Source says 120?", monitor).id
+    db.session.commit()
     return login(make_user("home@example.org", [("defier", home, Role.COORDINATOR)]))
 
 

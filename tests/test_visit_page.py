@@ -40,10 +40,16 @@ def test_a_date_in_the_window_completes_the_visit_in_window(coordinator, subject
     assert _visit(subject, "m3").visit_date == date(2027, 4, 15)
 
 
-def test_a_date_after_the_window_is_kept_and_marked_out_of_window(coordinator, subject):
-    response = post_form(coordinator, f"/subjects/{subject.subject_code}/visits/m3", {"visit_date": "2027-04-16"}, follow_redirects=True)
+def test_a_date_after_the_window_needs_a_deviation_reason_and_records_a_deviation(coordinator, subject):
+    url = f"/subjects/{subject.subject_code}/visits/m3"
+    refused = post_form(coordinator, url, {"visit_date": "2027-04-16"}).get_data(as_text=True)
+    assert "Deviation reason: required; 2027-04-16 is outside the window 2027-03-18 to 2027-04-15" in refused and 'value="2027-04-16"' in refused
+    assert _visit(subject, "m3").visit_date is None
+    response = post_form(coordinator, url, {"visit_date": "2027-04-16", "deviation_reason": "patient travelling"}, follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "outside the window 2027-03-18 to 2027-04-15" in page and 'data-status="completed out of window"' in page
+    log = coordinator.get("/studies/defier/deviations").get_data(as_text=True)
+    assert "visit out of window" in log and "patient travelling" in log and "3 months on 2027-04-16" in log
 
 
 @pytest.mark.parametrize(("entered", "message"), [

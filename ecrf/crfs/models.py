@@ -17,10 +17,16 @@ from ecrf.visits.models import Visit
 
 
 class EntryStatus(str, Enum):
-    """Where a form entry is in its lifecycle."""
+    """Where a form entry is: draft -> complete -> locked. Source verification (by a monitor) and the
+    investigator's signature are marks on a complete entry, in either order; locking needs both."""
 
     DRAFT = "draft"
     COMPLETE = "complete"
+    LOCKED = "locked"
+
+
+class LifecycleError(Exception):
+    """A form cannot move to the asked state from where it is."""
 
 
 class MissingCode(str, Enum):
@@ -56,6 +62,10 @@ class CrfEntry(db.Model):
     #: 1 for single instruments; 1, 2, 3 ... for the entries of a repeating one at this visit.
     sequence: Mapped[int] = mapped_column(default=1)
     status: Mapped[EntryStatus] = mapped_column(_enum(EntryStatus), default=EntryStatus.DRAFT)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: Repeating instruments: the site confirmed there is nothing to report at this visit.
     none_reported: Mapped[bool] = mapped_column(default=False)
     #: Fields without a value and why: {field: {"code": "not_done" | "unknown" | "not_applicable", "reason": "..."}}.
@@ -71,11 +81,60 @@ class CrfEntry(db.Model):
 
     subject: Mapped[Subject] = relationship()
     visit: Mapped[Visit] = relationship()
+    signatures: Mapped[list["Signature"]] = relationship(back_populates="entry", order_by="Signature.id")
 
     __mapper_args__ = {"version_id_col": version}
 
-    def __repr__(self) -> str:
-        return f"<CrfEntry {self.instrument}#{self.sequence} visit={self.visit_id}>"
+    # -- lifecycle: each move checks where the entry is and refuses an illegal one -------------
+
+    @property
+    def valid_signatures(self) -> list["Signature"]:
+        return [signature for signature in self.signatures if signature.voided_at is None]
+
+    @property
+    def state(self) -> str:
+        """What the entry's page says: draft, complete, source-verified, signed, verified and signed, locked."""
+        if self.status is not EntryStatus.COMPLETE:
+            return self.status.value
+        marks = [mark for mark, on in (("source-verified", self.verified_at), ("signed", self.valid_signatures)) if on]
+        return " and ".join(marks).replace("source-verified and signed", "verified and signed") or "complete"
+
+    def _require_complete(self, doing: str) -> None:
+        if self.status is not EntryStatus.COMPLETE:
+            raise LifecycleError(f"A {self.status.value} form cannot be {doing}; it must be complete.")
+
+    def verify(self, by_id: int, at: datetime) -> None:
+        """Source data verified by a monitor."""
+        self._require_complete("source-verified")
+        if self.verified_at is not None:
+            raise LifecycleError("This form is already source-verified.")
+        self.verified_at, self.verified_by_id = at, by_id
+
+    def check_signable(self) -> None:
+        """An investigator may sign a complete form not yet signed."""
+        self._require_complete("signed")
+        if self.valid_signatures:
+            raise LifecycleError("This form is already signed.")
+
+    def lock(self, by_id: int, at: datetime) -> None:
+        """Locked by the data manager, once source-verified and signed."""
+        self._require_complete("locked")
+        if self.verified_at is None or not self.valid_signatures:
+            raise LifecycleError("A form is locked only once it is source-verified and signed.")
+        self.status, self.locked_at, self.locked_by_id = EntryStatus.LOCKED, at, by_id
+
+    def unlock(self) -> None:
+        """Unlocked by the data manager (with a reason, in the audit trail): complete, still verified and signed."""
+        if self.status is not EntryStatus.LOCKED:
+            raise LifecycleError("Only a locked form can be unlocked.")
+        self.status, self.locked_at, self.locked_by_id = EntryStatus.COMPLETE, None, None
+
+    def reopen(self, at: datetime, reason: str) -> None:
+        """The data of a complete form changed: its verification is dropped and its signatures are void."""
+        self._require_complete("changed")
+        self.verified_at, self.verified_by_id = None, None
+        for signature in self.valid_signatures:
+            signature.voided_at, signature.void_reason = at, f"data changed: {reason}"
 
 
 class CrfData(db.Model):
@@ -90,3 +149,24 @@ class CrfData(db.Model):
     @declared_attr
     def entry(cls) -> Mapped[CrfEntry]:  # noqa: N805
         return relationship(CrfEntry)
+
+
+class Signature(db.Model):
+    """An investigator's electronic signature of one entry (21 CFR 11.50): printed name, date-time,
+    meaning, and a hash binding it to the exact data signed."""
+
+    __tablename__ = "signatures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("crf_entries.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    #: What the signature means, e.g. "approved".
+    meaning: Mapped[str] = mapped_column(String(100))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+    #: SHA-256 of the entry's data and missing-data codes when signed.
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    void_reason: Mapped[str | None] = mapped_column(String(300))
+
+    entry: Mapped[CrfEntry] = relationship(back_populates="signatures")

@@ -1,6 +1,8 @@
 """Entering instrument forms: which forms a visit needs, and saving entries."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -9,9 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm.attributes import flag_modified
 
+from ecrf.audit.trail import set_reason
 from ecrf.auth.models import User
 from ecrf.clock import now_utc, site_today
-from ecrf.crfs.models import CrfData, CrfEntry, EntryStatus
+from ecrf.crfs.models import CrfData, CrfEntry, EntryStatus, LifecycleError, Signature
 from ecrf.crfs.registry import Instrument, instrument
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
@@ -47,10 +50,20 @@ class VisitForm:
         return self.instrument.describe(data) if data is not None else ""
 
     @property
+    def signable(self) -> list[CrfEntry]:
+        """Complete entries not yet signed."""
+        return [e for e in self.entries if e.status is EntryStatus.COMPLETE and not e.none_reported and not e.valid_signatures]
+
+    @property
+    def lockable(self) -> list[CrfEntry]:
+        """Complete entries that are source-verified and signed."""
+        return [e for e in self.entries if e.status is EntryStatus.COMPLETE and e.verified_at and e.valid_signatures]
+
+    @property
     def status(self) -> FormStatus:
         if not self.entries:
             return FormStatus.NOT_STARTED
-        if all(entry.status is EntryStatus.COMPLETE for entry in self.entries):
+        if all(entry.status is not EntryStatus.DRAFT for entry in self.entries):
             return FormStatus.COMPLETE
         return FormStatus.DRAFT
 
@@ -103,6 +116,17 @@ def initial_values(form_class: type[CrfForm], data: CrfData | None, context: For
     return values
 
 
+def entered_values(item: Instrument, data: CrfData | None) -> dict[str, object]:
+    """The entered (not computed) values of a data row, by field."""
+    return {name: getattr(data, name, None) for name in item.form.data_field_names()} if data is not None else {}
+
+
+def data_digest(item: Instrument, data: CrfData | None, entry: CrfEntry) -> str:
+    """SHA-256 of an entry's entered values and missing-data codes: what a signature is bound to."""
+    payload = {"values": entered_values(item, data), "missing": entry.missing}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def save_entry(
     visit: Visit,
     item: Instrument,
@@ -114,41 +138,72 @@ def save_entry(
 ) -> CrfEntry:
     """Save a validated form as a draft or complete entry; fills the computed values.
 
-    A single instrument is completed only once its visit has a date. An entry
-    changed by someone else since the form was opened is refused (version check).
+    A single instrument is completed only once its visit has a date. A locked entry is
+    refused. Changing a complete entry needs a reason for change, drops its source
+    verification and voids its signatures (all in the audit trail). An entry saved by
+    someone else since the form was opened is refused, naming what they changed.
     """
     if complete and not item.repeating and visit.visit_date is None:
         raise InvalidInput.at(None, "Record the visit date before completing this form; it can be saved as a draft now.")
-    if entry is not None and form.version.data not in (None, "", str(entry.version)):
-        raise InvalidInput.at(None, (
-            f"Someone saved this form since you opened it (version {entry.version}, "
-            f"{entry.updated_at:%Y-%m-%d %H:%M} UTC). Your values are still below: reload the page to see theirs, then re-enter yours."
-        ))
-    if entry is None:
+    if entry is not None and entry.status is EntryStatus.LOCKED:
+        raise InvalidInput.at(None, "This form is locked; the data manager must unlock it, with a reason, before it can change.")
+    values = {}
+    for data_field in form.data_fields():
+        value = form.value(data_field.name)
+        values[data_field.name] = form.local_to_utc(value) if isinstance(value, datetime) and value.tzinfo is None else value
+    missing = form.missing_map()
+    if entry is not None:
+        data = entry_data(item, entry)
+        before = {**entered_values(item, data), "missing": entry.missing}
+        if form.version.data not in (None, "", str(entry.version)):
+            raise InvalidInput.at(None, _conflict(entry, item, before, values))
+        changed = before != {**values, "missing": missing}
+        reason = (form.reason_for_change.data or "").strip()
+        if changed and entry.status is EntryStatus.COMPLETE and not reason:
+            raise InvalidInput.at("reason_for_change", "Reason for change: required to change a complete form (no names); its source verification and signature will be dropped.")
+        if changed and entry.status is EntryStatus.COMPLETE:
+            set_reason(db.session, reason)
+            entry.reopen(now_utc(), reason)
+    else:
         _drop_none_reported(visit, item)
         entry = CrfEntry(subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code, sequence=_next_sequence(visit, item), created_by_id=by.id if by else None)
         db.session.add(entry)
         db.session.flush()
         data = item.model(entry_id=entry.id)
         db.session.add(data)
-    else:
-        data = entry_data(item, entry)
-    for data_field in form.data_fields():
-        value = form.value(data_field.name)
-        if isinstance(value, datetime) and value.tzinfo is None:
-            value = form.local_to_utc(value)
-        setattr(data, data_field.name, value)
+        changed = True
+    for name, value in values.items():
+        setattr(data, name, value)
     if item.compute:
         item.compute(data, form.context)
-    entry.status = EntryStatus.COMPLETE if complete else EntryStatus.DRAFT
+    if changed or entry.status is EntryStatus.DRAFT:
+        entry.status = EntryStatus.COMPLETE if complete else EntryStatus.DRAFT
     entry.none_reported = False
-    entry.missing = form.missing_map()
+    entry.missing = missing
     entry.confirmed_warnings = form.confirmed_codes()
     entry.updated_at = now_utc()
     entry.updated_by_id = by.id if by else None
     flag_modified(entry, "updated_at")  # every save is a new version of the entry, even with equal values
     db.session.flush()
     return entry
+
+
+def _conflict(entry: CrfEntry, item: Instrument, stored: dict, entered: dict) -> str:
+    """The message for a save over a newer version: who saved, and where their values differ from the ones entered."""
+    who = db.session.get(User, entry.updated_by_id) if entry.updated_by_id else None
+    differences = [
+        f"{item.form.field_label(name)}: saved as {_shown(stored.get(name))}, you entered {_shown(entered.get(name))}"
+        for name in item.form.data_field_names() if stored.get(name) != entered.get(name)
+    ]
+    changes = "; ".join(differences) or "no value differs from yours"
+    return (
+        f"{who.full_name if who else 'Someone'} saved this form at {entry.updated_at:%Y-%m-%d %H:%M} UTC, after you opened it. "
+        f"Nothing of yours was saved. {changes}. Reload the form to see the saved values, then change what is still needed."
+    )
+
+
+def _shown(value) -> str:
+    return "empty" if value is None or value == "" else str(value)
 
 
 def _next_sequence(visit: Visit, item: Instrument) -> int:
@@ -183,3 +238,67 @@ def mark_none_reported(visit: Visit, item: Instrument, by: User | None) -> CrfEn
     db.session.add(entry)
     db.session.flush()
     return entry
+
+
+# -- lifecycle: source verification, signature, lock -----------------------------------------------
+
+def _moved(move) -> None:
+    try:
+        move()
+    except LifecycleError as error:
+        raise InvalidInput.at(None, str(error)) from None
+
+
+def verify_entry(entry: CrfEntry, by: User) -> None:
+    """A monitor marks a complete entry as verified against the source."""
+    _moved(lambda: entry.verify(by.id, now_utc()))
+    db.session.flush()
+
+
+SIGNATURE_MEANING = "approved"
+
+
+def sign_entries(entries: list[tuple[CrfEntry, Instrument]], user: User, password: str) -> list[Signature]:
+    """The investigator signs complete entries (21 CFR 11.50 / 11.200): the password again, and a signature
+    per entry with printed name, date-time and meaning, bound to the data by its digest."""
+    if not user.check_password(password or ""):
+        raise InvalidInput.at("password", "Password: not correct; signing needs your own password again.")
+    if not entries:
+        raise InvalidInput.at(None, "There is no complete, unsigned form to sign.")
+    signatures = []
+    for entry, item in entries:
+        _moved(entry.check_signable)
+        signature = Signature(
+            entry=entry, user_id=user.id, printed_name=user.full_name, meaning=SIGNATURE_MEANING,
+            signed_at=now_utc(), data_sha256=data_digest(item, entry_data(item, entry), entry),
+        )
+        db.session.add(signature)
+        signatures.append(signature)
+    db.session.flush()
+    return signatures
+
+
+def signature_holds(signature: Signature, item: Instrument, entry: CrfEntry) -> bool:
+    """A signature counts while it is not void and the entry's data are still those signed."""
+    return signature.voided_at is None and signature.data_sha256 == data_digest(item, entry_data(item, entry), entry)
+
+
+def lock_entries(entries: list[CrfEntry], by: User) -> None:
+    """The data manager locks entries; open queries on an entry block it."""
+    from ecrf.queries.services import open_query_count
+
+    blocked = [entry for entry in entries if open_query_count(entry)]
+    if blocked:
+        raise InvalidInput.at(None, f"{len(blocked)} form(s) have open queries; close them before locking.")
+    for entry in entries:
+        _moved(lambda entry=entry: entry.lock(by.id, now_utc()))
+    db.session.flush()
+
+
+def unlock_entry(entry: CrfEntry, by: User, reason: str) -> None:
+    """The data manager unlocks an entry, with a reason kept in the audit trail."""
+    if not (reason or "").strip():
+        raise InvalidInput.at("reason", "Reason for unlocking: required.")
+    set_reason(db.session, reason.strip())
+    _moved(entry.unlock)
+    db.session.flush()

@@ -6,9 +6,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ecrf.access import Action, can, instrument_codes, require, subject_or_404
-from ecrf.crfs.models import CrfEntry
+from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.queries.services import entry_queries
 from ecrf.crfs.registry import instrument
-from ecrf.crfs.services import entry_data, form_context, initial_values, mark_none_reported, save_entry
+from ecrf.crfs.services import (
+    entry_data, form_context, initial_values, lock_entries, mark_none_reported, save_entry, signature_holds, unlock_entry, verify_entry,
+)
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.visits.services import visit_by_code
@@ -57,14 +60,20 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
             try:
                 saved = save_entry(visit, item, form, entry=existing, complete=complete, by=current_user)
             except InvalidInput as error:
+                db.session.rollback()
                 show_errors(form, error)
             else:
                 db.session.commit()
                 flash(f"{item.label} saved as {saved.status.value}.", "success")
-                return redirect(_entry_url(subject, visit, item, saved))
+                return redirect(entry_url(subject, visit, item, saved))
+    study, site = subject.study_id, subject.site_id
     return render_template(
         "crfs/entry.html", subject=subject, visit=visit, item=item, entry=existing, data=data, form=form,
-        may_enter=can(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id),
+        may_enter=can(current_user, Action.ENTER_DATA, study, site) and (existing is None or existing.status is not EntryStatus.LOCKED),
+        may_verify=can(current_user, Action.VERIFY, study, site), may_lock=can(current_user, Action.LOCK, study, site),
+        may_query=can(current_user, Action.RAISE_QUERY, study, site), may_history=can(current_user, Action.VIEW_AUDIT, study, site),
+        signatures=[(s, signature_holds(s, item, existing)) for s in existing.signatures] if existing else [],
+        queries=entry_queries(existing) if existing else [],
     )
 
 
@@ -83,8 +92,56 @@ def none_reported(subject_code: str, visit_code: str, code: str):
     return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
 
 
-def _entry_url(subject, visit, item, saved: CrfEntry) -> str:
+def entry_url(subject, visit, item, saved: CrfEntry) -> str:
     args = {"subject_code": subject.subject_code, "visit_code": visit.definition.code, "code": item.code}
     if item.repeating:
         return url_for("crfs.item", sequence=saved.sequence, **args)
     return url_for("crfs.single", **args)
+
+
+def load_entry(subject_code: str, visit_code: str, code: str, sequence: int):
+    """Subject, visit, instrument and an existing entry, if the user may see them; 404 otherwise."""
+    subject, visit, item = _load(subject_code, visit_code, code)
+    existing = _entry(visit, code, sequence)
+    if existing is None:
+        abort(404)
+    return subject, visit, item, existing
+
+
+@bp.route("/<subject_code>/visits/<visit_code>/forms/<code>/<int:sequence>/verify", methods=["POST"])
+def verify(subject_code: str, visit_code: str, code: str, sequence: int):
+    """A monitor marks the form source-verified."""
+    subject, visit, item, existing = load_entry(subject_code, visit_code, code, sequence)
+    require(current_user, Action.VERIFY, subject.study_id, subject.site_id)
+    _act(lambda: verify_entry(existing, current_user), "Source-verified.")
+    return redirect(entry_url(subject, visit, item, existing))
+
+
+@bp.route("/<subject_code>/visits/<visit_code>/forms/<code>/<int:sequence>/lock", methods=["POST"])
+def lock(subject_code: str, visit_code: str, code: str, sequence: int):
+    """The data manager locks the form."""
+    subject, visit, item, existing = load_entry(subject_code, visit_code, code, sequence)
+    require(current_user, Action.LOCK, subject.study_id, subject.site_id)
+    _act(lambda: lock_entries([existing], current_user), "Locked.")
+    return redirect(entry_url(subject, visit, item, existing))
+
+
+@bp.route("/<subject_code>/visits/<visit_code>/forms/<code>/<int:sequence>/unlock", methods=["POST"])
+def unlock(subject_code: str, visit_code: str, code: str, sequence: int):
+    """The data manager unlocks the form, with a reason."""
+    subject, visit, item, existing = load_entry(subject_code, visit_code, code, sequence)
+    require(current_user, Action.LOCK, subject.study_id, subject.site_id)
+    _act(lambda: unlock_entry(existing, current_user, request.form.get("reason", "")), "Unlocked.")
+    return redirect(entry_url(subject, visit, item, existing))
+
+
+def _act(move, done: str) -> None:
+    """Run a lifecycle move; commit and say so, or roll back and show why not."""
+    try:
+        move()
+    except InvalidInput as error:
+        db.session.rollback()
+        flash(" ".join(message for _, message in error.problems), "danger")
+    else:
+        db.session.commit()
+        flash(done, "success")

@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from ecrf.access import Action, can
+from ecrf.audit.trail import record_event
 from ecrf.auth.models import User
 from ecrf.extensions import db
 from ecrf.protocols import protocols
@@ -63,4 +64,7 @@ def export(study_code: str, email: str) -> None:
     sites = db.session.scalars(select(StudySite.site_id).where(StudySite.study_id == study.id)).all()
     if user is None or not any(can(user, Action.MANAGE_RANDOMIZATION, study.id, site_id) for site_id in sites):
         raise click.ClickException(f"only an unblinded data manager of {study.code} may export its randomization list")
-    click.echo(export_csv(study), nl=False)
+    text = export_csv(study)
+    record_event(db.session, "export", object_type="randomization_slots", object_id=study.code, new=f"{text.count(chr(10)) - 1} slots", user=user)
+    db.session.commit()
+    click.echo(text, nl=False)

@@ -13,13 +13,15 @@ from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus
 
 
-def record_visit_date(visit: Visit, visit_date: date, by: User | None = None) -> WindowStatus:
+def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, deviation_reason: str | None = None) -> WindowStatus:
     """Record the date the visit took place; returns the visit's status after it.
 
-    The date may fall outside the window (that visit is then "completed out of
-    window"), but never before the index date nor after today at the site. The
-    last scheduled visit completes the subject's follow-up.
+    The date may fall outside the window, but then only with a deviation reason, and
+    a protocol deviation is recorded; never before the index date nor after today at
+    the site. The last scheduled visit completes the subject's follow-up.
     """
+    from ecrf.deviations.services import record_deviation
+
     subject = visit.subject
     today = site_today(subject.site)
     if visit_date > today:
@@ -27,6 +29,16 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None) ->
     if visit_date < subject.index_date:
         label = protocol_for(subject.study.code).index.label.lower()
         raise InvalidInput.at("visit_date", f"Visit date: must not be before the {label} ({subject.index_date.isoformat()}).")
+    window = f"{visit.window_start.isoformat()} to {visit.window_end.isoformat()}"
+    outside = not visit.window_start <= visit_date <= visit.window_end
+    reason = (deviation_reason or "").strip()
+    if outside and not reason:
+        raise InvalidInput.at("deviation_reason", (
+            f"Deviation reason: required; {visit_date.isoformat()} is outside the window {window}, "
+            "so the visit is a protocol deviation: say why (no names)."
+        ))
+    if outside and visit.visit_date != visit_date:
+        record_deviation(visit, "visit_out_of_window", f"{visit.definition.label} on {visit_date.isoformat()}, window {window}", reason, by)
     visit.visit_date = visit_date
     visit.missed = False
     visit.missed_reason = None
@@ -35,6 +47,28 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None) ->
         subject.status, subject.status_date = SubjectStatus.COMPLETED, visit_date
     db.session.flush()
     return visit.status(today)
+
+
+def mark_missed(visit: Visit, reason: str, by: User | None = None) -> None:
+    """The visit did not and will not take place: missed, with a reason, and a protocol deviation."""
+    from ecrf.deviations.services import record_deviation
+
+    subject = visit.subject
+    today = site_today(subject.site)
+    problems: list[tuple[str | None, str]] = []
+    if visit.visit_date is not None:
+        problems.append((None, f"{visit.definition.label} took place on {visit.visit_date.isoformat()}; it cannot be missed."))
+    elif today < visit.window_start:
+        problems.append((None, f"{visit.definition.label}: the window opens on {visit.window_start.isoformat()}; a visit is missed only once it is due."))
+    if not (reason or "").strip():
+        problems.append(("missed_reason", "Reason missed: required; say why (no names)."))
+    if problems:
+        raise InvalidInput(problems)
+    visit.missed, visit.missed_reason = True, reason.strip()
+    record_deviation(visit, "missed_visit", f"{visit.definition.label} missed (window {visit.window_start.isoformat()} to {visit.window_end.isoformat()})", reason.strip(), by)
+    if visit is subject.visits[-1] and subject.status is SubjectStatus.ACTIVE:
+        subject.status, subject.status_date = SubjectStatus.COMPLETED, today
+    db.session.flush()
 
 
 def visit_by_code(subject, visit_code: str) -> Visit | None:

@@ -2,33 +2,56 @@
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from ecrf.access import Action, can, instrument_codes, may_record_visit, subject_or_404
+from ecrf.access import Action, can, instrument_codes, may_record_visit, require, subject_or_404
 from ecrf.clock import site_today
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
-from ecrf.crfs.services import visit_forms
-from ecrf.visits.services import record_visit_date, visit_by_code
+from ecrf.crfs.services import SIGNATURE_MEANING, lock_entries, sign_entries, visit_forms
+from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
 from ecrf.visits.windows import WindowStatus
 from forms.fields import show_errors
-from forms.visits import VisitDateForm
+from forms.visits import MissedVisitForm, SignForm, VisitDateForm
 
 bp = Blueprint("visits", __name__, url_prefix="/subjects")
 
 
-@bp.route("/<subject_code>/visits/<visit_code>", methods=["GET", "POST"])
-def detail(subject_code: str, visit_code: str):
-    """Show a visit; record the date it took place."""
+def _load(subject_code: str, visit_code: str):
     subject = subject_or_404(current_user, subject_code)
     visit = visit_by_code(subject, visit_code)
     if visit is None:
         abort(404)
+    return subject, visit
+
+
+def _page(subject, visit, date_form=None, missed_form=None, sign_form=None):
+    """The visit page, with the forms as posted (errors included) or fresh."""
+    forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
+    today = site_today(subject.site)
+    study, site = subject.study_id, subject.site_id
+    return render_template(
+        "visits/detail.html", subject=subject, visit=visit, status=visit.status(today), today=today, forms=forms,
+        form=date_form or VisitDateForm(obj=visit), missed_form=missed_form or MissedVisitForm(), sign_form=sign_form or SignForm(),
+        may_record=may_record_visit(current_user, subject, visit),
+        may_enter=can(current_user, Action.ENTER_DATA, study, site),
+        may_sign=can(current_user, Action.SIGN, study, site) and any(vf.signable for vf in forms),
+        may_lock=can(current_user, Action.LOCK, study, site) and any(vf.lockable for vf in forms),
+    )
+
+
+def _back(subject, visit_code: str):
+    return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
+
+
+@bp.route("/<subject_code>/visits/<visit_code>", methods=["GET", "POST"])
+def detail(subject_code: str, visit_code: str):
+    """Show a visit; record the date it took place (with a deviation reason outside its window)."""
+    subject, visit = _load(subject_code, visit_code)
     form = VisitDateForm(obj=visit)
-    may_record = may_record_visit(current_user, subject, visit)
-    if form.is_submitted() and not may_record:
+    if form.is_submitted() and not may_record_visit(current_user, subject, visit):
         abort(403)
     if form.validate_on_submit():
         try:
-            status = record_visit_date(visit, form.visit_date.data, by=current_user)
+            status = record_visit_date(visit, form.visit_date.data, by=current_user, deviation_reason=form.deviation_reason.data)
         except InvalidInput as error:
             show_errors(form, error)
         else:
@@ -36,17 +59,68 @@ def detail(subject_code: str, visit_code: str):
             if status is WindowStatus.COMPLETED_OUT_OF_WINDOW:
                 flash(
                     f"Visit date {visit.visit_date.isoformat()} is outside the window "
-                    f"{visit.window_start.isoformat()} to {visit.window_end.isoformat()}: the visit is recorded as completed out of window.",
+                    f"{visit.window_start.isoformat()} to {visit.window_end.isoformat()}: recorded as completed out of window, "
+                    "with a protocol deviation.",
                     "warning",
                 )
             else:
                 flash(f"Visit date {visit.visit_date.isoformat()} recorded: completed in window.", "success")
-            return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
+            return _back(subject, visit_code)
+    return _page(subject, visit, date_form=form)
+
+
+@bp.route("/<subject_code>/visits/<visit_code>/missed", methods=["POST"])
+def missed(subject_code: str, visit_code: str):
+    """Mark the visit missed, with a reason (a protocol deviation)."""
+    subject, visit = _load(subject_code, visit_code)
+    if not may_record_visit(current_user, subject, visit):
+        abort(403)
+    form = MissedVisitForm()
+    if form.validate_on_submit():
+        try:
+            mark_missed(visit, form.missed_reason.data, by=current_user)
+        except InvalidInput as error:
+            show_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"{visit.definition.label} marked missed.", "info")
+            return _back(subject, visit_code)
+    return _page(subject, visit, missed_form=form)
+
+
+@bp.route("/<subject_code>/visits/<visit_code>/sign", methods=["POST"])
+def sign(subject_code: str, visit_code: str):
+    """The investigator signs the visit's complete forms with their password."""
+    subject, visit = _load(subject_code, visit_code)
+    require(current_user, Action.SIGN, subject.study_id, subject.site_id)
+    form = SignForm()
+    if form.validate_on_submit():
+        forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
+        try:
+            signatures = sign_entries([(e, vf.instrument) for vf in forms for e in vf.signable], current_user, form.password.data)
+        except InvalidInput as error:
+            db.session.rollback()
+            show_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"{len(signatures)} form(s) signed by {current_user.full_name} ({SIGNATURE_MEANING}).", "success")
+            return _back(subject, visit_code)
+    return _page(subject, visit, sign_form=form)
+
+
+@bp.route("/<subject_code>/visits/<visit_code>/lock", methods=["POST"])
+def lock(subject_code: str, visit_code: str):
+    """The data manager locks the visit's verified and signed forms."""
+    subject, visit = _load(subject_code, visit_code)
+    require(current_user, Action.LOCK, subject.study_id, subject.site_id)
     forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
-    today = site_today(subject.site)
-    return render_template(
-        "visits/detail.html", subject=subject, visit=visit, status=visit.status(today), today=today,
-        form=form, forms=forms,
-        may_record=may_record,
-        may_enter=can(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id),
-    )
+    entries = [e for vf in forms for e in vf.lockable]
+    try:
+        lock_entries(entries, current_user)
+    except InvalidInput as error:
+        db.session.rollback()
+        flash(error.problems[0][1], "danger")
+    else:
+        db.session.commit()
+        flash(f"{len(entries)} form(s) locked.", "info")
+    return _back(subject, visit_code)

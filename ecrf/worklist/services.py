@@ -5,10 +5,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import and_, case, func, not_, or_, select, true, tuple_
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from ecrf.access import grants, scoped
+from ecrf.access import Action, grants, scoped
 from ecrf.alerts.models import Alert
+from ecrf.crfs.models import CrfEntry
+from ecrf.queries.models import DataQuery, QueryStatus
 from ecrf.auth.models import User
 from ecrf.clock import site_today
 from ecrf.extensions import db
@@ -72,6 +74,8 @@ class Worklist:
     open: Section = field(default_factory=Section)
     opening: Section = field(default_factory=Section)
     alerts: list[Alert] = field(default_factory=list)
+    #: Queries waiting for this user: open ones for site staff, answered ones for those who raise them.
+    queries: list[DataQuery] = field(default_factory=list)
 
 
 def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
@@ -86,6 +90,7 @@ def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
     if not sites:
         return worklist
     worklist.alerts = open_alerts(user)
+    worklist.queries = waiting_queries(user, limit)
     todays = {site_id: site_today(site) for site_id, site in sites.items()}
     today = case(todays, value=Subject.site_id)
     horizon = case({site_id: day + timedelta(days=horizon_days) for site_id, day in todays.items()}, value=Subject.site_id)
@@ -131,4 +136,20 @@ def open_alerts(user: User) -> list[Alert]:
             or_(*[and_(Alert.study_id == study_id, Alert.role == role, or_(Alert.site_id.is_(None), Alert.site_id == site_id))
                   for study_id, site_id, role in held]),
         ).options(joinedload(Alert.study), joinedload(Alert.site)).order_by(Alert.created_at.desc())
+    ).unique().all()
+
+
+def waiting_queries(user: User, limit: int) -> list[DataQuery]:
+    """Queries the user should act on: open ones where they answer, answered ones where they close (one query)."""
+    known = grants(user)
+    answer = [pair for pair in known.roles if known.allows(Action.ANSWER_QUERY, *pair)]
+    close = [pair for pair in known.roles if known.allows(Action.RAISE_QUERY, *pair)]
+    waiting = [and_(DataQuery.status == status, tuple_(Subject.study_id, Subject.site_id).in_(pairs))
+               for status, pairs in ((QueryStatus.OPEN, answer), (QueryStatus.ANSWERED, close)) if pairs]
+    if not waiting:
+        return []
+    return db.session.scalars(
+        select(DataQuery).join(Subject, Subject.id == DataQuery.subject_id).where(or_(*waiting))
+        .options(joinedload(DataQuery.entry).joinedload(CrfEntry.subject), selectinload(DataQuery.messages))
+        .order_by(DataQuery.raised_at).limit(limit)
     ).unique().all()

@@ -57,6 +57,29 @@ def page(browser):
 
 
 @pytest.fixture
+def browser_as(browser, live_server):
+    """Factory: a page in a browser context of its own, logged in as `email` (several users side by side)."""
+    from tests.conftest import PASSWORD
+
+    contexts = []
+
+    def open_as(email: str):
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(live_server + "/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
 def log_in(page, live_server):
     """Log the browser in through the log-in page."""
     from tests.conftest import PASSWORD

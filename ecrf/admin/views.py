@@ -1,0 +1,128 @@
+"""The admin page: accounts and memberships. Only admins reach it (see `ecrf.admin.services`); others get 404."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from ecrf.admin.services import (
+    add_membership, all_users, create_user, generated_password, is_admin, remove_membership, set_active, sites, studies,
+)
+from ecrf.auth.models import Membership, User
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from forms.admin import CreateUserForm, MembershipForm
+from forms.fields import show_errors
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def only_admins():
+    """The admin pages do not exist for anyone but an admin."""
+    if not is_admin(current_user):
+        abort(404)
+
+
+@bp.app_context_processor
+def admin_link():
+    """`may_manage_users()` in templates: whether to show the navbar's Users link."""
+    return {"may_manage_users": lambda: is_admin(current_user)}
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users")
+def users():
+    """Every account: email, name, whether it is active, its memberships."""
+    return render_template("admin/users.html", users=all_users())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def new_user():
+    """Create an account; its initial password is shown once, on the page that follows."""
+    form = CreateUserForm()
+    if form.validate_on_submit():
+        password = form.password.data or generated_password()
+        try:
+            user = create_user(form.email.data, form.full_name.data, password)
+        except InvalidInput as error:
+            show_errors(form, error)
+        else:
+            db.session.commit()
+            # Rendered, not redirected: the password never enters the session cookie, and is not shown again.
+            return render_template("admin/created.html", user=user, password=password, generated=not form.password.data)
+    return render_template("admin/new_user.html", form=form)
+
+
+def _user_page(user: User, form: MembershipForm | None = None):
+    form = form or MembershipForm(formdata=None)
+    return render_template("admin/user.html", user=user, form=form.fill_choices(studies(), sites()))
+
+
+@bp.route("/users/<int:user_id>")
+def user(user_id: int):
+    """One account: its memberships, a form to add one, and disable / re-enable."""
+    return _user_page(_user_or_404(user_id))
+
+
+@bp.route("/users/<int:user_id>/memberships", methods=["POST"], endpoint="add_membership")
+def add_membership_view(user_id: int):
+    """Give the user a role in a study at a site."""
+    user = _user_or_404(user_id)
+    form = MembershipForm().fill_choices(studies(), sites())
+    if form.validate_on_submit():
+        try:
+            membership = add_membership(user, form.study.data, form.site.data, form.role.data)
+        except InvalidInput as error:
+            show_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"{user.email} is now {membership.role.label} in {membership.study.short_title} at {membership.site.code}.", "success")
+            return redirect(url_for("admin.user", user_id=user.id))
+    return _user_page(user, form)
+
+
+@bp.route("/users/<int:user_id>/memberships/<int:membership_id>/remove", methods=["POST"], endpoint="remove_membership")
+def remove_membership_view(user_id: int, membership_id: int):
+    """Take a role away from the user."""
+    user = _user_or_404(user_id)
+    membership = db.session.get(Membership, membership_id)
+    if membership is None or membership.user_id != user.id:
+        abort(404)
+    label = f"{membership.role.label} in {membership.study.short_title} at {membership.site.code}"
+    try:
+        remove_membership(user, membership)
+    except InvalidInput as error:
+        flash(error.problems[0][1], "danger")
+    else:
+        db.session.commit()
+        flash(f"{user.email} is no longer {label}.", "info")
+    return redirect(url_for("admin.user", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/disable", methods=["POST"])
+def disable(user_id: int):
+    """Disable the account: it can no longer log in. Accounts are never deleted."""
+    return _set_active(_user_or_404(user_id), False)
+
+
+@bp.route("/users/<int:user_id>/enable", methods=["POST"])
+def enable(user_id: int):
+    """Re-enable a disabled account."""
+    return _set_active(_user_or_404(user_id), True)
+
+
+def _set_active(user: User, active: bool):
+    try:
+        set_active(user, active, by=current_user)
+    except InvalidInput as error:
+        flash(error.problems[0][1], "danger")
+    else:
+        db.session.commit()
+        flash(f"{user.email} is {'active again' if active else 'disabled: it can no longer log in'}.", "info")
+    return redirect(url_for("admin.user", user_id=user.id))

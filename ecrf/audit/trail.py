@@ -1,0 +1,179 @@
+"""The audit trail's writer: one session listener for every data change, `record_event` for the rest.
+
+Every insert, update and delete of a mapped object (clinical data, statuses, signatures,
+queries, users, memberships, protocol set-up ...) becomes one row per changed field,
+with the acting user, the UTC time and, where the change needs one, the reason.
+Audit rows themselves can only be inserted: the ORM, a Core statement and (by the
+migration's triggers) the database refuse to update or delete them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapper, Session
+
+from ecrf.audit.models import AuditEvent
+from ecrf.clock import now_utc
+from ecrf.db import Base
+
+#: Bookkeeping columns not worth a row of their own (the event's time and user say the same).
+SKIPPED_FIELDS = {"version", "updated_at", "updated_by_id", "created_at", "created_by_id"}
+#: Columns whose values never enter the trail; a change is recorded without them.
+SECRET_FIELDS = {("users", "password_hash")}
+_WRITE_TO_AUDIT = re.compile(r"^\s*(UPDATE|DELETE\s+FROM|TRUNCATE(\s+TABLE)?)\s+\"?audit_events\b", re.IGNORECASE)
+
+
+class AuditImmutable(Exception):
+    """An attempt to change or remove an audit row."""
+
+
+def set_actor(session: Session, user) -> None:
+    """The user whose changes the session records from now on (None: the system)."""
+    session.info["audit_actor"] = (user.id, user.email) if user is not None else None
+
+
+def set_reason(session: Session, reason: str | None) -> None:
+    """The reason recorded with the changes of the current transaction (a reason for change, an unlock ...)."""
+    session.info["audit_reason"] = reason
+
+
+def record_event(session: Session, action: str, *, object_type: str, object_id=None, subject_id: int | None = None,
+                 field: str | None = None, old=None, new=None, reason: str | None = None, user=None) -> None:
+    """An audit row for something that is not a data change: a login, a failed login, an export ..."""
+    actor = (user.id, user.email) if user is not None else session.info.get("audit_actor")
+    session.execute(insert(AuditEvent.__table__), [_row(actor, action, object_type, object_id, subject_id, field, old, new, reason)])
+
+
+def _row(actor, action, object_type, object_id, subject_id, field, old, new, reason) -> dict:
+    user_id, email = actor if actor else (None, "system")
+    return {
+        "at": now_utc(), "user_id": user_id, "user_email": email, "action": action, "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id), "subject_id": subject_id, "field": field,
+        "old_value": _text(old), "new_value": _text(new), "reason": reason,
+    }
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _subject_id(session: Session, obj) -> int | None:
+    from ecrf.crfs.models import CrfEntry
+    from ecrf.queries.models import DataQuery
+    from ecrf.subjects.models import Subject
+
+    if isinstance(obj, Subject):
+        return obj.id
+    if getattr(obj, "subject_id", None) is not None:
+        return obj.subject_id
+    with session.no_autoflush:
+        if getattr(obj, "entry_id", None) is not None:
+            entry = session.get(CrfEntry, obj.entry_id)
+            return entry.subject_id if entry else None
+        if getattr(obj, "query_id", None) is not None:
+            query = session.get(DataQuery, obj.query_id)
+            return query.subject_id if query else None
+    return None
+
+
+def _object_id(obj) -> str:
+    mapper = inspect(obj).mapper
+    return ",".join(str(value) for value in mapper.primary_key_from_instance(obj))
+
+
+def _changes(session: Session) -> list[dict]:
+    actor, reason = session.info.get("audit_actor"), session.info.get("audit_reason")
+    rows = []
+    for obj in session.new:
+        if isinstance(obj, AuditEvent):
+            continue
+        table, values = obj.__table__.name, []
+        for column in inspect(obj).mapper.column_attrs:
+            key = column.key
+            if key in SKIPPED_FIELDS or getattr(obj, key) is None:
+                continue
+            values.append((key, None, "(set)" if (table, key) in SECRET_FIELDS else getattr(obj, key)))
+        subject = _subject_id(session, obj)
+        for key, old, new in values or [(None, None, None)]:
+            rows.append(_row(actor, "create", table, _object_id(obj), subject, key, old, new, reason))
+    for obj in session.dirty:
+        if isinstance(obj, AuditEvent) or not session.is_modified(obj, include_collections=False):
+            continue
+        state, table = inspect(obj), obj.__table__.name
+        for column in state.mapper.column_attrs:
+            key = column.key
+            history = state.attrs[key].history
+            if key in SKIPPED_FIELDS or not history.has_changes():
+                continue
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if old == new:
+                continue
+            if (table, key) in SECRET_FIELDS:
+                old, new = "(hidden)", "(changed)"
+            rows.append(_row(actor, "update", table, _object_id(obj), _subject_id(session, obj), key, old, new, reason))
+    for obj in session.deleted:
+        if isinstance(obj, AuditEvent):
+            continue
+        values = {c.key: getattr(obj, c.key) for c in inspect(obj).mapper.column_attrs if (obj.__table__.name, c.key) not in SECRET_FIELDS}
+        rows.append(_row(actor, "delete", obj.__table__.name, _object_id(obj), _subject_id(session, obj), None, values, None, reason))
+    return rows
+
+
+def _before_flush(session: Session, flush_context, instances) -> None:
+    if any(isinstance(obj, AuditEvent) for obj in list(session.dirty) + list(session.deleted)):
+        raise AuditImmutable("audit rows are append-only: they can be neither changed nor deleted")
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    rows = _changes(session)
+    if rows:
+        session.connection().execute(insert(AuditEvent.__table__), rows)
+
+
+def _end_of_transaction(session: Session, *args) -> None:
+    session.info.pop("audit_reason", None)
+
+
+def _guard_statements(conn, cursor, statement, parameters, context, executemany) -> None:
+    if _WRITE_TO_AUDIT.match(statement):
+        raise AuditImmutable("audit rows are append-only: they can be neither changed nor deleted")
+
+
+def _keep_old_values(mapper: Mapper, cls) -> None:
+    """Make every column load its old value before a new one is set, so updates record both."""
+    for column in mapper.column_attrs:
+        event.listen(getattr(cls, column.key), "set", lambda target, value, old, initiator: value, active_history=True, retval=True)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Register the listeners (once per process)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "after_commit", _end_of_transaction)
+    event.listen(Session, "after_rollback", _end_of_transaction)
+    event.listen(Engine, "before_cursor_execute", _guard_statements)
+    event.listen(Base, "mapper_configured", _keep_old_values, propagate=True)
+    _installed = True

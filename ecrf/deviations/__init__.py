@@ -1,0 +1,1 @@
+"""Protocol deviations: visits out of window, missed visits; one log per study."""

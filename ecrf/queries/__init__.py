@@ -1,0 +1,1 @@
+"""Data queries: raised by a monitor or data manager on a form field, answered by the site."""

@@ -1,0 +1,62 @@
+"""A query on one field of one form entry, and its thread of messages."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ecrf.auth.models import User
+from ecrf.clock import now_utc
+from ecrf.crfs.models import CrfEntry
+from ecrf.db import UTCDateTime
+from ecrf.extensions import db
+
+
+class QueryStatus(str, Enum):
+    """Open: the site must answer. Answered: the raiser must close or re-open. Closed: done."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class DataQuery(db.Model):
+    """A question about one field of a form."""
+
+    __tablename__ = "data_queries"
+    __table_args__ = (Index("ix_data_queries_entry", "entry_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("crf_entries.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    #: The form field the query is about.
+    field: Mapped[str] = mapped_column(String(80))
+    status: Mapped[QueryStatus] = mapped_column(
+        SAEnum(QueryStatus, native_enum=False, length=10, values_callable=lambda e: [m.value for m in e]), default=QueryStatus.OPEN,
+    )
+    raised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+
+    entry: Mapped[CrfEntry] = relationship()
+    raised_by: Mapped[User] = relationship()
+    messages: Mapped[list["QueryMessage"]] = relationship(back_populates="query", order_by="QueryMessage.id")
+
+
+class QueryMessage(db.Model):
+    """One step of a query's thread: raised, answered, closed or re-opened, with its text."""
+
+    __tablename__ = "query_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("data_queries.id"), index=True)
+    #: raise / answer / close / reopen
+    kind: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+
+    query: Mapped[DataQuery] = relationship(back_populates="messages")
+    author: Mapped[User] = relationship()

@@ -1,0 +1,67 @@
+"""Raising a query on a form field, and a query's thread: answer, close, re-open."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ecrf.access import Action, can, query_or_404, require
+from ecrf.crfs.registry import instrument
+from ecrf.crfs.views import entry_url, load_entry
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from ecrf.queries.services import answer_query, close_query, raise_query, reopen_query
+
+bp = Blueprint("queries", __name__)
+
+
+@bp.route("/subjects/<subject_code>/visits/<visit_code>/forms/<code>/<int:sequence>/queries", methods=["POST"])
+def new(subject_code: str, visit_code: str, code: str, sequence: int):
+    """A monitor or data manager raises a query on one field of the form."""
+    subject, visit, item, entry = load_entry(subject_code, visit_code, code, sequence)
+    require(current_user, Action.RAISE_QUERY, subject.study_id, subject.site_id)
+    field = request.form.get("field", "")
+    if field not in item.form.data_field_names():
+        abort(404)
+    try:
+        query = raise_query(entry, field, request.form.get("text", ""), current_user)
+    except InvalidInput as error:
+        db.session.rollback()
+        flash(error.problems[0][1], "danger")
+        return redirect(request.referrer or url_for("worklist.index"))
+    db.session.commit()
+    flash("Query raised; the site sees it on its worklist.", "success")
+    return redirect(url_for("queries.thread", query_id=query.id))
+
+
+ACTIONS = {
+    "answer": (Action.ANSWER_QUERY, answer_query, "Answered."),
+    "close": (Action.RAISE_QUERY, close_query, "Closed."),
+    "reopen": (Action.RAISE_QUERY, reopen_query, "Re-opened: the site must answer again."),
+}
+
+
+@bp.route("/queries/<int:query_id>", methods=["GET", "POST"])
+def thread(query_id: int):
+    """A query's thread; the site answers, the raiser closes or re-opens."""
+    query = query_or_404(current_user, query_id)
+    subject = query.entry.subject
+    if request.method == "POST":
+        action, service, done = ACTIONS.get(request.form.get("action", ""), (None, None, None))
+        if action is None:
+            abort(400)
+        require(current_user, action, subject.study_id, subject.site_id)
+        try:
+            service(query, request.form.get("text", ""), current_user)
+        except InvalidInput as error:
+            db.session.rollback()
+            flash(error.problems[0][1], "danger")
+        else:
+            db.session.commit()
+            flash(done, "success")
+            return redirect(url_for("queries.thread", query_id=query.id))
+    entry = query.entry
+    return render_template(
+        "queries/thread.html", query=query, subject=subject, entry=entry,
+        entry_link=entry_url(subject, entry.visit, instrument(entry.instrument), entry),
+        may=lambda action: can(current_user, action, subject.study_id, subject.site_id), Action=Action,
+    )
