@@ -14,12 +14,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
+# The web app, its scheduler (one process) and a local mail sink whose emails go to instance/mail.log.
+MAIL_SINK_PORT := 8025
+
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) ecrf load-protocols
 	$(FLASK) ecrf demo
-	@echo "Serving on http://127.0.0.1:5000 (Ctrl-C to stop)"
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	@echo "Serving on http://127.0.0.1:5000 (Ctrl-C to stop); scheduler log: instance/scheduler.log; emails: instance/mail.log"
+	@$(PY) -m aiosmtpd -n -l 127.0.0.1:$(MAIL_SINK_PORT) -c aiosmtpd.handlers.Debugging > instance/mail.log 2>&1 & SINK=$$!; \
+	MAIL_PORT=$(MAIL_SINK_PORT) $(FLASK) ecrf scheduler > instance/scheduler.log 2>&1 & SCHEDULER=$$!; \
+	trap 'kill $$SINK $$SCHEDULER 2>/dev/null' EXIT INT TERM; \
+	MAIL_PORT=$(MAIL_SINK_PORT) $(FLASK) run --host 127.0.0.1 --port 5000
 
 test: install
 	$(PY) -m pytest

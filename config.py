@@ -28,6 +28,10 @@ class Config:
     MAIL_SERVER = _env("MAIL_SERVER", "127.0.0.1")
     MAIL_PORT = int(_env("MAIL_PORT", "25"))
     MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "ecrf@localhost")
+    #: Seconds to wait for the SMTP server.
+    ECRF_SMTP_TIMEOUT = 10
+    #: The address of the app, for links in emails.
+    ECRF_BASE_URL = _env("ECRF_BASE_URL", "http://127.0.0.1:5000")
     #: Folder holding one <study>.yaml per study.
     ECRF_PROTOCOL_DIR = _env("ECRF_PROTOCOL_DIR", str(BASE_DIR / "ecrf" / "protocols"))
     #: Visits whose window opens within this many days are listed as "opening soon".

@@ -46,12 +46,13 @@ def _register_blueprints(app: Flask) -> None:
     from ecrf.screening.views import bp as screening_bp
     from ecrf.queries.views import bp as queries_bp
     from ecrf.audit.views import bp as audit_bp
+    from ecrf.safety.views import bp as safety_bp
     from ecrf.studies.views import bp as studies_bp
     from ecrf.subjects.views import bp as subjects_bp
     from ecrf.visits.views import bp as visits_bp
     from ecrf.worklist.views import bp as worklist_bp
 
-    for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp, screening_bp, queries_bp, audit_bp):
+    for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp, screening_bp, queries_bp, audit_bp, safety_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin_bp)
 

@@ -37,6 +37,8 @@ class Action(str, Enum):
     RAISE_QUERY = "raise_query"  # raise, close and re-open queries
     ANSWER_QUERY = "answer_query"
     VIEW_AUDIT = "view_audit"  # history of a subject or a field
+    VIEW_FLAGS = "view_flags"  # safety flags and SAE clocks
+    DECIDE_FLAG = "decide_flag"  # confirm or dismiss a safety signal
     MANAGE_USERS = "manage_users"  # the admin page: create, disable, memberships (see `ecrf.admin`)
 
 
@@ -59,6 +61,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.ANSWER_QUERY: SITE_STAFF,
     Action.VIEW_AUDIT: frozenset(Role) - {Role.BLINDED_ASSESSOR},
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
+    Action.VIEW_FLAGS: frozenset(Role) - {Role.BLINDED_ASSESSOR, Role.ADMIN},
+    Action.DECIDE_FLAG: frozenset({Role.INVESTIGATOR}),
 }
 
 
@@ -193,3 +197,13 @@ def query_or_404(user: User, query_id: int):
     if subject is None or not can(user, Action.VIEW_AUDIT, subject.study_id, subject.site_id):
         abort(404)
     return query
+
+
+def flag_or_404(user: User, flag_id: int):
+    """A flag, if the user may see flags at its study and site; 404 otherwise."""
+    from ecrf.safety.models import Flag
+
+    flag = db.session.get(Flag, flag_id)
+    if flag is None or not can(user, Action.VIEW_FLAGS, flag.study_id, flag.site_id):
+        abort(404)
+    return flag

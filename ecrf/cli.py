@@ -91,3 +91,36 @@ def demo_command() -> None:
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for email, role in report.logins:
         click.echo(f"  {email:<32} {role}")
+
+
+@ecrf_cli.command("nightly")
+@click.option("--date", "on_date_text", metavar="YYYY-MM-DD", help="Pass every site and user for this local date, whatever the hour.")
+@click.option("--dry-run", is_flag=True, help="Work out everything, change and send nothing.")
+def nightly_command(on_date_text: str | None, dry_run: bool) -> None:
+    """Run the nightly pass by hand; print what it did as one JSON object."""
+    from ecrf.notify.nightly import run_nightly
+
+    try:
+        on_date = date.fromisoformat(on_date_text) if on_date_text else None
+    except ValueError:
+        raise click.ClickException(f"--date: '{on_date_text}' is not a date; use YYYY-MM-DD") from None
+    click.echo(json.dumps(run_nightly(on_date=on_date, dry_run=dry_run).as_dict()))
+
+
+@ecrf_cli.command("scheduler")
+@click.option("--run-once", is_flag=True, help="Run the scheduled job once now and exit.")
+def scheduler_command(run_once: bool) -> None:
+    """The scheduler process: the nightly pass every few minutes (one process; a second one runs nothing)."""
+    import logging
+
+    from flask import current_app
+
+    from ecrf import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = current_app._get_current_object()
+    if run_once:
+        report = scheduler.run_once(app)
+        click.echo(json.dumps(report.as_dict() if report else {"lease": "held by another scheduler"}))
+        return
+    scheduler.run_forever(app)

@@ -11,8 +11,10 @@ from ecrf.audit.models import AuditEvent
 from ecrf.queries.models import DataQuery, QueryMessage
 from ecrf.deviations.models import ProtocolDeviation
 from ecrf.crfs.models import Signature
+from ecrf.safety.models import Flag
+from ecrf.notify.models import NightlyRun, OutboxEmail, SchedulerLease
 from ecrf.crfs.registry import registry
 
 registry()  # imports every instrument's typed table
 
-__all__ = ["Alert", "Arm", "AuditEvent", "CrfEntry", "DataQuery", "ProtocolDeviation", "QueryMessage", "Signature", "RandomizationSlot", "ScreeningRecord", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]
+__all__ = ["Alert", "Arm", "AuditEvent", "CrfEntry", "DataQuery", "Flag", "NightlyRun", "OutboxEmail", "SchedulerLease", "ProtocolDeviation", "QueryMessage", "Signature", "RandomizationSlot", "ScreeningRecord", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]

@@ -235,3 +235,54 @@ def count_queries(app):
             event.remove(db.engine, "before_cursor_execute", record)
 
     return counting
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives; it can be stopped and started."""
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as probe:  # Controller(port=0) cannot tell its port: take a free one first
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.messages: list = []
+        self._controller = None
+        self.running = False
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        server = self
+
+        class Keep:
+            async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 (aiosmtpd's name)
+                from email import message_from_bytes, policy
+
+                server.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+                return "250 OK"
+
+        self._controller = Controller(Keep(), hostname="127.0.0.1", port=self.port)  # a stopped controller cannot start again
+        self._controller.start()
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self._controller.stop()
+            self.running = False
+
+    def to(self, address: str) -> list:
+        """The messages received for one recipient."""
+        return [message for recipients, message in self.messages if address in recipients]
+
+
+@pytest.fixture
+def smtp_server(app, monkeypatch):
+    """The app sends its mail to a fresh SMTP server on 127.0.0.1 for this test."""
+    server = SmtpServer()
+    server.start()
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setitem(app.config, "MAIL_PORT", server.port)
+    monkeypatch.setitem(app.config, "ECRF_SMTP_TIMEOUT", 2)
+    yield server
+    server.stop()

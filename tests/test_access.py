@@ -9,6 +9,7 @@ from ecrf.auth.models import Role
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.extensions import db
 from ecrf.queries.services import raise_query
+from ecrf.safety.services import refresh_flags
 from tests.conftest import csrf_token
 
 #: For each URL argument, a value pointing at the foreign site's data.
@@ -19,6 +20,7 @@ FOREIGN_VALUES = {
     "sequence": 1,
     "number": "SCR-DEF-HZ01-0001",
     "query_id": None,  # filled by the outsider fixture: a query on the foreign subject's form
+    "flag_id": None,  # filled by the outsider fixture: a flag of the foreign subject
     "site_code": "HZ01",
     "study_code": "defier",
     "user_id": 1,  # admin pages: a coordinator is not an admin, whatever the user
@@ -41,6 +43,7 @@ def outsider(make_site, make_user, make_subject, make_screening, login):
     db.session.add(entry)
     db.session.flush()
     FOREIGN_VALUES["query_id"] = raise_query(entry, "pt_right", "Source says 120?", monitor).id
+    FOREIGN_VALUES["flag_id"] = refresh_flags([subject])[0].id  # its visits are overdue
     db.session.commit()
     return login(make_user("home@example.org", [("defier", home, Role.COORDINATOR)]))
 
@@ -80,3 +83,9 @@ def test_lists_show_only_the_users_sites(outsider):
 def test_pages_need_a_login(client):
     response = client.get("/studies/defier/sites/SH01")
     assert response.status_code == 302 and response.location.startswith("/login?next=")
+
+
+def test_every_action_says_which_roles_may_do_it():
+    from ecrf.access import ALLOWED, Action
+
+    assert set(ALLOWED) == set(Action)

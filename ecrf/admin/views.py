@@ -10,6 +10,7 @@ from ecrf.admin.services import (
 from ecrf.auth.models import Membership, User
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
+from ecrf.notify.outbox import failed_emails
 from forms.admin import CreateUserForm, MembershipForm
 from forms.fields import show_errors
 
@@ -126,3 +127,9 @@ def _set_active(user: User, active: bool):
         db.session.commit()
         flash(f"{user.email} is {'active again' if active else 'disabled: it can no longer log in'}.", "info")
     return redirect(url_for("admin.user", user_id=user.id))
+
+
+@bp.route("/outbox")
+def outbox():
+    """Emails that could not be sent after every retry, for the admin to act on."""
+    return render_template("admin/outbox.html", emails=failed_emails())

@@ -19,6 +19,7 @@ from ecrf.crfs.registry import Instrument, instrument
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
+from ecrf.safety.services import refresh_flags
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 from forms.base import CrfForm, FormContext
@@ -185,6 +186,7 @@ def save_entry(
     entry.updated_by_id = by.id if by else None
     flag_modified(entry, "updated_at")  # every save is a new version of the entry, even with equal values
     db.session.flush()
+    refresh_flags([visit.subject])  # a safety signal in the new values reaches the investigator now
     return entry
 
 

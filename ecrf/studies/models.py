@@ -77,6 +77,8 @@ class Site(db.Model):
     #: IANA time zone, e.g. Asia/Shanghai: the site's calendar decides visit dates and windows.
     timezone: Mapped[str] = mapped_column(String(64))
     country: Mapped[str] = mapped_column(String(2))
+    #: The nightly pass for the site runs once its local time reaches this hour (0-23).
+    morning_hour: Mapped[int] = mapped_column(default=6, server_default="6")
 
     study_sites: Mapped[list[StudySite]] = relationship(back_populates="site")
 

@@ -169,3 +169,6 @@ def end_participation(subject: Subject, status: SubjectStatus | None, on: date, 
         raise InvalidInput(problems)
     subject.status, subject.status_date, subject.status_reason = status, on, reason.strip()
     db.session.flush()
+    from ecrf.safety.services import refresh_flags  # (safety rules read subjects: imported late)
+
+    refresh_flags([subject])

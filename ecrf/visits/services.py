@@ -8,6 +8,7 @@ from ecrf.clock import site_today
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
+from ecrf.safety.services import refresh_flags
 from ecrf.subjects.models import SubjectStatus
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus
@@ -46,6 +47,7 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, de
         # The last scheduled visit took place: follow-up is complete.
         subject.status, subject.status_date = SubjectStatus.COMPLETED, visit_date
     db.session.flush()
+    refresh_flags([subject])
     return visit.status(today)
 
 
@@ -69,6 +71,7 @@ def mark_missed(visit: Visit, reason: str, by: User | None = None) -> None:
     if visit is subject.visits[-1] and subject.status is SubjectStatus.ACTIVE:
         subject.status, subject.status_date = SubjectStatus.COMPLETED, today
     db.session.flush()
+    refresh_flags([subject])
 
 
 def visit_by_code(subject, visit_code: str) -> Visit | None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, case, func, not_, or_, select, true, tuple_
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
@@ -10,7 +10,9 @@ from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from ecrf.access import Action, grants, scoped
 from ecrf.alerts.models import Alert
 from ecrf.crfs.models import CrfEntry
+from ecrf.instruments.adverse_events import AdverseEventData
 from ecrf.queries.models import DataQuery, QueryStatus
+from ecrf.safety.models import Flag, FlagStatus
 from ecrf.auth.models import User
 from ecrf.clock import site_today
 from ecrf.extensions import db
@@ -56,6 +58,18 @@ class WorkItem:
         return (self.visit.window_end - self.today).days
 
 
+@dataclass(frozen=True)
+class SaeClock:
+    """A serious adverse event waiting for its report to the sponsor."""
+
+    entry: CrfEntry
+    term: str
+    due_at: datetime
+
+    def hours_left(self, now: datetime) -> float:
+        return (self.due_at - now).total_seconds() / 3600
+
+
 @dataclass
 class Section:
     """One part of the worklist: the most urgent items and how many there are in all."""
@@ -76,6 +90,10 @@ class Worklist:
     alerts: list[Alert] = field(default_factory=list)
     #: Queries waiting for this user: open ones for site staff, answered ones for those who raise them.
     queries: list[DataQuery] = field(default_factory=list)
+    #: Open flags other than overdue visits (those are the overdue section): safety signals, late SAE reports, stale AEs.
+    flags: list[Flag] = field(default_factory=list)
+    #: Serious adverse events not yet reported to the sponsor, with their deadlines.
+    sae_clocks: list[SaeClock] = field(default_factory=list)
 
 
 def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
@@ -91,6 +109,8 @@ def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
         return worklist
     worklist.alerts = open_alerts(user)
     worklist.queries = waiting_queries(user, limit)
+    worklist.flags = open_flags(user, limit)
+    worklist.sae_clocks = sae_clocks(user, limit)
     todays = {site_id: site_today(site) for site_id, site in sites.items()}
     today = case(todays, value=Subject.site_id)
     horizon = case({site_id: day + timedelta(days=horizon_days) for site_id, day in todays.items()}, value=Subject.site_id)
@@ -153,3 +173,37 @@ def waiting_queries(user: User, limit: int) -> list[DataQuery]:
         .options(joinedload(DataQuery.entry).joinedload(CrfEntry.subject), selectinload(DataQuery.messages))
         .order_by(DataQuery.raised_at).limit(limit)
     ).unique().all()
+
+
+def _flag_pairs(user: User) -> list[tuple[int, int]]:
+    known = grants(user)
+    return [pair for pair in known.roles if known.allows(Action.VIEW_FLAGS, *pair)]
+
+
+def open_flags(user: User, limit: int) -> list[Flag]:
+    """Open flags at the user's sites other than overdue visits, oldest first (one query)."""
+    pairs = _flag_pairs(user)
+    if not pairs:
+        return []
+    return db.session.scalars(
+        select(Flag).where(Flag.status == FlagStatus.OPEN, Flag.kind != "visit_overdue", tuple_(Flag.study_id, Flag.site_id).in_(pairs))
+        .options(joinedload(Flag.subject).joinedload(Subject.study), joinedload(Flag.subject).joinedload(Subject.site))
+        .order_by(Flag.raised_at).limit(limit)
+    ).unique().all()
+
+
+def sae_clocks(user: User, limit: int) -> list[SaeClock]:
+    """Serious adverse events at the user's sites not yet reported to the sponsor, soonest deadline first."""
+    pairs = _flag_pairs(user)
+    if not pairs:
+        return []
+    rows = db.session.execute(
+        select(CrfEntry, AdverseEventData.ae_term, AdverseEventData.sae_report_due_at)
+        .join(AdverseEventData, AdverseEventData.entry_id == CrfEntry.id).join(Subject, Subject.id == CrfEntry.subject_id)
+        .where(AdverseEventData.serious.is_(True), AdverseEventData.reported_at.is_(None), AdverseEventData.sae_report_due_at.is_not(None),
+               tuple_(Subject.study_id, Subject.site_id).in_(pairs))
+        .options(joinedload(CrfEntry.subject).joinedload(Subject.site), joinedload(CrfEntry.subject).joinedload(Subject.study),
+                 joinedload(CrfEntry.visit).joinedload(Visit.definition))
+        .order_by(AdverseEventData.sae_report_due_at).limit(limit)
+    ).unique().all()
+    return [SaeClock(entry, term or "adverse event", due) for entry, term, due in rows]

@@ -1,0 +1,1 @@
+"""The nightly pass, the digest emails and their outbox."""

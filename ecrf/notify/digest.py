@@ -1,0 +1,89 @@
+"""The daily digest: what needs doing, for one user, from the same builder as their worklist."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app, render_template
+from sqlalchemy import select
+
+from ecrf.auth.models import Membership, User
+from ecrf.clock import to_local
+from ecrf.extensions import db
+from ecrf.studies.models import Site
+from ecrf.worklist.services import Worklist, build_worklist
+
+#: Windows opening within this many days are in the digest.
+OPENING_DAYS = 7
+#: At most this many items of each kind per digest (the rest is counted).
+DIGEST_LIMIT = 200
+
+
+@dataclass
+class Group:
+    """One study at one site in a digest."""
+
+    study: str
+    site: str
+    overdue: list = field(default_factory=list)
+    opening: list = field(default_factory=list)
+    flags: list = field(default_factory=list)
+    sae_clocks: list = field(default_factory=list)
+    queries: list = field(default_factory=list)
+
+
+@dataclass
+class Digest:
+    """A user's digest for one local date."""
+
+    user: User
+    worklist: Worklist
+    groups: list[Group]
+    now: datetime
+
+    @property
+    def counts(self) -> dict[str, int]:
+        w = self.worklist
+        return {"overdue": w.overdue.total, "opening": w.opening.total, "flags": len(w.flags), "sae": len(w.sae_clocks), "queries": len(w.queries)}
+
+
+def home_site(user: User) -> Site | None:
+    """The site whose time zone and morning hour time the user's digest: the first of their sites by code."""
+    return db.session.scalar(select(Site).join(Membership, Membership.site_id == Site.id).where(Membership.user_id == user.id).order_by(Site.code).limit(1))
+
+
+def build_digest(user: User, now: datetime) -> Digest | None:
+    """The user's digest, grouped by study and site; None when there is nothing to say."""
+    worklist = build_worklist(user, OPENING_DAYS, DIGEST_LIMIT)
+    groups: dict[tuple[str, str], Group] = {}
+
+    def group(subject) -> Group:
+        key = (subject.study.short_title, subject.site.code)
+        return groups.setdefault(key, Group(*key))
+
+    for item in worklist.overdue.items:
+        group(item.visit.subject).overdue.append(item)
+    for item in worklist.opening.items:
+        group(item.visit.subject).opening.append(item)
+    for flag in worklist.flags:
+        group(flag.subject).flags.append(flag)
+    for clock in worklist.sae_clocks:
+        group(clock.entry.subject).sae_clocks.append(clock)
+    for query in worklist.queries:
+        group(query.entry.subject).queries.append(query)
+    if not groups:
+        return None
+    return Digest(user, worklist, [groups[key] for key in sorted(groups)], now)
+
+
+def render(digest: Digest, local_date) -> tuple[str, str, str]:
+    """(subject line, plain text, HTML) of a digest; every item links to its page."""
+    counts = digest.counts
+    parts = [f"{counts['overdue']} overdue visit{'s' * (counts['overdue'] != 1)}"]
+    parts += [f"{n} {label}" for label, n in (("windows opening", counts["opening"]), ("flags", counts["flags"]),
+                                              ("SAE reports due", counts["sae"]), ("queries", counts["queries"])) if n]
+    subject = f"eCRF {local_date.isoformat()}: " + ", ".join(parts)
+    context = {"digest": digest, "local_date": local_date, "base": current_app.config["ECRF_BASE_URL"].rstrip("/"), "to_local": to_local}
+    return subject, render_template("email/digest.txt", **context), render_template("email/digest.html", **context)
+
+

@@ -1,0 +1,1 @@
+"""Flags: overdue visits, SAE report clocks, stale AEs and safety signals from entered data."""

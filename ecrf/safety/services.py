@@ -1,0 +1,89 @@
+"""Raising and resolving flags, and the investigator's decision on a safety signal."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from ecrf.auth.models import User
+from ecrf.clock import now_utc, site_today
+from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.crfs.registry import instrument
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from ecrf.protocols import protocol_for
+from ecrf.safety.models import Flag, FlagStatus
+from ecrf.safety.rules import find_causes, load_forms
+from ecrf.subjects.models import Subject
+
+
+def refresh_flags(subjects: list[Subject], *, now: datetime | None = None, today: Callable[[Subject], date] | None = None) -> list[Flag]:
+    """Raise a flag for each new cause, resolve open flags whose cause went away; returns the new flags.
+
+    A flag decided by the investigator stays decided; one resolved whose cause comes back opens again.
+    """
+    now = now or now_utc()
+    today = today or (lambda subject: site_today(subject.site))
+    if not subjects:
+        return []
+    forms = load_forms(subjects)
+    causes = {cause.key: cause for subject in subjects for cause in find_causes(subject, forms[subject.id], today(subject), now)}
+    existing = {flag.key: flag for flag in db.session.scalars(select(Flag).where(Flag.subject_id.in_([s.id for s in subjects])))}
+    raised = []
+    for key, flag in existing.items():
+        if key in causes and flag.status is FlagStatus.RESOLVED:
+            flag.status, flag.closed_at, flag.message = FlagStatus.OPEN, None, causes[key].message
+            raised.append(flag)
+        elif key not in causes and flag.status is FlagStatus.OPEN:
+            flag.status, flag.closed_at = FlagStatus.RESOLVED, now
+    for key, cause in causes.items():
+        if key not in existing:
+            flag = Flag(
+                key=key, kind=cause.kind, safety=cause.safety, study_id=cause.subject.study_id, site_id=cause.subject.site_id,
+                subject_id=cause.subject.id, visit_id=cause.visit_id, entry_id=cause.entry_id, message=cause.message, raised_at=now,
+            )
+            db.session.add(flag)
+            raised.append(flag)
+    db.session.flush()
+    return raised
+
+
+def _ae_visit(flag: Flag):
+    """The visit to report the adverse event at: the flag's own if it collects AEs, else the latest dated one that does."""
+    subject = flag.subject
+    protocol = protocol_for(subject.study.code)
+    collecting = [v for v in subject.visits if "adverse_events" in protocol.visit(v.definition.code).instruments]
+    own = next((v for v in collecting if v.id == flag.visit_id), None)
+    dated = [v for v in collecting if v.visit_date is not None]
+    return own or (dated[-1] if dated else collecting[0] if collecting else None)
+
+
+def confirm_flag(flag: Flag, by: User) -> CrfEntry:
+    """The investigator confirms a safety signal: an adverse event form opens, prefilled from the flag."""
+    if not flag.safety or flag.status is not FlagStatus.OPEN:
+        raise InvalidInput.at(None, "Only an open safety flag can be confirmed.")
+    visit = _ae_visit(flag)
+    if visit is None:
+        raise InvalidInput.at(None, f"{flag.subject.study.short_title} collects no adverse events at any visit.")
+    item = instrument("adverse_events")
+    sequence = 1 + max([e.sequence for e in db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code))], default=0)
+    entry = CrfEntry(subject_id=flag.subject_id, visit_id=visit.id, instrument=item.code, sequence=sequence,
+                     status=EntryStatus.DRAFT, created_by_id=by.id, updated_by_id=by.id)
+    db.session.add(entry)
+    db.session.flush()
+    onset = visit.visit_date.isoformat() if visit.visit_date else None
+    db.session.add(item.model(entry_id=entry.id, ae_term=flag.message.split(":")[0][:200], onset_date=onset))
+    flag.status, flag.closed_at, flag.decided_by_id, flag.ae_entry_id = FlagStatus.CONFIRMED, now_utc(), by.id, entry.id
+    db.session.flush()
+    return entry
+
+
+def dismiss_flag(flag: Flag, by: User, reason: str) -> None:
+    """The investigator dismisses a safety signal, with a reason."""
+    if not flag.safety or flag.status is not FlagStatus.OPEN:
+        raise InvalidInput.at(None, "Only an open safety flag can be dismissed.")
+    if not (reason or "").strip():
+        raise InvalidInput.at("reason", "Reason: required to dismiss a safety flag.")
+    flag.status, flag.closed_at, flag.decided_by_id, flag.decision_reason = FlagStatus.DISMISSED, now_utc(), by.id, reason.strip()
+    db.session.flush()

@@ -1,0 +1,44 @@
+"""A flag's page: the investigator confirms a safety signal (an adverse event form opens) or dismisses it."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ecrf.access import Action, can, flag_or_404, require
+from ecrf.crfs.models import CrfEntry
+from ecrf.crfs.registry import instrument
+from ecrf.crfs.views import entry_url
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from ecrf.safety.services import confirm_flag, dismiss_flag
+
+bp = Blueprint("safety", __name__)
+
+
+@bp.route("/flags/<int:flag_id>", methods=["GET", "POST"])
+def flag(flag_id: int):
+    """Show a flag; the investigator confirms or dismisses a safety signal."""
+    flag = flag_or_404(current_user, flag_id)
+    if request.method == "POST":
+        require(current_user, Action.DECIDE_FLAG, flag.study_id, flag.site_id)
+        try:
+            if request.form.get("action") == "confirm":
+                entry = confirm_flag(flag, current_user)
+            else:
+                entry = None
+                dismiss_flag(flag, current_user, request.form.get("reason", ""))
+        except InvalidInput as error:
+            db.session.rollback()
+            flash(" ".join(message for _, message in error.problems), "danger")
+        else:
+            db.session.commit()
+            if entry is not None:
+                flash("Confirmed: complete the adverse event form, prefilled from the flag.", "success")
+                return redirect(entry_url(flag.subject, entry.visit, instrument("adverse_events"), entry))
+            flash("Dismissed.", "info")
+        return redirect(url_for("safety.flag", flag_id=flag.id))
+    ae_entry = db.session.get(CrfEntry, flag.ae_entry_id) if flag.ae_entry_id else None
+    return render_template(
+        "safety/flag.html", flag=flag, ae_link=entry_url(flag.subject, ae_entry.visit, instrument("adverse_events"), ae_entry) if ae_entry else None,
+        may_decide=can(current_user, Action.DECIDE_FLAG, flag.study_id, flag.site_id),
+    )

@@ -1,0 +1,70 @@
+"""The scheduler: APScheduler 3.x in one dedicated process (`flask ecrf scheduler`), its job store in
+the app's database. Web workers never start it. Its job holds a database lease, so a second
+scheduler started by mistake runs nothing; the outbox's keys make a second email impossible anyway.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta, timezone
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+from ecrf.clock import now_utc
+from ecrf.extensions import db
+from ecrf.notify.lease import acquire, release
+from ecrf.notify.nightly import NightlyReport, run_nightly
+
+LEASE = "nightly"
+#: The job runs this often; each run passes the sites and users whose morning has come.
+EVERY = timedelta(minutes=5)
+#: The lease outlives two missed runs; a dead scheduler's lease then passes to another.
+LEASE_TTL = timedelta(minutes=15)
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+log = logging.getLogger("ecrf.scheduler")
+
+_app: Flask | None = None
+
+
+def nightly_job() -> NightlyReport | None:
+    """The scheduled job: the nightly pass, if this process holds the lease."""
+    with _app.app_context():
+        if not acquire(LEASE, HOLDER, LEASE_TTL, now_utc()):
+            log.info("lease held by another scheduler: nothing to do")
+            return None
+        report = run_nightly()
+        log.info("nightly pass: %s", report.as_dict())
+        return report
+
+
+def run_once(app: Flask) -> NightlyReport | None:
+    """One run of the job now, then give the lease up (for a manual run or a test)."""
+    global _app
+    _app = app
+    try:
+        return nightly_job()
+    finally:
+        with app.app_context():
+            release(LEASE, HOLDER, now_utc())
+            db.session.remove()
+
+
+def run_forever(app: Flask) -> None:
+    """Start the blocking scheduler with the nightly job every few minutes."""
+    global _app
+    _app = app
+    with app.app_context():
+        engine = db.engine
+    scheduler = BlockingScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
+        timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+    )
+    scheduler.add_job(
+        "ecrf.scheduler:nightly_job", "interval", seconds=int(EVERY.total_seconds()), id="nightly", replace_existing=True,
+        next_run_time=now_utc(),
+    )
+    log.info("scheduler %s started", HOLDER)
+    scheduler.start()
