@@ -15,7 +15,7 @@ from ecrf.crfs.services import (
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.visits.services import visit_by_code
-from forms.fields import show_errors
+from ecrf.web import FAILED, submit
 
 bp = Blueprint("crfs", __name__, url_prefix="/subjects")
 
@@ -57,13 +57,8 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
         require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
         complete = request.form.get("action") == "complete"
         if form.validate_entry(complete):
-            try:
-                saved = save_entry(visit, item, form, entry=existing, complete=complete, by=current_user)
-            except InvalidInput as error:
-                db.session.rollback()
-                show_errors(form, error)
-            else:
-                db.session.commit()
+            saved = submit(form, lambda: save_entry(visit, item, form, entry=existing, complete=complete, by=current_user))
+            if saved is not FAILED:
                 flash(f"{item.label} saved as {saved.status.value}.", "success")
                 return redirect(entry_url(subject, visit, item, saved))
     study, site = subject.study_id, subject.site_id

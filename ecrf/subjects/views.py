@@ -4,12 +4,10 @@ from flask_login import current_user
 
 from ecrf.access import Action, require, subject_or_404
 from ecrf.clock import site_today
-from ecrf.errors import InvalidInput
-from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.subjects.models import SubjectStatus
 from ecrf.subjects.services import LEAVING, end_participation, next_visit
-from forms.fields import show_errors
+from ecrf.web import FAILED, submit
 from forms.subjects import EndParticipationForm
 
 bp = Blueprint("subjects", __name__, url_prefix="/subjects")
@@ -34,14 +32,8 @@ def status(subject_code: str):
     subject = subject_or_404(current_user, subject_code)
     require(current_user, Action.END_PARTICIPATION, subject.study_id, subject.site_id)
     form = EndParticipationForm()
-    if form.validate_on_submit():
-        try:
-            end_participation(subject, SubjectStatus(form.status.data) if form.status.data in {s.value for s in LEAVING} else None,
-                              form.status_date.data, form.reason.data or "", by=current_user)
-        except InvalidInput as error:
-            show_errors(form, error)
-        else:
-            db.session.commit()
-            flash(f"{subject.subject_code}: {subject.status.label} on {subject.status_date.isoformat()}; later visits no longer apply.", "info")
-            return redirect(url_for("subjects.detail", subject_code=subject.subject_code))
+    status = SubjectStatus(form.status.data) if form.status.data in {s.value for s in LEAVING} else None
+    if form.validate_on_submit() and submit(form, lambda: end_participation(subject, status, form.status_date.data, form.reason.data or "", by=current_user)) is not FAILED:
+        flash(f"{subject.subject_code}: {subject.status.label} on {subject.status_date.isoformat()}; later visits no longer apply.", "info")
+        return redirect(url_for("subjects.detail", subject_code=subject.subject_code))
     return render_template("subjects/status.html", subject=subject, form=form, today=site_today(subject.site))

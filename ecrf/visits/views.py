@@ -9,7 +9,7 @@ from ecrf.extensions import db
 from ecrf.crfs.services import SIGNATURE_MEANING, lock_entries, sign_entries, visit_forms
 from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
 from ecrf.visits.windows import WindowStatus
-from forms.fields import show_errors
+from ecrf.web import FAILED, submit
 from forms.visits import MissedVisitForm, SignForm, VisitDateForm
 
 bp = Blueprint("visits", __name__, url_prefix="/subjects")
@@ -50,12 +50,8 @@ def detail(subject_code: str, visit_code: str):
     if form.is_submitted() and not may_record_visit(current_user, subject, visit):
         abort(403)
     if form.validate_on_submit():
-        try:
-            status = record_visit_date(visit, form.visit_date.data, by=current_user, deviation_reason=form.deviation_reason.data)
-        except InvalidInput as error:
-            show_errors(form, error)
-        else:
-            db.session.commit()
+        status = submit(form, lambda: record_visit_date(visit, form.visit_date.data, by=current_user, deviation_reason=form.deviation_reason.data))
+        if status is not FAILED:
             if status is WindowStatus.COMPLETED_OUT_OF_WINDOW:
                 flash(
                     f"Visit date {visit.visit_date.isoformat()} is outside the window "
@@ -76,15 +72,9 @@ def missed(subject_code: str, visit_code: str):
     if not may_record_visit(current_user, subject, visit):
         abort(403)
     form = MissedVisitForm()
-    if form.validate_on_submit():
-        try:
-            mark_missed(visit, form.missed_reason.data, by=current_user)
-        except InvalidInput as error:
-            show_errors(form, error)
-        else:
-            db.session.commit()
-            flash(f"{visit.definition.label} marked missed.", "info")
-            return _back(subject, visit_code)
+    if form.validate_on_submit() and submit(form, lambda: mark_missed(visit, form.missed_reason.data, by=current_user)) is not FAILED:
+        flash(f"{visit.definition.label} marked missed.", "info")
+        return _back(subject, visit_code)
     return _page(subject, visit, missed_form=form)
 
 
@@ -96,13 +86,8 @@ def sign(subject_code: str, visit_code: str):
     form = SignForm()
     if form.validate_on_submit():
         forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
-        try:
-            signatures = sign_entries([(e, vf.instrument) for vf in forms for e in vf.signable], current_user, form.password.data)
-        except InvalidInput as error:
-            db.session.rollback()
-            show_errors(form, error)
-        else:
-            db.session.commit()
+        signatures = submit(form, lambda: sign_entries([(e, vf.instrument) for vf in forms for e in vf.signable], current_user, form.password.data))
+        if signatures is not FAILED:
             flash(f"{len(signatures)} form(s) signed by {current_user.full_name} ({SIGNATURE_MEANING}).", "success")
             return _back(subject, visit_code)
     return _page(subject, visit, sign_form=form)
