@@ -247,6 +247,8 @@ class SmtpServer:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.messages: list = []
+        #: What the server answers to a message: "250 OK", or e.g. "451 4.3.0 Try again later".
+        self.reply = "250 OK"
         self._controller = None
         self.running = False
 
@@ -259,8 +261,9 @@ class SmtpServer:
             async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 (aiosmtpd's name)
                 from email import message_from_bytes, policy
 
-                server.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
-                return "250 OK"
+                if server.reply.startswith("250"):
+                    server.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+                return server.reply
 
         self._controller = Controller(Keep(), hostname="127.0.0.1", port=self.port)  # a stopped controller cannot start again
         self._controller.start()

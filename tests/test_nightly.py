@@ -242,3 +242,21 @@ def test_the_web_app_never_starts_the_scheduler(client):
     client.get("/login")
     assert ecrf.scheduler._app is None
     assert not any("APScheduler" in thread.name for thread in threading.enumerate())
+
+
+def test_a_4xx_answer_is_retried_and_a_5xx_answer_fails_at_once(shanghai, make_user, clock, smtp_server):
+    smtp_server.reply = "451 4.3.0 Try again later"
+    with clock(at("2027-03-10T00:30")):
+        run_nightly()
+    email = db.session.scalar(select(OutboxEmail))
+    assert (email.status, email.attempts) == (OutboxStatus.QUEUED, 1) and "451" in email.last_error
+    smtp_server.reply = "250 OK"
+    with clock(at("2027-03-10T00:31")):
+        assert run_nightly().emails_sent == 1
+    make_user("other@example.org", [("defier", shanghai, Role.COORDINATOR)])
+    smtp_server.reply = "550 5.1.1 No such mailbox"
+    with clock(at("2027-03-11T00:30")):
+        report = run_nightly()
+    failed = db.session.scalars(select(OutboxEmail).where(OutboxEmail.status == OutboxStatus.FAILED)).all()
+    assert report.emails_failed == 2 and {e.recipient for e in failed} == {"sh@example.org", "other@example.org"}
+    assert all(e.attempts == 1 and "550" in e.last_error for e in failed)
