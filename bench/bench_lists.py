@@ -24,6 +24,7 @@ from ecrf import create_app  # noqa: E402
 from ecrf.clock import now_utc, site_today  # noqa: E402
 from ecrf.demo import DEMO_PASSWORD, QUOTAS, load_demo  # noqa: E402
 from ecrf.extensions import db  # noqa: E402
+from ecrf.notify.nightly import run_nightly  # noqa: E402
 from ecrf.protocols import protocols  # noqa: E402
 from ecrf.studies.models import Site, Study  # noqa: E402
 from ecrf.studies.services import sync_protocols  # noqa: E402
@@ -99,6 +100,10 @@ def main() -> None:
         rows, total = timed("subject list page 1 (50 rows)", lambda: subject_page(defier, sh01, 1, 50))
         timed("subject list last page", lambda: subject_page(defier, sh01, max(total // 50, 1), 50))
         print(f"  DEFIER at SH01: {total} subjects")
+        start = time.perf_counter()
+        report = run_nightly(on_date=site_today(sh01), dry_run=True)
+        print(f"nightly pass, every site, dry run: {time.perf_counter() - start:.1f} s "
+              f"({report.overdue_visits} overdue visits, {report.new_flags} new flags, {report.emails_queued} digests)")
     client = app.test_client()
     client.post("/login", data={"email": "coordinator@example.org", "password": DEMO_PASSWORD})
     with app.app_context():

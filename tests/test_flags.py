@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import Role
@@ -182,3 +182,19 @@ def test_a_safety_signal_is_raised_when_the_form_is_saved(make_subject, site, ma
     post_form(client, f"/subjects/{subject.subject_code}/visits/m6/forms/villalta", {**items, "leg": "left", "ulcer": "False", "action": "complete"})
     (flag,) = flags("villalta_severe")
     assert flag.message == "Severe post-thrombotic syndrome at 6 months: Villalta 16 (\u2265 15)"
+
+
+def test_the_site_pass_finds_the_same_flags_as_subject_by_subject(make_subject, site):
+    from ecrf.safety.services import refresh_site_flags
+
+    subjects = [make_subject("defier", site, date(2027, 1, 1) + timedelta(days=7 * n), arm="des") for n in range(6)]
+    enter(subjects[0], "baseline", "abi", **_abi(126, 110))
+    enter(subjects[0], "m3", "abi", **_abi(98, 90))
+    enter(subjects[1], "m1", "endpoint_events", event_type="death", event_date=date(2027, 1, 20), death_cardiovascular="no", death_cause="Synthetic")
+    record_visit_date(subjects[2].visits[1], subjects[2].visits[1].target_date)
+    db.session.execute(delete(Flag))  # saving raised some already; start both ways from none
+    db.session.commit()
+    by_site = {f.key for f in refresh_site_flags(site, date(2027, 6, 1), NOW)}
+    db.session.rollback()
+    by_subject = {f.key for f in refresh_flags(subjects, now=NOW, today=lambda subject: date(2027, 6, 1))}
+    assert by_site == by_subject and any(key.startswith("abi_drop") for key in by_site) and any(key.startswith("early_death") for key in by_site)

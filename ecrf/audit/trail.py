@@ -26,6 +26,10 @@ from ecrf.db import Base
 SKIPPED_FIELDS = {"version", "updated_at", "updated_by_id", "created_at", "created_by_id"}
 #: Columns whose values never enter the trail; a change is recorded without them.
 SECRET_FIELDS = {("users", "password_hash")}
+#: The scheduler's bookkeeping is not data: not audited.
+NOT_AUDITED = {"audit_events", "nightly_runs", "outbox_emails", "scheduler_leases", "apscheduler_jobs"}
+#: Rows the system creates in bulk (flags); their changes (a decision, a resolution) are audited, their creation is not.
+CHANGES_ONLY = {"flags"}
 _WRITE_TO_AUDIT = re.compile(r"^\s*(UPDATE|DELETE\s+FROM|TRUNCATE(\s+TABLE)?)\s+\"?audit_events\b", re.IGNORECASE)
 
 
@@ -101,7 +105,7 @@ def _changes(session: Session) -> list[dict]:
     actor, reason = session.info.get("audit_actor"), session.info.get("audit_reason")
     rows = []
     for obj in session.new:
-        if isinstance(obj, AuditEvent):
+        if obj.__table__.name in NOT_AUDITED | CHANGES_ONLY:
             continue
         table, values = obj.__table__.name, []
         for column in inspect(obj).mapper.column_attrs:
@@ -113,7 +117,7 @@ def _changes(session: Session) -> list[dict]:
         for key, old, new in values or [(None, None, None)]:
             rows.append(_row(actor, "create", table, _object_id(obj), subject, key, old, new, reason))
     for obj in session.dirty:
-        if isinstance(obj, AuditEvent) or not session.is_modified(obj, include_collections=False):
+        if obj.__table__.name in NOT_AUDITED or not session.is_modified(obj, include_collections=False):
             continue
         state, table = inspect(obj), obj.__table__.name
         for column in state.mapper.column_attrs:
@@ -129,7 +133,7 @@ def _changes(session: Session) -> list[dict]:
                 old, new = "(hidden)", "(changed)"
             rows.append(_row(actor, "update", table, _object_id(obj), _subject_id(session, obj), key, old, new, reason))
     for obj in session.deleted:
-        if isinstance(obj, AuditEvent):
+        if obj.__table__.name in NOT_AUDITED:
             continue
         values = {c.key: getattr(obj, c.key) for c in inspect(obj).mapper.column_attrs if (obj.__table__.name, c.key) not in SECRET_FIELDS}
         rows.append(_row(actor, "delete", obj.__table__.name, _object_id(obj), _subject_id(session, obj), None, values, None, reason))

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import Membership, User
 from ecrf.clock import local_today, now_utc, to_local
@@ -20,10 +19,8 @@ from ecrf.notify.digest import build_digest, home_site, render
 from ecrf.notify.models import NightlyRun, OutboxEmail
 from ecrf.notify.outbox import outbox_key, queue, send_due
 from ecrf.safety.models import Flag, FlagStatus
-from ecrf.safety.services import refresh_flags
+from ecrf.safety.services import refresh_site_flags
 from ecrf.studies.models import Site
-from ecrf.subjects.models import Subject
-from ecrf.visits.models import Visit
 
 
 @dataclass
@@ -70,10 +67,7 @@ def _ran(site: Site, day: date) -> bool:
 
 
 def _site_pass(site: Site, day: date, now: datetime, report: NightlyReport) -> None:
-    subjects = db.session.scalars(
-        select(Subject).where(Subject.site_id == site.id).options(selectinload(Subject.visits).joinedload(Visit.definition))
-    ).all()
-    report.new_flags += len(refresh_flags(subjects, now=now, today=lambda subject: day))
+    report.new_flags += len(refresh_site_flags(site, day, now))
     report.overdue_visits += db.session.scalar(
         select(func.count(Flag.id)).where(Flag.site_id == site.id, Flag.kind == "visit_overdue", Flag.status == FlagStatus.OPEN)
     ) or 0

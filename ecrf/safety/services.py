@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import User
 from ecrf.clock import now_utc, site_today
@@ -14,31 +15,54 @@ from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.safety.models import Flag, FlagStatus
-from ecrf.safety.rules import find_causes, load_forms
-from ecrf.subjects.models import Subject
+from ecrf.safety.rules import READ, Cause, find_causes, load_forms, overdue_causes
+from ecrf.studies.models import Site
+from ecrf.subjects.models import Subject, SubjectStatus
+from ecrf.visits.models import Visit
 
 
 def refresh_flags(subjects: list[Subject], *, now: datetime | None = None, today: Callable[[Subject], date] | None = None) -> list[Flag]:
-    """Raise a flag for each new cause, resolve open flags whose cause went away; returns the new flags.
-
-    A flag decided by the investigator stays decided; one resolved whose cause comes back opens again.
-    """
+    """Raise a flag for each new cause of these subjects, resolve their open flags whose cause went away;
+    returns the new flags. A flag decided by the investigator stays decided; one resolved whose cause
+    comes back opens again."""
     now = now or now_utc()
     today = today or (lambda subject: site_today(subject.site))
     if not subjects:
         return []
     forms = load_forms(subjects)
     causes = {cause.key: cause for subject in subjects for cause in find_causes(subject, forms[subject.id], today(subject), now)}
-    existing = {flag.key: flag for flag in db.session.scalars(select(Flag).where(Flag.subject_id.in_([s.id for s in subjects])))}
+    existing = db.session.scalars(select(Flag).where(Flag.subject_id.in_([s.id for s in subjects]))).all()
+    return _sync(causes, existing, now)
+
+
+def refresh_site_flags(site: Site, today: date, now: datetime) -> list[Flag]:
+    """`refresh_flags` for a whole site, reading only what can cause a flag: its overdue visits (one
+    query) and the subjects with entered forms the rules read or who died."""
+    causes = {cause.key: cause for cause in overdue_causes(site, today)}
+    with_forms = select(CrfEntry.subject_id).where(CrfEntry.instrument.in_(READ), CrfEntry.status != EntryStatus.DRAFT)
+    subjects = db.session.scalars(
+        select(Subject).where(Subject.site_id == site.id, or_(Subject.id.in_(with_forms), Subject.status == SubjectStatus.DIED))
+        .options(selectinload(Subject.visits).joinedload(Visit.definition))
+    ).all()
+    forms = load_forms(subjects) if subjects else {}
+    causes.update({cause.key: cause for subject in subjects for cause in find_causes(subject, forms[subject.id], today, now)})
+    existing = db.session.scalars(select(Flag).where(Flag.site_id == site.id, Flag.status.in_([FlagStatus.OPEN, FlagStatus.RESOLVED]))).all()
+    decided = set(db.session.scalars(select(Flag.key).where(Flag.site_id == site.id, Flag.status.in_([FlagStatus.CONFIRMED, FlagStatus.DISMISSED]))))
+    return _sync({key: cause for key, cause in causes.items() if key not in decided}, existing, now)
+
+
+def _sync(causes: dict[str, Cause], existing: list[Flag], now: datetime) -> list[Flag]:
+    """Open, re-open and resolve flags so that the open ones are exactly the current causes."""
+    by_key = {flag.key: flag for flag in existing}
     raised = []
-    for key, flag in existing.items():
+    for key, flag in by_key.items():
         if key in causes and flag.status is FlagStatus.RESOLVED:
             flag.status, flag.closed_at, flag.message = FlagStatus.OPEN, None, causes[key].message
             raised.append(flag)
         elif key not in causes and flag.status is FlagStatus.OPEN:
             flag.status, flag.closed_at = FlagStatus.RESOLVED, now
     for key, cause in causes.items():
-        if key not in existing:
+        if key not in by_key:
             flag = Flag(
                 key=key, kind=cause.kind, safety=cause.safety, study_id=cause.subject.study_id, site_id=cause.subject.site_id,
                 subject_id=cause.subject.id, visit_id=cause.visit_id, entry_id=cause.entry_id, message=cause.message, raised_at=now,
