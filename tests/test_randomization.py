@@ -178,3 +178,17 @@ def test_the_list_page_shows_use_per_stratum_to_the_data_manager_only(cli, clien
     page = data_manager.get("/studies/defiance/randomization").get_data(as_text=True)
     assert 'data-stratum="DE01"' in page and 'data-stratum="US01"' in page
     assert "clottriever" not in page.lower() and "anticoagulation" not in page.lower()
+
+
+def test_lists_are_stratified_by_site_and_by_every_factor_the_protocol_names():
+    from ecrf.protocols.schema import Stratum
+
+    protocol = protocols()["defiance"]
+    stratified = protocol.model_copy(update={"allocation": protocol.allocation.model_copy(update={
+        "strata": [Stratum(code="segment", label="Thrombus extent", levels=["iliac", "femoral"])],
+    })})
+    slots = generate(stratified, ["DE01", "US01"], seed=4, per_stratum=6)
+    assert {slot.stratum for slot in slots} == {"DE01/segment=iliac", "DE01/segment=femoral", "US01/segment=iliac", "US01/segment=femoral"}
+    for stratum in {slot.stratum for slot in slots}:
+        arms = [slot.arm for slot in slots if slot.stratum == stratum]
+        assert len(arms) >= 6 and arms.count("clottriever") == arms.count("anticoagulation")
