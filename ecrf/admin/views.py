@@ -8,11 +8,10 @@ from ecrf.admin.services import (
     add_membership, all_users, create_user, generated_password, is_admin, remove_membership, set_active, sites, studies,
 )
 from ecrf.auth.models import Membership, User
-from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.notify.outbox import failed_emails
+from ecrf.web import FAILED, act, submit
 from forms.admin import CreateUserForm, MembershipForm
-from forms.fields import show_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -49,12 +48,8 @@ def new_user():
     form = CreateUserForm()
     if form.validate_on_submit():
         password = form.password.data or generated_password()
-        try:
-            user = create_user(form.email.data, form.full_name.data, password)
-        except InvalidInput as error:
-            show_errors(form, error)
-        else:
-            db.session.commit()
+        user = submit(form, lambda: create_user(form.email.data, form.full_name.data, password))
+        if user is not FAILED:
             # Rendered, not redirected: the password never enters the session cookie, and is not shown again.
             return render_template("admin/created.html", user=user, password=password, generated=not form.password.data)
     return render_template("admin/new_user.html", form=form)
@@ -77,12 +72,8 @@ def add_membership_view(user_id: int):
     user = _user_or_404(user_id)
     form = MembershipForm().fill_choices(studies(), sites())
     if form.validate_on_submit():
-        try:
-            membership = add_membership(user, form.study.data, form.site.data, form.role.data)
-        except InvalidInput as error:
-            show_errors(form, error)
-        else:
-            db.session.commit()
+        membership = submit(form, lambda: add_membership(user, form.study.data, form.site.data, form.role.data))
+        if membership is not FAILED:
             flash(f"{user.email} is now {membership.role.label} in {membership.study.short_title} at {membership.site.code}.", "success")
             return redirect(url_for("admin.user", user_id=user.id))
     return _user_page(user, form)
@@ -96,12 +87,7 @@ def remove_membership_view(user_id: int, membership_id: int):
     if membership is None or membership.user_id != user.id:
         abort(404)
     label = f"{membership.role.label} in {membership.study.short_title} at {membership.site.code}"
-    try:
-        remove_membership(user, membership)
-    except InvalidInput as error:
-        flash(error.problems[0][1], "danger")
-    else:
-        db.session.commit()
+    if act(lambda: remove_membership(user, membership)) is not FAILED:
         flash(f"{user.email} is no longer {label}.", "info")
     return redirect(url_for("admin.user", user_id=user.id))
 
@@ -119,12 +105,7 @@ def enable(user_id: int):
 
 
 def _set_active(user: User, active: bool):
-    try:
-        set_active(user, active, by=current_user)
-    except InvalidInput as error:
-        flash(error.problems[0][1], "danger")
-    else:
-        db.session.commit()
+    if act(lambda: set_active(user, active, by=current_user)) is not FAILED:
         flash(f"{user.email} is {'active again' if active else 'disabled: it can no longer log in'}.", "info")
     return redirect(url_for("admin.user", user_id=user.id))
 

@@ -12,10 +12,9 @@ from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import (
     entry_data, form_context, initial_values, lock_entries, mark_none_reported, save_entry, signature_holds, unlock_entry, verify_entry,
 )
-from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.visits.services import visit_by_code
-from ecrf.web import FAILED, submit
+from ecrf.web import FAILED, act, submit
 
 bp = Blueprint("crfs", __name__, url_prefix="/subjects")
 
@@ -77,12 +76,7 @@ def none_reported(subject_code: str, visit_code: str, code: str):
     """Record that a repeating instrument has nothing to report at this visit."""
     subject, visit, item = _load(subject_code, visit_code, code)
     require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
-    try:
-        mark_none_reported(visit, item, current_user)
-    except InvalidInput as error:
-        flash(error.problems[0][1], "danger")
-    else:
-        db.session.commit()
+    if act(lambda: mark_none_reported(visit, item, current_user)) is not FAILED:
         flash(f"{item.label}: none to report at this visit.", "success")
     return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
 
@@ -131,12 +125,6 @@ def unlock(subject_code: str, visit_code: str, code: str, sequence: int):
 
 
 def _act(move, done: str) -> None:
-    """Run a lifecycle move; commit and say so, or roll back and show why not."""
-    try:
-        move()
-    except InvalidInput as error:
-        db.session.rollback()
-        flash(" ".join(message for _, message in error.problems), "danger")
-    else:
-        db.session.commit()
+    """Run a lifecycle move and say so if it went through."""
+    if act(move) is not FAILED:
         flash(done, "success")

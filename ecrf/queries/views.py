@@ -7,9 +7,8 @@ from flask_login import current_user
 from ecrf.access import Action, can, query_or_404, require
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.views import entry_url, load_entry
-from ecrf.errors import InvalidInput
-from ecrf.extensions import db
 from ecrf.queries.services import answer_query, close_query, raise_query, reopen_query
+from ecrf.web import FAILED, act
 
 bp = Blueprint("queries", __name__)
 
@@ -22,13 +21,9 @@ def new(subject_code: str, visit_code: str, code: str, sequence: int):
     field = request.form.get("field", "")
     if field not in item.form.data_field_names():
         abort(404)
-    try:
-        query = raise_query(entry, field, request.form.get("text", ""), current_user)
-    except InvalidInput as error:
-        db.session.rollback()
-        flash(error.problems[0][1], "danger")
+    query = act(lambda: raise_query(entry, field, request.form.get("text", ""), current_user))
+    if query is FAILED:
         return redirect(request.referrer or url_for("worklist.index"))
-    db.session.commit()
     flash("Query raised; the site sees it on its worklist.", "success")
     return redirect(url_for("queries.thread", query_id=query.id))
 
@@ -50,13 +45,7 @@ def thread(query_id: int):
         if action is None:
             abort(400)
         require(current_user, action, subject.study_id, subject.site_id)
-        try:
-            service(query, request.form.get("text", ""), current_user)
-        except InvalidInput as error:
-            db.session.rollback()
-            flash(error.problems[0][1], "danger")
-        else:
-            db.session.commit()
+        if act(lambda: service(query, request.form.get("text", ""), current_user)) is not FAILED:
             flash(done, "success")
             return redirect(url_for("queries.thread", query_id=query.id))
     entry = query.entry

@@ -8,9 +8,9 @@ from ecrf.access import Action, can, flag_or_404, require
 from ecrf.crfs.models import CrfEntry
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.views import entry_url
-from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.safety.services import confirm_flag, dismiss_flag
+from ecrf.web import FAILED, act
 
 bp = Blueprint("safety", __name__)
 
@@ -21,20 +21,12 @@ def flag(flag_id: int):
     flag = flag_or_404(current_user, flag_id)
     if request.method == "POST":
         require(current_user, Action.DECIDE_FLAG, flag.study_id, flag.site_id)
-        try:
-            if request.form.get("action") == "confirm":
-                entry = confirm_flag(flag, current_user)
-            else:
-                entry = None
-                dismiss_flag(flag, current_user, request.form.get("reason", ""))
-        except InvalidInput as error:
-            db.session.rollback()
-            flash(" ".join(message for _, message in error.problems), "danger")
-        else:
-            db.session.commit()
-            if entry is not None:
+        if request.form.get("action") == "confirm":
+            entry = act(lambda: confirm_flag(flag, current_user))
+            if entry is not FAILED:
                 flash("Confirmed: complete the adverse event form, prefilled from the flag.", "success")
                 return redirect(entry_url(flag.subject, entry.visit, instrument("adverse_events"), entry))
+        elif act(lambda: dismiss_flag(flag, current_user, request.form.get("reason", ""))) is not FAILED:
             flash("Dismissed.", "info")
         return redirect(url_for("safety.flag", flag_id=flag.id))
     ae_entry = db.session.get(CrfEntry, flag.ae_entry_id) if flag.ae_entry_id else None

@@ -19,6 +19,7 @@ from ecrf.screening.eligibility import judged_by_investigator
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.subjects.models import SubjectStatus
 from ecrf.screening.services import criterion_texts, decline_consent, enrol_from_screening, save_screening, screening_log, study_flow
+from ecrf.web import FAILED, act, submit
 from forms.fields import show_errors
 from forms.screening import answer_name, form_data, posted_values, screening_form_class, stratum_name
 from forms.subjects import enrol_form_class
@@ -72,17 +73,13 @@ def _screening_page(study, site, record: ScreeningRecord | None):
     form_class = screening_form_class(protocol)
     form = form_class(data=form_data(record, protocol) if record else {"screening_date": site_today(site)})
     if form.validate_on_submit():
-        try:
-            record = save_screening(
-                study, site, screening_date=form.screening_date.data, values=posted_values(form, protocol, site.timezone),
-                answers=_answers(form, protocol), strata=_strata(form, protocol), by=current_user, record=record,
-            )
-        except InvalidInput as error:
-            show_errors(form, error)
-        else:
-            db.session.commit()
-            flash(f"{record.screening_number}: {record.outcome.label}.", "success" if record.outcome is ScreeningOutcome.ELIGIBLE else "info")
-            return redirect(url_for("screening.record", number=record.screening_number))
+        saved = submit(form, lambda: save_screening(
+            study, site, screening_date=form.screening_date.data, values=posted_values(form, protocol, site.timezone),
+            answers=_answers(form, protocol), strata=_strata(form, protocol), by=current_user, record=record,
+        ))
+        if saved is not FAILED:
+            flash(f"{saved.screening_number}: {saved.outcome.label}.", "success" if saved.outcome is ScreeningOutcome.ELIGIBLE else "info")
+            return redirect(url_for("screening.record", number=saved.screening_number))
     return render_template(
         "screening/form.html", study=study, site=site, record=record, form=form, protocol=protocol,
         failed=criterion_texts(study, record.failed_criteria) if record else [],
@@ -111,12 +108,7 @@ def decline(number: str):
     """The patient declined consent."""
     record = screening_or_404(current_user, number)
     require(current_user, Action.ENROL, record.study_id, record.site_id)
-    try:
-        decline_consent(record, current_user)
-    except InvalidInput as error:
-        flash(error.problems[0][1], "danger")
-    else:
-        db.session.commit()
+    if act(lambda: decline_consent(record, current_user)) is not FAILED:
         flash(f"{record.screening_number}: declined consent.", "info")
     return redirect(url_for("screening.record", number=number))
 

@@ -4,12 +4,10 @@ from flask_login import current_user
 
 from ecrf.access import Action, can, instrument_codes, may_record_visit, require, subject_or_404
 from ecrf.clock import site_today
-from ecrf.errors import InvalidInput
-from ecrf.extensions import db
 from ecrf.crfs.services import SIGNATURE_MEANING, lock_entries, sign_entries, visit_forms
 from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
 from ecrf.visits.windows import WindowStatus
-from ecrf.web import FAILED, submit
+from ecrf.web import FAILED, act, submit
 from forms.visits import MissedVisitForm, SignForm, VisitDateForm
 
 bp = Blueprint("visits", __name__, url_prefix="/subjects")
@@ -100,12 +98,6 @@ def lock(subject_code: str, visit_code: str):
     require(current_user, Action.LOCK, subject.study_id, subject.site_id)
     forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
     entries = [e for vf in forms for e in vf.lockable]
-    try:
-        lock_entries(entries, current_user)
-    except InvalidInput as error:
-        db.session.rollback()
-        flash(error.problems[0][1], "danger")
-    else:
-        db.session.commit()
+    if act(lambda: lock_entries(entries, current_user)) is not FAILED:
         flash(f"{len(entries)} form(s) locked.", "info")
     return _back(subject, visit_code)
