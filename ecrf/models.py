@@ -1,5 +1,5 @@
 """Imports every model so the metadata (and Alembic) sees all tables."""
-from ecrf.auth.models import Membership, Role, User
+from ecrf.auth.models import Membership, PasswordReset, Role, User, UserSession
 from ecrf.studies.models import Arm, Site, Study, StudySite, VisitDefinition
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
@@ -13,8 +13,9 @@ from ecrf.deviations.models import ProtocolDeviation
 from ecrf.crfs.models import Signature
 from ecrf.safety.models import Flag
 from ecrf.notify.models import NightlyRun, OutboxEmail, SchedulerLease
+from ecrf.submissions.models import FormSubmission
 from ecrf.crfs.registry import registry
 
 registry()  # imports every instrument's typed table
 
-__all__ = ["Alert", "Arm", "AuditEvent", "CrfEntry", "DataQuery", "Flag", "NightlyRun", "OutboxEmail", "SchedulerLease", "ProtocolDeviation", "QueryMessage", "Signature", "RandomizationSlot", "ScreeningRecord", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]
+__all__ = ["FormSubmission", "PasswordReset", "UserSession", "Alert", "Arm", "AuditEvent", "CrfEntry", "DataQuery", "Flag", "NightlyRun", "OutboxEmail", "SchedulerLease", "ProtocolDeviation", "QueryMessage", "Signature", "RandomizationSlot", "ScreeningRecord", "Membership", "Role", "Site", "Study", "StudySite", "Subject", "SubjectStatus", "User", "Visit", "VisitDefinition"]

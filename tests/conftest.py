@@ -75,6 +75,21 @@ def _app_context(request, app):
         db.session.remove()
 
 
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served by a real, threaded HTTP server on 127.0.0.1 and a free port; yields its base URL.
+    Requests from threads or processes reach it at the same time (the races of tests/races.py)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()

@@ -26,8 +26,10 @@ from ecrf.db import Base
 SKIPPED_FIELDS = {"version", "updated_at", "updated_by_id", "created_at", "created_by_id"}
 #: Columns whose values never enter the trail; a change is recorded without them.
 SECRET_FIELDS = {("users", "password_hash")}
-#: The scheduler's bookkeeping is not data: not audited.
-NOT_AUDITED = {"audit_events", "nightly_runs", "outbox_emails", "scheduler_leases", "apscheduler_jobs"}
+#: Bookkeeping, not data: not audited (the scheduler's; sessions, reset links and form keys, whose
+#: security events — log-in, log-out, reset requested and used — are written as events instead).
+NOT_AUDITED = {"audit_events", "nightly_runs", "outbox_emails", "scheduler_leases", "apscheduler_jobs",
+               "user_sessions", "password_resets", "form_submissions"}
 #: Rows the system creates in bulk (flags); their changes (a decision, a resolution) are audited, their creation is not.
 CHANGES_ONLY = {"flags"}
 _WRITE_TO_AUDIT = re.compile(r"^\s*(UPDATE|DELETE\s+FROM|TRUNCATE(\s+TABLE)?)\s+\"?audit_events\b", re.IGNORECASE)

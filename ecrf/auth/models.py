@@ -7,7 +7,7 @@ from enum import Enum
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -48,6 +48,9 @@ class User(UserMixin, db.Model):
     #: Failed log-ins in a row; the account locks for a while after too many.
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The password was set by an admin (a one-time password): the owner must choose their own at the next
+    #: log-in, so that nobody who created the account can sign as its owner.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 
@@ -74,7 +77,9 @@ class Membership(db.Model):
     """A role held by a user in one study at one site."""
 
     __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("user_id", "study_id", "site_id", "role"),)
+    #: Memberships are deleted when a role is taken away: AUTOINCREMENT keeps SQLite from giving a later
+    #: membership the id of a removed one, so each id's audit history belongs to one row.
+    __table_args__ = (UniqueConstraint("user_id", "study_id", "site_id", "role"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -85,3 +90,33 @@ class Membership(db.Model):
     user: Mapped[User] = relationship(back_populates="memberships")
     study: Mapped["Study"] = relationship()  # noqa: F821
     site: Mapped["Site"] = relationship()  # noqa: F821
+
+
+class UserSession(db.Model):
+    """A logged-in browser session as the server knows it. The cookie holds a random token; ending the row
+    here (log-out, password change, idle, lock) ends the session wherever a copy of that cookie is."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: SHA-256 of the token in the session cookie (the token itself is never stored).
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Why it ended: logout, idle, password changed, password reset, account locked ...
+    end_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class PasswordReset(db.Model):
+    """An emailed link to choose a new password: single use, expiring."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: SHA-256 of the token in the link (the token itself is only in the email).
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
@@ -156,6 +156,11 @@ class Signature(db.Model):
     meaning, and a hash binding it to the exact data signed."""
 
     __tablename__ = "signatures"
+    __table_args__ = (
+        # One valid signature per entry: two signing requests at once cannot both sign (the database refuses the second).
+        Index("ux_signatures_valid_per_entry", "entry_id", unique=True,
+              sqlite_where=text("voided_at IS NULL"), postgresql_where=text("voided_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("crf_entries.id"), index=True)

@@ -1,0 +1,1 @@
+"""Posts that create something are made single: a key per rendered form (see `services`)."""
