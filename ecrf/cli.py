@@ -110,7 +110,7 @@ def nightly_command(on_date_text: str | None, dry_run: bool) -> None:
 @ecrf_cli.command("scheduler")
 @click.option("--run-once", is_flag=True, help="Run the scheduled job once now and exit.")
 def scheduler_command(run_once: bool) -> None:
-    """The scheduler process: the nightly pass every few minutes (one process; a second one runs nothing)."""
+    """The scheduler process: the nightly pass every few minutes and the outbox every minute (one process; a second one runs no nightly pass)."""
     import logging
 
     from flask import current_app

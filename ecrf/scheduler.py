@@ -1,6 +1,8 @@
 """The scheduler: APScheduler 3.x in one dedicated process (`flask ecrf scheduler`), its job store in
-the app's database. Web workers never start it. Its job holds a database lease, so a second
+the app's database. Web workers never start it. The nightly job holds a database lease, so a second
 scheduler started by mistake runs nothing; the outbox's keys make a second email impossible anyway.
+A second job sends the outbox's due emails every minute (a password reset link should not wait for
+the next nightly run); it needs no lease, since the sender claims each email before sending it.
 """
 from __future__ import annotations
 
@@ -17,10 +19,13 @@ from ecrf.clock import now_utc
 from ecrf.extensions import db
 from ecrf.notify.lease import acquire, release
 from ecrf.notify.nightly import NightlyReport, run_nightly
+from ecrf.notify.outbox import send_due
 
 LEASE = "nightly"
 #: The job runs this often; each run passes the sites and users whose morning has come.
 EVERY = timedelta(minutes=5)
+#: The outbox job runs this often, so that an email (a reset link, a lock notice) leaves within about a minute.
+OUTBOX_EVERY = timedelta(minutes=1)
 #: The lease outlives two missed runs; a dead scheduler's lease then passes to another.
 LEASE_TTL = timedelta(minutes=15)
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -40,6 +45,30 @@ def nightly_job() -> NightlyReport | None:
         return report
 
 
+def outbox_job() -> tuple[int, int]:
+    """The scheduled job every minute: send the outbox's due emails; returns (sent, failed for good)."""
+    with _app.app_context():
+        try:
+            sent, failed = send_due(now_utc())
+        finally:
+            db.session.remove()
+        if sent or failed:
+            log.info("outbox: %d sent, %d failed", sent, failed)
+        return sent, failed
+
+
+def add_jobs(scheduler) -> None:
+    """Register the jobs: the nightly pass every few minutes, the outbox every minute (both start at once)."""
+    scheduler.add_job(
+        "ecrf.scheduler:nightly_job", "interval", seconds=int(EVERY.total_seconds()), id="nightly", replace_existing=True,
+        next_run_time=now_utc(),
+    )
+    scheduler.add_job(
+        "ecrf.scheduler:outbox_job", "interval", seconds=int(OUTBOX_EVERY.total_seconds()), id="outbox", replace_existing=True,
+        next_run_time=now_utc(),
+    )
+
+
 def run_once(app: Flask) -> NightlyReport | None:
     """One run of the job now, then give the lease up (for a manual run or a test)."""
     global _app
@@ -53,7 +82,7 @@ def run_once(app: Flask) -> NightlyReport | None:
 
 
 def run_forever(app: Flask) -> None:
-    """Start the blocking scheduler with the nightly job every few minutes."""
+    """Start the blocking scheduler: the nightly job every few minutes, the outbox job every minute."""
     global _app
     _app = app
     with app.app_context():
@@ -62,9 +91,6 @@ def run_forever(app: Flask) -> None:
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
         timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
     )
-    scheduler.add_job(
-        "ecrf.scheduler:nightly_job", "interval", seconds=int(EVERY.total_seconds()), id="nightly", replace_existing=True,
-        next_run_time=now_utc(),
-    )
+    add_jobs(scheduler)
     log.info("scheduler %s started", HOLDER)
     scheduler.start()

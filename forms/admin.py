@@ -5,9 +5,9 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectChoice, SelectField
 from wtforms.validators import Length, Optional, ValidationError
 
-from ecrf.admin.services import EMAIL_PATTERN, MIN_PASSWORD_LENGTH
+from ecrf.admin.services import MIN_PASSWORD_LENGTH
 from ecrf.auth.models import Role
-from forms.fields import required, text
+from forms.fields import email_field, required, text
 
 
 class NamedSelectField(SelectField):
@@ -26,18 +26,16 @@ class NamedSelectField(SelectField):
 
 
 class CreateUserForm(FlaskForm):
-    email = text("Email", 254, description="The address the user logs in with.")
+    email = email_field("Email", description="The address the user logs in with.")
     full_name = text("Full name", 200)
     password = PasswordField(
         "Initial password",
         validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200,
                                        message=f"Initial password: from {MIN_PASSWORD_LENGTH} to 200 characters, or leave it empty to have one generated.")],
-        description=f"At least {MIN_PASSWORD_LENGTH} characters, or leave it empty to have one generated. It is shown once, after the account is created.",
+        description=f"At least {MIN_PASSWORD_LENGTH} characters, not a common password nor the email address, or leave it "
+                    "empty to have one generated. It is shown once, after the account is created; the user chooses their own "
+                    "at the first log-in.",
     )
-
-    def validate_email(self, field):
-        if field.data and not EMAIL_PATTERN.match(field.data.strip()):
-            raise ValidationError("Email: not a valid address; enter it as name@hospital.org.")
 
 
 class MembershipForm(FlaskForm):

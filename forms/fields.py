@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from wtforms import BooleanField, DateField, DateTimeLocalField, DecimalField, IntegerField, RadioField, StringField, TextAreaField, TimeField
+from wtforms import BooleanField, DateField, DateTimeLocalField, DecimalField, EmailField, IntegerField, RadioField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
+from ecrf.auth.emails import MAX_LENGTH as EMAIL_MAX_LENGTH, ONE_ADDRESS, is_email_address
 from ecrf.errors import InvalidInput
 
 
@@ -22,7 +23,7 @@ class Named:
         self.allowed = allowed
 
     def parse_error(self) -> str:
-        return f"{self.label.text}: not valid; enter {self.allowed}."
+        return f"{self.label.text}: not valid; enter {self.allowed or 'a valid value'}."
 
 
 #: Dates and date-times outside these years are refused as typing errors (and keep time-zone arithmetic in range).
@@ -71,11 +72,19 @@ class NamedDateTimeField(Named, DateTimeLocalField):
         _check_year(self, self.data)
 
 
+#: Whole numbers beyond a 64-bit integer column are refused even where a field has no range of its own.
+INTEGER_LIMIT = 2**63 - 1
+
+
 class NamedIntegerField(Named, IntegerField):
+    """A whole number; one that is not, or that no database integer column holds, names the field and what it takes."""
+
     def process_formdata(self, valuelist):
         if valuelist and valuelist[0].strip():
             try:
                 self.data = int(valuelist[0].strip())
+                if abs(self.data) > INTEGER_LIMIT:
+                    raise ValueError
             except ValueError:
                 self.data = None
                 raise ValueError(self.parse_error()) from None
@@ -234,6 +243,29 @@ def text(label: str, max_length: int = 200, *, is_required: bool = True, long: b
     return field_class(
         label, allowed=allowed, description=description,
         validators=[_presence(label, f"enter {allowed}", is_required), Length(max=max_length, message=wtforms_literal(f"{label}: at most {max_length} characters."))],
+    )
+
+
+class NamedEmailField(Named, EmailField):
+    """One email address; the value is kept as typed, so that a refused one is shown again unchanged."""
+
+
+def one_email_address(label: str):
+    """Validator: exactly one address (no list, no spaces or control characters), as `ecrf.auth.emails` defines it."""
+
+    def check(form, field):
+        if field.data and not is_email_address(field.data):
+            raise ValidationError(f"{label}: {ONE_ADDRESS}.")
+
+    return check
+
+
+def email_field(label: str = "Email", *, description: str = ""):
+    """An email field that accepts exactly one address; every email field of the app is made here."""
+    return NamedEmailField(
+        label, allowed=f"one address of at most {EMAIL_MAX_LENGTH} characters", description=description,
+        validators=[required(label, ONE_ADDRESS), one_email_address(label)],
+        render_kw={"autocomplete": "email", "maxlength": EMAIL_MAX_LENGTH},
     )
 
 

@@ -25,6 +25,7 @@ FOREIGN_VALUES = {
     "study_code": "defier",
     "user_id": 1,  # admin pages: a coordinator is not an admin, whatever the user
     "membership_id": 1,
+    "token": "not-a-reset-token",  # a reset link never issued (an issued one is a credential: whoever holds it may use it)
 }
 #: Routes whose only argument is the study: a study the user has no membership in.
 STUDY_ONLY = {"study_code": "precise-cal"}

@@ -54,7 +54,9 @@ def test_demo_subjects_span_two_years_with_done_open_and_overdue_visits(cli):
 
 def test_demo_coordinator_sees_subjects_of_all_five_studies(cli, client):
     cli.invoke(args=["ecrf", "demo"])
-    post_form(client, "/login", {"email": "coordinator@example.org", "password": "demo-password"})
+    assert not any(db.session.scalars(select(User.must_change_password)))  # the printed password works as it is
+    response = post_form(client, "/login", {"email": "coordinator@example.org", "password": "demo-password"})
+    assert response.status_code == 302 and response.location == "/"
     studies = client.get("/studies/").get_data(as_text=True)
     for title in ("DEFIER", "ANGEL-ICAS", "LEG-DEB", "DEFIANCE", "PRECISE CAL"):
         assert title in studies

@@ -9,31 +9,36 @@ sites", design.md). Everyone else is told the admin pages do not exist (404).
 Users are never deleted: an account that must no longer log in is disabled, which
 also ends its open sessions; the trail keeps who did what under it. Creating users,
 memberships, removing a membership and disabling are data changes, so the audit
-trail's session listener records them (with the acting admin); nothing here writes
-audit rows itself.
+trail's session listener records them (with the acting admin); setting a one-time
+password also writes a `one_time_password_set` event.
+
+A password an admin sets (the initial one, or a one-time password for someone locked
+out) follows the password policy and is one-time: the owner must choose their own at
+the next log-in, so that nobody who knew it can act, or sign, as the owner.
 
 Two guards keep the system manageable: an admin cannot disable their own account,
 and no change may leave the system without an active admin.
 """
 from __future__ import annotations
 
-import re
 import secrets
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ecrf.access import ALLOWED, Action, can, grants
+from ecrf.audit.trail import record_event
+from ecrf.auth.emails import ONE_ADDRESS, is_email_address, normalise_email
 from ecrf.auth.models import Membership, Role, User
-from ecrf.auth.services import normalise_email, user_by_email
+from ecrf.auth.passwords import MIN_LENGTH, password_problems
+from ecrf.auth.services import user_by_email
+from ecrf.auth.sessions import ACCOUNT_DISABLED, ONE_TIME_PASSWORD, end_sessions
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.studies.models import Site, Study, StudySite
 
-#: Initial passwords are at least this long (typed by the admin or generated).
-MIN_PASSWORD_LENGTH = 12
-#: Something@something.tld, no spaces: enough to catch typing errors (the address is not sent mail here).
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Initial passwords are at least this long (typed by the admin or generated): the password policy's minimum.
+MIN_PASSWORD_LENGTH = MIN_LENGTH
 
 
 def is_admin(user) -> bool:
@@ -66,25 +71,27 @@ def sites() -> list[Site]:
 
 
 def generated_password() -> str:
-    """A random initial password (16 characters)."""
-    return secrets.token_urlsafe(12)
+    """A random one-time password (16 characters) that meets the password policy."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if not password_problems(password):
+            return password
 
 
 def create_user(email: str, full_name: str, password: str) -> User:
-    """A new active account with an initial password. Flushes, never commits."""
+    """A new active account with a one-time initial password (the owner chooses their own at the first log-in). Flushes, never commits."""
     email, full_name = normalise_email(email), full_name.strip()
     problems: list[tuple[str | None, str]] = []
-    if not EMAIL_PATTERN.match(email):
-        problems.append(("email", "Email: not a valid address; enter it as name@hospital.org."))
+    if not is_email_address(email):
+        problems.append(("email", f"Email: {ONE_ADDRESS}."))
     elif user_by_email(email) is not None:
         problems.append(("email", f"Email: an account with {email} already exists; accounts are never deleted, so re-enable it instead."))
     if not full_name:
         problems.append(("full_name", "Full name: required; enter the user's name."))
-    if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(("password", f"Initial password: at least {MIN_PASSWORD_LENGTH} characters."))
+    problems += [("password", message) for message in password_problems(password, email, label="Initial password")]
     if problems:
         raise InvalidInput(problems)
-    user = User(email=email, full_name=full_name, active=True)
+    user = User(email=email, full_name=full_name, active=True, must_change_password=True)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
@@ -136,6 +143,24 @@ def set_active(user: User, active: bool, by: User) -> None:
     if not active and _active_admins(excluding_user=user.id) == 0:
         raise InvalidInput.at(None, "This is the last active admin: give another account the admin role first.")
     user.active = active
+    if not active:
+        end_sessions(user.id, ACCOUNT_DISABLED)
+    db.session.flush()
+
+
+def set_one_time_password(user: User, password: str, by: User) -> None:
+    """Give an account (its owner locked out, or the password forgotten) a new one-time password: the lock is
+    lifted, its sessions end, and the owner must choose their own at the next log-in. Flushes, never commits."""
+    if user.id == by.id:
+        raise InvalidInput.at(None, 'This is your own account: change your password with "Password" in the menu instead.')
+    problems = password_problems(password, user.email, label="One-time password")
+    if problems:
+        raise InvalidInput([(None, message) for message in problems])
+    user.set_password(password)
+    user.must_change_password = True
+    user.failed_logins, user.locked_until = 0, None
+    end_sessions(user.id, ONE_TIME_PASSWORD)
+    record_event(db.session, "one_time_password_set", object_type="users", object_id=user.id, user=by)
     db.session.flush()
 
 

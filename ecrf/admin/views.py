@@ -5,7 +5,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ecrf.admin.services import (
-    add_membership, all_users, create_user, generated_password, is_admin, remove_membership, set_active, sites, studies,
+    add_membership, all_users, create_user, generated_password, is_admin, remove_membership, set_active, set_one_time_password,
+    sites, studies,
 )
 from ecrf.auth.models import Membership, User
 from ecrf.extensions import db
@@ -102,6 +103,17 @@ def disable(user_id: int):
 def enable(user_id: int):
     """Re-enable a disabled account."""
     return _set_active(_user_or_404(user_id), True)
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"], endpoint="one_time_password")
+def one_time_password(user_id: int):
+    """Give the account a new generated one-time password (shown once); the owner must change it at the next log-in."""
+    user = _user_or_404(user_id)
+    password = generated_password()
+    if act(lambda: set_one_time_password(user, password, by=current_user)) is FAILED:
+        return redirect(url_for("admin.user", user_id=user.id))
+    # Rendered, not redirected: the password never enters the session cookie, and is not shown again.
+    return render_template("admin/password_set.html", user=user, password=password)
 
 
 def _set_active(user: User, active: bool):

@@ -29,7 +29,12 @@ def outbox_key(kind: str, user: User, local_date: date) -> str:
 
 def queue(kind: str, user: User, local_date: date, subject: str, text: str, html: str, now: datetime) -> OutboxEmail | None:
     """Queue an email unless one of this kind already exists for the user and date (then None)."""
-    key = outbox_key(kind, user, local_date)
+    return queue_keyed(outbox_key(kind, user, local_date), kind, user, local_date, subject, text, html, now)
+
+
+def queue_keyed(key: str, kind: str, user: User, local_date: date, subject: str, text: str, html: str, now: datetime) -> OutboxEmail | None:
+    """Queue an email under an explicit unique `key` (at most 120 characters; `kind` at most 20) unless one
+    with that key exists (then None): for emails that are not one per day, such as a lock notice or a reset link."""
     if db.session.scalar(select(OutboxEmail.id).where(OutboxEmail.key == key)) is not None:
         return None
     email = OutboxEmail(key=key, kind=kind, user_id=user.id, recipient=user.email, local_date=local_date,
