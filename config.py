@@ -3,10 +3,16 @@
 Select a class with ``ECRF_CONFIG`` (``development`` by default, ``production``,
 ``testing``). Environment overrides: ``ECRF_DATABASE_URL``, ``SECRET_KEY``,
 ``MAIL_SERVER``, ``MAIL_PORT``, ``MAIL_DEFAULT_SENDER``.
+
+``SECRET_KEY`` is read by ``create_app`` (not at import): production refuses to start
+without it; development without it uses a random key made once in ``instance/secret_key``
+(see `instance_secret_key`); only the testing class has a fixed key.
 """
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +28,11 @@ def _env(name: str, default: str) -> str:
 class Config:
     """Settings shared by every environment."""
 
-    SECRET_KEY = _env("SECRET_KEY", "dev-only-secret-change-me")
+    #: Signs sessions and CSRF tokens. Never a known value: `create_app` takes it from the environment (SECRET_KEY),
+    #: or, outside production, from the installation's own random file (`instance_secret_key`).
+    SECRET_KEY: str | None = None
+    #: The instance folder (the generated secret key; the SQLite database by default). Tests pass another one.
+    ECRF_INSTANCE_DIR = str(INSTANCE_DIR)
     SQLALCHEMY_DATABASE_URI = _env("ECRF_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'ecrf.sqlite3'}")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     MAIL_SERVER = _env("MAIL_SERVER", "127.0.0.1")
@@ -88,6 +98,38 @@ class ProductionConfig(Config):
     PREFERRED_URL_SCHEME = "https"
     #: Browsers use HTTPS only for a year (production sits behind TLS; never in development).
     ECRF_SECURITY_HEADERS = {**Config.ECRF_SECURITY_HEADERS, "Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+
+
+#: The file in the instance folder holding a development installation's generated key.
+SECRET_KEY_FILE = "secret_key"
+
+
+def instance_secret_key(instance_dir: Path) -> str:
+    """The installation's random key from `instance_dir/secret_key`, made on first use (mode 0600) and reused after.
+
+    The file appears whole or not at all: the key is written to a private temporary file that is then
+    hard-linked into place, which fails if the file exists. Two processes starting together (the web app and
+    the scheduler under `make run`) therefore end with the same key: the second one reads the first one's.
+    """
+    path = Path(instance_dir) / SECRET_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{SECRET_KEY_FILE}.")  # mode 0600
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process made it first: its key is the one
+        finally:
+            os.unlink(temporary)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path} holds no usable secret key: delete the file to have a new one made, or set SECRET_KEY")
+    return key
 
 
 CONFIGS: dict[str, type[Config]] = {

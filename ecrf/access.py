@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from flask import abort, g
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from ecrf.auth.models import Membership, Role, User
@@ -34,7 +34,8 @@ class Action(str, Enum):
     VERIFY = "verify"  # source data verification
     SIGN = "sign"  # the investigator's electronic signature
     LOCK = "lock"  # lock and unlock forms
-    RAISE_QUERY = "raise_query"  # raise, close and re-open queries
+    RAISE_QUERY = "raise_query"  # raise queries (closing and re-opening: `may_take_query_step`)
+    SETTLE_ANY_QUERY = "settle_any_query"  # close and re-open queries raised by others
     ANSWER_QUERY = "answer_query"
     VIEW_AUDIT = "view_audit"  # history of a subject or a field
     VIEW_FLAGS = "view_flags"  # safety flags and SAE clocks
@@ -58,6 +59,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.SIGN: frozenset({Role.INVESTIGATOR}),
     Action.LOCK: frozenset({Role.DATA_MANAGER}),
     Action.RAISE_QUERY: frozenset({Role.MONITOR, Role.DATA_MANAGER}),
+    Action.SETTLE_ANY_QUERY: frozenset({Role.DATA_MANAGER}),
     Action.ANSWER_QUERY: SITE_STAFF,
     Action.VIEW_AUDIT: frozenset(Role) - {Role.BLINDED_ASSESSOR},
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
@@ -197,6 +199,42 @@ def query_or_404(user: User, query_id: int):
     if subject is None or not can(user, Action.VIEW_AUDIT, subject.study_id, subject.site_id):
         abort(404)
     return query
+
+
+#: The steps of a query's thread after it is raised.
+QUERY_STEPS = ("answer", "close", "reopen")
+
+
+def may_take_query_step(user: User, query, step: str) -> bool:
+    """Site staff answer a query; only its raiser (while still allowed to raise queries there) or a data manager
+    of its study at its site closes or re-opens it."""
+    subject = query.entry.subject
+    if step == "answer":
+        return can(user, Action.ANSWER_QUERY, subject.study_id, subject.site_id)
+    if step not in QUERY_STEPS:
+        return False
+    if can(user, Action.SETTLE_ANY_QUERY, subject.study_id, subject.site_id):
+        return True
+    return query.raised_by_id == user.id and can(user, Action.RAISE_QUERY, subject.study_id, subject.site_id)
+
+
+def settleable_queries(user: User) -> ColumnElement[bool] | None:
+    """SQL (on queries joined to their subjects): the queries the user may close or re-open, as `may_take_query_step`;
+    None when there are none."""
+    from ecrf.queries.models import DataQuery
+
+    known = grants(user)
+    pair = tuple_(Subject.study_id, Subject.site_id)
+    any_query = [held for held in known.roles if known.allows(Action.SETTLE_ANY_QUERY, *held)]
+    own_query = [held for held in known.roles if known.allows(Action.RAISE_QUERY, *held)]
+    conditions = ([pair.in_(any_query)] if any_query else []) + ([and_(DataQuery.raised_by_id == user.id, pair.in_(own_query))] if own_query else [])
+    return or_(*conditions) if conditions else None
+
+
+def require_query_step(user: User, query, step: str) -> None:
+    """Abort with 403 unless the user may take this step in the query's thread (they already see the query)."""
+    if not may_take_query_step(user, query, step):
+        abort(403)
 
 
 def flag_or_404(user: User, flag_id: int):

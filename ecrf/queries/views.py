@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ecrf.access import Action, can, query_or_404, require
+from ecrf.access import Action, may_take_query_step, query_or_404, require, require_query_step
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.views import entry_url, load_entry
 from ecrf.queries.services import answer_query, close_query, raise_query, reopen_query
-from ecrf.web import FAILED, act
+from ecrf.web import FAILED, Repeated, act
 
 bp = Blueprint("queries", __name__)
 
@@ -21,30 +21,34 @@ def new(subject_code: str, visit_code: str, code: str, sequence: int):
     field = request.form.get("field", "")
     if field not in item.form.data_field_names():
         abort(404)
-    query = act(lambda: raise_query(entry, field, request.form.get("text", ""), current_user))
+    query = act(lambda: raise_query(entry, field, request.form.get("text", ""), current_user),
+                once=lambda query: url_for("queries.thread", query_id=query.id))
+    if isinstance(query, Repeated):
+        return query.response(entry_url(subject, visit, item, entry))
     if query is FAILED:
         return redirect(request.referrer or url_for("worklist.index"))
     flash("Query raised; the site sees it on its worklist.", "success")
     return redirect(url_for("queries.thread", query_id=query.id))
 
 
-ACTIONS = {
-    "answer": (Action.ANSWER_QUERY, answer_query, "Answered."),
-    "close": (Action.RAISE_QUERY, close_query, "Closed."),
-    "reopen": (Action.RAISE_QUERY, reopen_query, "Re-opened: the site must answer again."),
+STEPS = {
+    "answer": (answer_query, "Answered."),
+    "close": (close_query, "Closed."),
+    "reopen": (reopen_query, "Re-opened: the site must answer again."),
 }
 
 
 @bp.route("/queries/<int:query_id>", methods=["GET", "POST"])
 def thread(query_id: int):
-    """A query's thread; the site answers, the raiser closes or re-opens."""
+    """A query's thread; the site answers, the raiser or a data manager closes or re-opens."""
     query = query_or_404(current_user, query_id)
     subject = query.entry.subject
     if request.method == "POST":
-        action, service, done = ACTIONS.get(request.form.get("action", ""), (None, None, None))
-        if action is None:
+        step = request.form.get("action", "")
+        service, done = STEPS.get(step, (None, None))
+        if service is None:
             abort(400)
-        require(current_user, action, subject.study_id, subject.site_id)
+        require_query_step(current_user, query, step)
         if act(lambda: service(query, request.form.get("text", ""), current_user)) is not FAILED:
             flash(done, "success")
             return redirect(url_for("queries.thread", query_id=query.id))
@@ -52,5 +56,5 @@ def thread(query_id: int):
     return render_template(
         "queries/thread.html", query=query, subject=subject, entry=entry,
         entry_link=entry_url(subject, entry.visit, instrument(entry.instrument), entry),
-        may=lambda action: can(current_user, action, subject.study_id, subject.site_id), Action=Action,
+        may_step=lambda step: may_take_query_step(current_user, query, step),
     )

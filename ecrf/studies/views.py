@@ -1,13 +1,14 @@
 """Study -> site -> subject list, and enrolment."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from ecrf.access import Action, can, grants, study_site_or_404
 from ecrf.clock import site_today
 from ecrf.extensions import db
+from ecrf.guards import BIGINT_MAX, int_arg
 from ecrf.protocols import protocol_for
 from ecrf.subjects.models import Subject
 from ecrf.subjects.services import subject_page
@@ -45,9 +46,12 @@ def site_subjects(study_code: str, site_code: str):
     """A site's subjects in a study with each one's next visit and its status."""
     study, site = study_site_or_404(current_user, study_code, site_code)
     per_page = current_app.config["ECRF_PAGE_SIZE"]
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = int_arg("page", 1, low=1, high=BIGINT_MAX // per_page)
     rows, total = subject_page(study, site, page, per_page)
     pages = max((total + per_page - 1) // per_page, 1)
+    if page > pages:  # past the end (a typed or an old link): the last page
+        page = pages
+        rows, total = subject_page(study, site, page, per_page)
     return render_template(
         "studies/site.html", study=study, site=site, rows=rows, total=total,
         page=page, pages=pages, today=site_today(site),

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, case, func, not_, or_, select, true, tuple_
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from ecrf.access import Action, grants, scoped
+from ecrf.access import Action, grants, scoped, settleable_queries
 from ecrf.alerts.models import Alert
 from ecrf.crfs.models import CrfEntry
 from ecrf.instruments.adverse_events import AdverseEventData
@@ -160,12 +160,15 @@ def open_alerts(user: User) -> list[Alert]:
 
 
 def waiting_queries(user: User, limit: int) -> list[DataQuery]:
-    """Queries the user should act on: open ones where they answer, answered ones where they close (one query)."""
+    """Queries the user should act on: open ones where they answer, answered ones they may close (one query)."""
     known = grants(user)
     answer = [pair for pair in known.roles if known.allows(Action.ANSWER_QUERY, *pair)]
-    close = [pair for pair in known.roles if known.allows(Action.RAISE_QUERY, *pair)]
-    waiting = [and_(DataQuery.status == status, tuple_(Subject.study_id, Subject.site_id).in_(pairs))
-               for status, pairs in ((QueryStatus.OPEN, answer), (QueryStatus.ANSWERED, close)) if pairs]
+    settle = settleable_queries(user)
+    waiting = []
+    if answer:
+        waiting.append(and_(DataQuery.status == QueryStatus.OPEN, tuple_(Subject.study_id, Subject.site_id).in_(answer)))
+    if settle is not None:
+        waiting.append(and_(DataQuery.status == QueryStatus.ANSWERED, settle))
     if not waiting:
         return []
     return db.session.scalars(

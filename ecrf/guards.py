@@ -1,0 +1,68 @@
+"""Bad input stops at the door: it is answered with 404 or 400, never reaches the database, never a 500.
+
+- Every `<int:...>` in a URL is a database id: 1 to 2**63 - 1 (a BIGINT; SQLite's INTEGER), else "not found".
+- A control character other than tab, CR and LF (NUL above all: PostgreSQL refuses text holding one) in a
+  URL path is "not found"; in a query argument or a form value it is refused, naming the field, before any
+  view runs, so nothing is written.
+- Integer query arguments (`?page=`) are read with `int_arg`, which keeps them within bounds.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import abort, request
+from werkzeug.routing import IntegerConverter as WerkzeugIntegerConverter, Map, ValidationError
+
+#: The largest value of a 64-bit signed integer column (PostgreSQL BIGINT, SQLite INTEGER).
+BIGINT_MAX = 2**63 - 1
+#: C0 control characters except tab, LF and CR.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+C0_NAMES = (
+    "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
+    "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
+)
+
+
+class IntegerConverter(WerkzeugIntegerConverter):
+    """`<int:...>` in this app is a database id: a whole number from 1 to BIGINT_MAX, anything else does not match
+    (404). It keeps werkzeug's class name, which code looking at a rule's converters by name expects."""
+
+    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = 1, max: int | None = BIGINT_MAX, signed: bool = False) -> None:  # noqa: A002 (werkzeug's names)
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    def to_python(self, value: str) -> int:
+        """The id, or ValidationError (404) when out of range; overlong digit strings are not even converted."""
+        if len(value.lstrip("-0")) > len(str(BIGINT_MAX)):
+            raise ValidationError()
+        return super().to_python(value)
+
+
+def control_character_name(character: str) -> str:
+    """The C0 control character's abbreviation (NUL, ESC ...)."""
+    return C0_NAMES[ord(character)]
+
+
+def _printable(name: str) -> str:
+    return CONTROL_CHARACTER.sub(lambda match: f"\\x{ord(match.group()):02x}", name)
+
+
+def control_character_problem() -> str | None:
+    """What is wrong with the request if a query argument or form value holds a control character; 404 for the path."""
+    if CONTROL_CHARACTER.search(request.path):
+        abort(404)
+    for values, what, again in ((request.args, "Parameter '{}' in the address", "open the page again"),
+                                (request.form, "Field '{}'", "send the form again")):
+        for name, value in values.items(multi=True):
+            found = CONTROL_CHARACTER.search(name) or CONTROL_CHARACTER.search(value)
+            if found:
+                return (f"{what.format(_printable(name))} contains a control character ({control_character_name(found.group())}), "
+                        f"which is not allowed; remove it and {again}.")
+    return None
+
+
+def int_arg(name: str, default: int, low: int = 1, high: int = BIGINT_MAX) -> int:
+    """An integer query argument kept within [low, high]; `default` when absent or not a whole number."""
+    text = request.args.get(name, "").strip()
+    if not re.fullmatch(r"[+-]?\d{1,30}", text):
+        return default
+    return min(max(int(text), low), high)
