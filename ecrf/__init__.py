@@ -4,23 +4,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, request
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
 
-from config import BASE_DIR, CONFIGS, INSTANCE_DIR, Config
+from config import BASE_DIR, CONFIGS, instance_secret_key
 from ecrf.extensions import bootstrap, csrf, db, login_manager, migrate
 
 
 def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
     """Build the app from a config class (ECRF_CONFIG, default development) plus `overrides`."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     name = config_name or os.environ.get("ECRF_CONFIG", "development")
+    app = Flask(__name__)
     app.config.from_object(CONFIGS[name])
+    if os.environ.get("SECRET_KEY", "").strip():
+        app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
     app.config.update(overrides or {})
-    if name == "production" and app.config["SECRET_KEY"] == Config.SECRET_KEY:
-        raise RuntimeError("SECRET_KEY must be set in the environment for the production configuration")
+    app.instance_path = app.config["ECRF_INSTANCE_DIR"]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config["SECRET_KEY"] = _secret_key(name, app.config.get("SECRET_KEY"), Path(app.instance_path))
 
     from ecrf import models  # noqa: F401  (every table in the metadata)
     from ecrf.audit import trail
@@ -32,11 +33,31 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     login_manager.init_app(app)
     csrf.init_app(app)
     bootstrap.init_app(app)
+    _register_url_converters(app)
     _register_blueprints(app)
     _register_cli(app)
     _register_request_hooks(app)
     _register_template_helpers(app)
     return app
+
+
+def _secret_key(config_name: str, configured: str | None, instance_dir: Path) -> str:
+    """The configured key (the environment's SECRET_KEY, the testing class's, or an override); else production refuses
+    to start and any other configuration uses the installation's own random key file."""
+    if configured and configured.strip():
+        return configured
+    if config_name == "production":
+        raise RuntimeError(
+            "SECRET_KEY is not set: the production configuration refuses to start without it. Set it in the environment to "
+            "a long random value, e.g. export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    return instance_secret_key(instance_dir)
+
+
+def _register_url_converters(app: Flask) -> None:
+    from ecrf.guards import IntegerConverter
+
+    app.url_map.converters["int"] = IntegerConverter  # before any rule is added: every <int:...> is a database id, 1 to 2**63 - 1
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -64,11 +85,11 @@ def _register_cli(app: Flask) -> None:
 
 
 #: Endpoints reachable without logging in.
-PUBLIC_ENDPOINTS = {"auth.login", "static", "bootstrap.static"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.forgot_password", "auth.reset_password", "static", "bootstrap.static"}
 
 
 def _register_request_hooks(app: Flask) -> None:
-    from ecrf.auth.views import end_idle_session
+    from ecrf.auth.views import end_idle_session, require_own_password
 
     app.before_request(end_idle_session)  # first: an idle session ends before anything relies on the user
 
@@ -90,6 +111,8 @@ def _register_request_hooks(app: Flask) -> None:
             return login_manager.unauthorized()
         return None
 
+    app.before_request(require_own_password)  # after the log-in check: a one-time password is replaced first
+
     @app.after_request
     def no_caching_of_clinical_pages(response):
         """Clinical pages are never kept by browsers or proxies."""
@@ -104,18 +127,15 @@ def _register_request_hooks(app: Flask) -> None:
         for name in ("_ecrf_grants", "_login_user", "csrf_token"):
             g.pop(name, None)
 
-    @app.errorhandler(CSRFError)
-    def form_expired(_error):
-        """A form posted without a valid CSRF token (session ended, or a forged request)."""
-        return render_template("errors/csrf.html"), 400
+    from ecrf.error_pages import register_error_pages
 
-    for code in (403, 404, 500):
-        app.register_error_handler(code, lambda error, code=code: (render_template(f"errors/{code}.html"), code))
+    register_error_pages(app)  # also the first before_request hook: control characters in the request are refused
 
 
 def _register_template_helpers(app: Flask) -> None:
     from ecrf.access import Action, can
     from ecrf.clock import to_local
+    from ecrf.web import form_key_field
 
     @app.context_processor
     def access_helpers():
@@ -131,3 +151,4 @@ def _register_template_helpers(app: Flask) -> None:
         return {"arm_label": arm_label, "may": may}
 
     app.add_template_filter(to_local, "local")
+    app.add_template_global(form_key_field)

@@ -1,40 +1,96 @@
-"""Small helpers shared by the views."""
+"""Small helpers shared by the views: run a service for a post, commit it once, and say what happened.
+
+A post runs its service in one transaction and commits. Three things can stop it:
+- the service refuses the input (`InvalidInput`): the page is shown again with its messages and the values entered;
+- the post repeats one already taken (the same rendered form posted twice: see `ecrf.submissions`): the
+  first post's result is shown, nothing is created again;
+- another request won a race the database decided (a unique constraint or a version counter): the
+  post is run again where that is safe (`retry_races`, e.g. the next number of a list), or the user is told
+  what the other request did (`on_race`), with nothing overwritten.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from flask import flash
+from flask import flash, redirect, request
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
+from ecrf.submissions.services import FIELD, AlreadySubmitted, claim, new_key, taken
 from forms.fields import show_errors
 
 T = TypeVar("T")
 FAILED = object()
+#: Times a post that lost a race it may simply run again is tried.
+RACE_ATTEMPTS = 5
 
 
-def submit(form, work: Callable[[], T]) -> T | object:
-    """Run a service for a posted form: commit and return its result, or roll back, put its messages
-    on the form and return FAILED (the page is shown again with the values entered)."""
-    try:
-        result = work()
-    except InvalidInput as error:
-        db.session.rollback()
-        show_errors(form, error)
-        return FAILED
-    db.session.commit()
-    return result
+@dataclass(frozen=True)
+class Repeated:
+    """The post repeated one already taken; `url` shows that post's result."""
+
+    url: str | None
+
+    def response(self, fallback: str):
+        """Redirect to the first post's result, saying that nothing was done twice."""
+        flash("This form had already been sent: it was saved once, and is shown here.", "info")
+        return redirect(self.url or fallback)
 
 
-def act(work: Callable[[], T]) -> T | object:
-    """Run a service for a button (a post with no fields to show again): commit and return its
-    result, or roll back, flash the service's message and return FAILED."""
-    try:
-        result = work()
-    except InvalidInput as error:
-        db.session.rollback()
-        flash(" ".join(message for _, message in error.problems), "danger")
-        return FAILED
-    db.session.commit()
-    return result
+def form_key_field() -> Markup:
+    """The hidden field that makes a rendered form's post count once (templates: `{{ form_key_field() }}`)."""
+    return Markup(f'<input type="hidden" name="{FIELD}" value="{new_key()}">')
+
+
+def _run(work: Callable[[], T], refused: Callable[[InvalidInput], None], *, once: Callable[[T], str] | None,
+         on_race: Callable[[], InvalidInput] | None, retry_races: bool) -> T | object | Repeated:
+    key = request.form.get(FIELD) if once is not None else None
+    attempts = RACE_ATTEMPTS if retry_races else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            submission = claim(key, getattr(current_user, "id", None), request.endpoint or "")
+            result = work()
+            if submission is not None:
+                submission.result_url = once(result)  # type: ignore[misc]
+            db.session.commit()
+            return result
+        except AlreadySubmitted as repeat:
+            db.session.rollback()
+            return Repeated(repeat.result_url)
+        except InvalidInput as error:
+            db.session.rollback()
+            refused(error)
+            return FAILED
+        except (IntegrityError, StaleDataError):
+            db.session.rollback()
+            first = taken(key)
+            if first is not None:  # the race was with a repeat of this very post
+                return Repeated(first.result_url)
+            if attempt < attempts:
+                continue
+            if on_race is None:
+                raise
+            refused(on_race())
+            return FAILED
+    raise AssertionError("unreachable")
+
+
+def submit(form, work: Callable[[], T], *, once: Callable[[T], str] | None = None,
+           on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False) -> T | object | Repeated:
+    """Run a service for a posted form and commit: its result; or FAILED with the service's messages put on the
+    form (shown again with the values entered); or `Repeated` for a form posted twice (`once` gives the URL
+    of a result, making the post count once)."""
+    return _run(work, lambda error: show_errors(form, error), once=once, on_race=on_race, retry_races=retry_races)
+
+
+def act(work: Callable[[], T], *, once: Callable[[T], str] | None = None, on_race: Callable[[], InvalidInput] | None = None,
+        retry_races: bool = False) -> T | object | Repeated:
+    """`submit` for a button (a post with no fields to show again): the service's messages are flashed."""
+    return _run(work, lambda error: flash(" ".join(message for _, message in error.problems), "danger"),
+                once=once, on_race=on_race, retry_races=retry_races)

@@ -17,6 +17,7 @@ from wtforms import HiddenField, SelectChoice, SelectField, SelectMultipleField,
 from wtforms.fields.core import UnboundField
 from wtforms.validators import Length, Optional
 
+from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import MissingCode
 from ecrf.protocols.schema import Protocol
 from forms.fields import wtforms_literal
@@ -130,6 +131,20 @@ class CrfForm(FlaskForm):
             return None
         data = self[name].data
         return None if data == "" else data
+
+    def entry_input(self, complete: bool) -> EntryInput:
+        """The validated form as plain data for `save_entry`: site-local date-times as UTC instants, the version
+        the form was opened at (empty: not yet saved by anyone then)."""
+        values = {}
+        for data_field in self.data_fields():
+            value = self.value(data_field.name)
+            values[data_field.name] = self.local_to_utc(value) if isinstance(value, datetime) and value.tzinfo is None else value
+        version = (self.version.data or "").strip()
+        return EntryInput(
+            values=values, missing=self.missing_map(), confirmed_warnings=self.confirmed_codes(),
+            version_seen=int(version) if version.isdigit() and len(version) < 19 else (None if not version else -1),
+            reason=(self.reason_for_change.data or "").strip(), complete=complete,
+        )
 
     # -- validation ----------------------------------------------------------------------
 
@@ -287,4 +302,7 @@ def _is_data_name(name: str) -> bool:
 
 
 def _is_empty(field) -> bool:
+    """Nothing entered. A value typed but not readable ("abc", a number beyond 64 bits) is not empty: its error stands."""
+    if field.raw_data and any(isinstance(raw, str) and raw.strip() for raw in field.raw_data):
+        return False
     return field.data is None or field.data == "" or field.data == []

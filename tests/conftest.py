@@ -216,8 +216,13 @@ def csrf_token(client, url: str) -> str:
 
 
 def post_form(client, url: str, data: dict, **kwargs):
-    """Post a form the way a browser does: with the page's CSRF token."""
-    return client.post(url, data={"csrf_token": csrf_token(client, url), **data}, **kwargs)
+    """Post a form the way a browser does: with the hidden fields the page gave it (CSRF token, the version
+    the form was opened at, its form key), then the values typed."""
+    from tests.web import hidden_fields
+
+    hidden = hidden_fields(client.get(url).get_data(as_text=True))
+    assert "csrf_token" in hidden, f"no CSRF token on {url}"
+    return client.post(url, data={**hidden, **data}, **kwargs)
 
 
 @pytest.fixture

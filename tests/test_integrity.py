@@ -18,6 +18,8 @@ from ecrf.visits.services import record_visit_date
 from tests.conftest import PASSWORD, csrf_token, post_form
 
 NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
+#: The investigator's first signature in a session gives the account's email too (21 CFR 11.200(a)(1)).
+SIGNER = {"email": "investigator@example.org"}
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
 
 
@@ -158,9 +160,9 @@ def test_complete_then_verified_signed_and_locked_by_their_roles_then_unlocked_w
     assert _post(clients[Role.COORDINATOR], f"{abi_url}/1/verify", {}).status_code == 403  # a coordinator cannot verify
     _post(clients[Role.MONITOR], f"{abi_url}/1/verify", {})
     assert _entry().state == "source-verified"
-    wrong = _post(clients[Role.INVESTIGATOR], f"{visit_url}/sign", {"password": "wrong"}).get_data(as_text=True)
-    assert "Password: not correct; signing needs your own password again." in wrong and not _entry().signatures
-    _post(clients[Role.INVESTIGATOR], f"{visit_url}/sign", {"password": PASSWORD})
+    wrong = _post(clients[Role.INVESTIGATOR], f"{visit_url}/sign", {**SIGNER, "password": "wrong"}).get_data(as_text=True)
+    assert "Email or password: not correct; signing needs your own again." in wrong and not _entry().signatures
+    _post(clients[Role.INVESTIGATOR], f"{visit_url}/sign", {**SIGNER, "password": PASSWORD})
     entry = _entry()
     (signature,) = entry.signatures
     assert (signature.printed_name, signature.meaning, signature.signed_at) == ("Dr Investigator", "approved", NOW)
@@ -183,7 +185,7 @@ def test_changing_a_signed_form_needs_a_reason_and_voids_signature_and_verificat
     users, clients = people
     post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "action": "complete"})
     _post(clients[Role.MONITOR], f"{abi_url}/1/verify", {})
-    _post(clients[Role.INVESTIGATOR], f"{abi_url.rsplit('/forms/', 1)[0]}/sign", {"password": PASSWORD})
+    _post(clients[Role.INVESTIGATOR], f"{abi_url.rsplit('/forms/', 1)[0]}/sign", {**SIGNER, "password": PASSWORD})
     version = str(_entry().version)
     no_reason = post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "pt_right": "125", "version": version, "action": "complete"}).get_data(as_text=True)
     assert "Reason for change: required to change a complete form" in no_reason and 'value="125"' in no_reason
@@ -202,7 +204,7 @@ def test_a_signature_is_bound_to_the_data_signed(people, abi_url):
 
     users, clients = people
     post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "action": "complete"})
-    _post(clients[Role.INVESTIGATOR], f"{abi_url.rsplit('/forms/', 1)[0]}/sign", {"password": PASSWORD})
+    _post(clients[Role.INVESTIGATOR], f"{abi_url.rsplit('/forms/', 1)[0]}/sign", {**SIGNER, "password": PASSWORD})
     entry = _entry()
     assert signature_holds(entry.signatures[0], instrument("abi"), entry)
     db.session.get(AbiData, entry.id).pt_right = 121  # a change that did not go through the form
@@ -269,7 +271,7 @@ def test_open_queries_block_locking(people, abi_url):
     users, clients = people
     post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "action": "complete"})
     _post(clients[Role.MONITOR], f"{abi_url}/1/verify", {})
-    _post(clients[Role.INVESTIGATOR], f"{abi_url.rsplit('/forms/', 1)[0]}/sign", {"password": PASSWORD})
+    _post(clients[Role.INVESTIGATOR], f"{abi_url.rsplit('/forms/', 1)[0]}/sign", {**SIGNER, "password": PASSWORD})
     _post(clients[Role.MONITOR], f"{abi_url}/1/queries", {"field": "pt_right", "text": "Check"})
     response = _post(clients[Role.DATA_MANAGER], f"{abi_url}/1/lock", {})
     assert "have open queries; close them before locking" in clients[Role.DATA_MANAGER].get(response.location).get_data(as_text=True)

@@ -33,17 +33,7 @@ class WebUser:
 
     def hidden_fields(self, path: str, action: str | None = None) -> dict[str, str]:
         """The hidden fields of the form on the page at `path` (the one posting to `action`, if given)."""
-        page = self.get(path).text
-        forms = _FORM.findall(page)
-        if action is not None:
-            forms = [form for form in forms if (m := _ACTION.search(form.split(">", 1)[0])) and unescape(m.group(1)).endswith(action)]
-        fields: dict[str, str] = {}
-        for form in forms[:1] if action is not None else forms:
-            for tag in _HIDDEN.findall(form):
-                name, value = _NAME.search(tag), _VALUE.search(tag)
-                if name and name.group(1) not in fields:
-                    fields[name.group(1)] = unescape(value.group(1)) if value else ""
-        return fields
+        return hidden_fields(self.get(path).text, action)
 
     def post(self, path: str, data: dict, *, hidden: dict[str, str] | None = None, follow: bool = False) -> requests.Response:
         """Post `data` with the given hidden fields (as rendered into the form once: reuse them to post it twice)."""
@@ -59,3 +49,25 @@ class WebUser:
         if response.status_code != 302:
             raise AssertionError(f"log-in as {email} failed: {response.status_code}")
         return response
+
+
+def hidden_fields(page: str, action: str | None = None) -> dict[str, str]:
+    """The hidden fields a browser would post with a form of `page`: the form posting to `action` (a path), or,
+    without one, the first form that posts to the page itself (no action), else the page's first form."""
+    forms = _FORM.findall(page)
+
+    def target(form: str) -> str | None:
+        found = _ACTION.search(form.split(">", 1)[0])
+        return unescape(found.group(1)) if found and found.group(1) else None
+
+    if action is not None:
+        chosen = [form for form in forms if (t := target(form)) is not None and t.split("?")[0].endswith(action)][:1]
+    else:
+        chosen = [form for form in forms if target(form) is None][:1] or forms[:1]
+    fields: dict[str, str] = {}
+    for form in chosen:
+        for tag in _HIDDEN.findall(form):
+            name, value = _NAME.search(tag), _VALUE.search(tag)
+            if name and name.group(1) not in fields:
+                fields[name.group(1)] = unescape(value.group(1)) if value else ""
+    return fields

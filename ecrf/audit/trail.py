@@ -32,11 +32,19 @@ NOT_AUDITED = {"audit_events", "nightly_runs", "outbox_emails", "scheduler_lease
                "user_sessions", "password_resets", "form_submissions"}
 #: Rows the system creates in bulk (flags); their changes (a decision, a resolution) are audited, their creation is not.
 CHANGES_ONLY = {"flags"}
+#: Clinical tables (and every instrument's `*_data` table): rows are corrected, never deleted, so that each
+#: id's audit history belongs to one row for good.
+NEVER_DELETED = {"subjects", "visits", "crf_entries", "signatures", "data_queries", "query_messages", "screening_records",
+                 "randomization_slots", "protocol_deviations", "flags"}
 _WRITE_TO_AUDIT = re.compile(r"^\s*(UPDATE|DELETE\s+FROM|TRUNCATE(\s+TABLE)?)\s+\"?audit_events\b", re.IGNORECASE)
 
 
 class AuditImmutable(Exception):
     """An attempt to change or remove an audit row."""
+
+
+class ClinicalRowDeleted(Exception):
+    """An attempt to delete a clinical row (subjects, visits, entries and their data, signatures, queries ...)."""
 
 
 def set_actor(session: Session, user) -> None:
@@ -145,6 +153,13 @@ def _changes(session: Session) -> list[dict]:
 def _before_flush(session: Session, flush_context, instances) -> None:
     if any(isinstance(obj, AuditEvent) for obj in list(session.dirty) + list(session.deleted)):
         raise AuditImmutable("audit rows are append-only: they can be neither changed nor deleted")
+    clinical = sorted({obj.__table__.name for obj in session.deleted if _is_clinical(obj.__table__.name)})
+    if clinical:
+        raise ClinicalRowDeleted(f"clinical rows are never deleted ({', '.join(clinical)}); their history would lose its row")
+
+
+def _is_clinical(table: str) -> bool:
+    return table in NEVER_DELETED or table.endswith("_data")
 
 
 def _after_flush(session: Session, flush_context) -> None:

@@ -13,7 +13,9 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from ecrf.audit.trail import set_reason
 from ecrf.auth.models import User
+from ecrf.auth.services import PasswordCheck
 from ecrf.clock import now_utc, site_today
+from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import CrfData, CrfEntry, EntryStatus, LifecycleError, Signature
 from ecrf.crfs.registry import Instrument, instrument
 from ecrf.errors import InvalidInput
@@ -22,7 +24,7 @@ from ecrf.protocols import protocol_for
 from ecrf.safety.services import refresh_flags
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
-from forms.base import CrfForm, FormContext
+from forms.base import FormContext
 
 
 class FormStatus(str, Enum):
@@ -123,65 +125,50 @@ def entered_values(item: Instrument, data: CrfData | None) -> dict[str, object]:
 
 
 def data_digest(item: Instrument, data: CrfData | None, entry: CrfEntry) -> str:
-    """SHA-256 of an entry's entered values and missing-data codes: what a signature is bound to."""
-    payload = {"values": entered_values(item, data), "missing": entry.missing}
+    """SHA-256 of an entry's entered values, missing-data codes and its visit's date (or missed mark): what a
+    signature is bound to, so a later change of any of them, by whatever way, breaks the signature."""
+    visit = entry.visit
+    payload = {"values": entered_values(item, data), "missing": entry.missing, "visit_date": visit.visit_date, "missed": visit.missed}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def save_entry(
-    visit: Visit,
-    item: Instrument,
-    form: CrfForm,
-    *,
-    entry: CrfEntry | None,
-    complete: bool,
-    by: User | None,
-) -> CrfEntry:
-    """Save a validated form as a draft or complete entry; fills the computed values.
+def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: CrfEntry | None, by: User | None) -> CrfEntry:
+    """Save an entry as a draft or complete, from validated values; fills the computed values.
 
     A single instrument is completed only once its visit has a date. A locked entry is
     refused. Changing a complete entry needs a reason for change, drops its source
-    verification and voids its signatures (all in the audit trail). An entry saved by
-    someone else since the form was opened is refused, naming what they changed.
+    verification and voids its signatures (all in the audit trail). A save based on an
+    older version than the stored one — including a first save of a form someone else has
+    saved since it was opened — is refused, naming what they saved. A new entry of a
+    repeating instrument takes the place of a "none to report" mark at the visit.
     """
-    if complete and not item.repeating and visit.visit_date is None:
+    if entered.complete and not item.repeating and visit.visit_date is None:
         raise InvalidInput.at(None, "Record the visit date before completing this form; it can be saved as a draft now.")
     if entry is not None and entry.status is EntryStatus.LOCKED:
         raise InvalidInput.at(None, "This form is locked; the data manager must unlock it, with a reason, before it can change.")
-    values = {}
-    for data_field in form.data_fields():
-        value = form.value(data_field.name)
-        values[data_field.name] = form.local_to_utc(value) if isinstance(value, datetime) and value.tzinfo is None else value
-    missing = form.missing_map()
     if entry is not None:
         data = entry_data(item, entry)
         before = {**entered_values(item, data), "missing": entry.missing}
-        if form.version.data not in (None, "", str(entry.version)):
-            raise InvalidInput.at(None, _conflict(entry, item, before, values))
-        changed = before != {**values, "missing": missing}
-        reason = (form.reason_for_change.data or "").strip()
+        if entered.version_seen != entry.version:
+            raise conflict(entry, item, entered)
+        changed = before != {**before, **entered.values, "missing": entered.missing}
+        reason = entered.reason.strip()
         if changed and entry.status is EntryStatus.COMPLETE and not reason:
             raise InvalidInput.at("reason_for_change", "Reason for change: required to change a complete form (no names); its source verification and signature will be dropped.")
         if changed and entry.status is EntryStatus.COMPLETE:
             set_reason(db.session, reason)
             entry.reopen(now_utc(), reason)
     else:
-        _drop_none_reported(visit, item)
-        entry = CrfEntry(subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code, sequence=_next_sequence(visit, item), created_by_id=by.id if by else None)
-        db.session.add(entry)
-        db.session.flush()
-        data = item.model(entry_id=entry.id)
-        db.session.add(data)
+        entry, data = _new_entry(visit, item, by)
         changed = True
-    for name, value in values.items():
+    for name, value in entered.values.items():
         setattr(data, name, value)
     if item.compute:
-        item.compute(data, form.context)
+        item.compute(data, form_context(visit.subject, visit))
     if changed or entry.status is EntryStatus.DRAFT:
-        entry.status = EntryStatus.COMPLETE if complete else EntryStatus.DRAFT
-    entry.none_reported = False
-    entry.missing = missing
-    entry.confirmed_warnings = form.confirmed_codes()
+        entry.status = EntryStatus.COMPLETE if entered.complete else EntryStatus.DRAFT
+    entry.missing = entered.missing
+    entry.confirmed_warnings = entered.confirmed_warnings
     entry.updated_at = now_utc()
     entry.updated_by_id = by.id if by else None
     flag_modified(entry, "updated_at")  # every save is a new version of the entry, even with equal values
@@ -190,18 +177,48 @@ def save_entry(
     return entry
 
 
-def _conflict(entry: CrfEntry, item: Instrument, stored: dict, entered: dict) -> str:
-    """The message for a save over a newer version: who saved, and where their values differ from the ones entered."""
+def _new_entry(visit: Visit, item: Instrument, by: User | None) -> tuple[CrfEntry, CrfData]:
+    """A new entry and its data row. For a repeating instrument: the next number at the visit, or the
+    visit's "none to report" mark becomes entry 1 (rows are never deleted, so no id is ever reused).
+    Two requests creating the same number collide on the entry's unique constraint."""
+    marker = _none_reported_mark(visit, item) if item.repeating else None
+    if marker is not None:
+        entry = marker
+        entry.none_reported, entry.sequence = False, 1
+    else:
+        entry = CrfEntry(subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code, sequence=_next_sequence(visit, item),
+                         created_by_id=by.id if by else None)
+        db.session.add(entry)
+    db.session.flush()
+    data = item.model(entry_id=entry.id)
+    db.session.add(data)
+    return entry, data
+
+
+def conflict(entry: CrfEntry, item: Instrument, entered: EntryInput) -> InvalidInput:
+    """The refusal of a save over a newer version: who saved, and where their values differ from the ones entered."""
+    stored = entered_values(item, entry_data(item, entry))
     who = db.session.get(User, entry.updated_by_id) if entry.updated_by_id else None
     differences = [
-        f"{item.form.field_label(name)}: saved as {_shown(stored.get(name))}, you entered {_shown(entered.get(name))}"
-        for name in item.form.data_field_names() if stored.get(name) != entered.get(name)
+        f"{item.form.field_label(name)}: saved as {_shown(stored.get(name))}, you entered {_shown(entered.values.get(name))}"
+        for name in item.form.data_field_names() if stored.get(name) != entered.values.get(name)
     ]
     changes = "; ".join(differences) or "no value differs from yours"
-    return (
+    return InvalidInput.at(None, (
         f"{who.full_name if who else 'Someone'} saved this form at {entry.updated_at:%Y-%m-%d %H:%M} UTC, after you opened it. "
         f"Nothing of yours was saved. {changes}. Reload the form to see the saved values, then change what is still needed."
-    )
+    ))
+
+
+def conflict_after_race(visit: Visit, item: Instrument, sequence: int | None, entered: EntryInput) -> InvalidInput:
+    """A save that lost a race (saved at the same instant as another): the refusal, against what the winner saved
+    (`sequence` None: a new list entry that found no free number)."""
+    entry = None if sequence is None else db.session.scalar(select(CrfEntry).where(
+        CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code, CrfEntry.sequence == sequence, CrfEntry.none_reported.is_(False),
+    ))
+    if entry is None:
+        return InvalidInput.at(None, "Someone else saved this form at the same moment; nothing of yours was saved. Reload the form and try again.")
+    return conflict(entry, item, entered)
 
 
 def _shown(value) -> str:
@@ -215,13 +232,10 @@ def _next_sequence(visit: Visit, item: Instrument) -> int:
     return (highest or 0) + 1
 
 
-def _drop_none_reported(visit: Visit, item: Instrument) -> None:
-    """A new entry of a repeating instrument replaces "none to report" at the visit."""
-    for marker in db.session.scalars(select(CrfEntry).where(
+def _none_reported_mark(visit: Visit, item: Instrument) -> CrfEntry | None:
+    return db.session.scalar(select(CrfEntry).where(
         CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code, CrfEntry.none_reported.is_(True),
-    )):
-        db.session.delete(marker)
-    db.session.flush()
+    ))
 
 
 def mark_none_reported(visit: Visit, item: Instrument, by: User | None) -> CrfEntry:
@@ -233,8 +247,10 @@ def mark_none_reported(visit: Visit, item: Instrument, by: User | None) -> CrfEn
         raise InvalidInput.at(None, f"{item.label}: entries are recorded at this visit, so it cannot be marked as none to report.")
     if existing:
         return existing[0]
+    # Number 1, as the first entry would be: a mark and a first entry made at the same moment collide on the
+    # entry's unique constraint, so "none to report" never stands beside an entry.
     entry = CrfEntry(
-        subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code, sequence=0, status=EntryStatus.COMPLETE,
+        subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code, sequence=1, status=EntryStatus.COMPLETE,
         none_reported=True, created_by_id=by.id if by else None, updated_by_id=by.id if by else None,
     )
     db.session.add(entry)
@@ -260,11 +276,17 @@ def verify_entry(entry: CrfEntry, by: User) -> None:
 SIGNATURE_MEANING = "approved"
 
 
-def sign_entries(entries: list[tuple[CrfEntry, Instrument]], user: User, password: str) -> list[Signature]:
-    """The investigator signs complete entries (21 CFR 11.50 / 11.200): the password again, and a signature
-    per entry with printed name, date-time and meaning, bound to the data by its digest."""
-    if not user.check_password(password or ""):
-        raise InvalidInput.at("password", "Password: not correct; signing needs your own password again.")
+class IdentityNotConfirmed(Exception):
+    """A signature was asked for without the signer's password (and, first in a session, email) checked."""
+
+
+def sign_entries(entries: list[tuple[CrfEntry, Instrument]], user: User, identity: PasswordCheck) -> list[Signature]:
+    """The investigator signs complete entries (21 CFR 11.50 / 11.200), once `identity` confirms the signer
+    (`ecrf.auth.services.confirm_identity`): a signature per entry with printed name, date-time and meaning,
+    bound to the data (and the visit date) by its digest. One valid signature per entry: the database refuses
+    a second one made at the same moment."""
+    if not identity.ok:
+        raise IdentityNotConfirmed(user.email)
     if not entries:
         raise InvalidInput.at(None, "There is no complete, unsigned form to sign.")
     signatures = []

@@ -10,11 +10,12 @@ from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.queries.services import entry_queries
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import (
-    entry_data, form_context, initial_values, lock_entries, mark_none_reported, save_entry, signature_holds, unlock_entry, verify_entry,
+    conflict_after_race, entry_data, form_context, initial_values, lock_entries, mark_none_reported, save_entry, signature_holds,
+    unlock_entry, verify_entry,
 )
 from ecrf.extensions import db
 from ecrf.visits.services import visit_by_code
-from ecrf.web import FAILED, act, submit
+from ecrf.web import FAILED, Repeated, act, submit
 
 bp = Blueprint("crfs", __name__, url_prefix="/subjects")
 
@@ -56,7 +57,17 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
         require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
         complete = request.form.get("action") == "complete"
         if form.validate_entry(complete):
-            saved = submit(form, lambda: save_entry(visit, item, form, entry=existing, complete=complete, by=current_user))
+            entered = form.entry_input(complete)
+            adding = request.endpoint == "crfs.new"
+            saved = submit(
+                form, lambda: save_entry(visit, item, entered, entry=_entry(visit, code, sequence or 1) if not adding else None, by=current_user),
+                # A new list entry counts once per rendered form, and takes the next free number if another took its own;
+                # a form saved by someone else at the same moment is refused as any other conflict.
+                once=(lambda saved: entry_url(subject, visit, item, saved)) if adding else None, retry_races=adding,
+                on_race=lambda: conflict_after_race(visit, item, None if adding else sequence or 1, entered),
+            )
+            if isinstance(saved, Repeated):
+                return saved.response(url_for("visits.detail", subject_code=subject_code, visit_code=visit_code))
             if saved is not FAILED:
                 flash(f"{item.label} saved as {saved.status.value}.", "success")
                 return redirect(entry_url(subject, visit, item, saved))
@@ -76,7 +87,8 @@ def none_reported(subject_code: str, visit_code: str, code: str):
     """Record that a repeating instrument has nothing to report at this visit."""
     subject, visit, item = _load(subject_code, visit_code, code)
     require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
-    if act(lambda: mark_none_reported(visit, item, current_user)) is not FAILED:
+    # A second click finds the mark made by the first; one racing a first entry finds that entry and says so.
+    if act(lambda: mark_none_reported(visit, item, current_user), retry_races=True) is not FAILED:
         flash(f"{item.label}: none to report at this visit.", "success")
     return redirect(url_for("visits.detail", subject_code=subject.subject_code, visit_code=visit_code))
 

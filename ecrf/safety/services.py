@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import User
@@ -84,30 +84,38 @@ def _ae_visit(flag: Flag):
 
 
 def confirm_flag(flag: Flag, by: User) -> CrfEntry:
-    """The investigator confirms a safety signal: an adverse event form opens, prefilled from the flag."""
-    if not flag.safety or flag.status is not FlagStatus.OPEN:
-        raise InvalidInput.at(None, "Only an open safety flag can be confirmed.")
+    """The investigator confirms a safety signal: an adverse event entry opens as a draft, prefilled from the flag,
+    saved through the adverse event form's own service (so it takes a "none to report" mark's place)."""
+    from ecrf.crfs.input import EntryInput
+    from ecrf.crfs.services import save_entry  # (entries raise flags: imported late)
+
+    _decide(flag, FlagStatus.CONFIRMED, "confirmed")
     visit = _ae_visit(flag)
     if visit is None:
         raise InvalidInput.at(None, f"{flag.subject.study.short_title} collects no adverse events at any visit.")
-    item = instrument("adverse_events")
-    sequence = 1 + max([e.sequence for e in db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code))], default=0)
-    entry = CrfEntry(subject_id=flag.subject_id, visit_id=visit.id, instrument=item.code, sequence=sequence,
-                     status=EntryStatus.DRAFT, created_by_id=by.id, updated_by_id=by.id)
-    db.session.add(entry)
-    db.session.flush()
-    onset = visit.visit_date.isoformat() if visit.visit_date else None
-    db.session.add(item.model(entry_id=entry.id, ae_term=flag.message.split(":")[0][:200], onset_date=onset))
+    prefill = {"ae_term": flag.message.split(":")[0][:200], "onset_date": visit.visit_date.isoformat() if visit.visit_date else None}
+    entry = save_entry(visit, instrument("adverse_events"), EntryInput(values=prefill), entry=None, by=by)
     flag.status, flag.closed_at, flag.decided_by_id, flag.ae_entry_id = FlagStatus.CONFIRMED, now_utc(), by.id, entry.id
     db.session.flush()
     return entry
 
 
+def _decide(flag: Flag, status: FlagStatus, doing: str) -> None:
+    """Take the decision on an open safety flag with one conditional UPDATE: of two decisions at once, one is taken."""
+    if not flag.safety or flag.status is not FlagStatus.OPEN:
+        raise InvalidInput.at(None, f"Only an open safety flag can be {doing}.")
+    taken = db.session.execute(
+        update(Flag).where(Flag.id == flag.id, Flag.status == FlagStatus.OPEN).values(status=status).execution_options(synchronize_session=False)
+    ).rowcount
+    if not taken:
+        db.session.refresh(flag)
+        raise InvalidInput.at(None, f"This flag was {flag.status.value} by someone else a moment ago; nothing was done twice.")
+
+
 def dismiss_flag(flag: Flag, by: User, reason: str) -> None:
     """The investigator dismisses a safety signal, with a reason."""
-    if not flag.safety or flag.status is not FlagStatus.OPEN:
-        raise InvalidInput.at(None, "Only an open safety flag can be dismissed.")
     if not (reason or "").strip():
         raise InvalidInput.at("reason", "Reason: required to dismiss a safety flag.")
+    _decide(flag, FlagStatus.DISMISSED, "dismissed")
     flag.status, flag.closed_at, flag.decided_by_id, flag.decision_reason = FlagStatus.DISMISSED, now_utc(), by.id, reason.strip()
     db.session.flush()

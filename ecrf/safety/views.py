@@ -10,7 +10,7 @@ from ecrf.crfs.registry import instrument
 from ecrf.crfs.views import entry_url
 from ecrf.extensions import db
 from ecrf.safety.services import confirm_flag, dismiss_flag
-from ecrf.web import FAILED, act
+from ecrf.web import FAILED, Repeated, act
 
 bp = Blueprint("safety", __name__)
 
@@ -22,7 +22,10 @@ def flag(flag_id: int):
     if request.method == "POST":
         require(current_user, Action.DECIDE_FLAG, flag.study_id, flag.site_id)
         if request.form.get("action") == "confirm":
-            entry = act(lambda: confirm_flag(flag, current_user))
+            entry = act(lambda: confirm_flag(flag, current_user),
+                        once=lambda entry: entry_url(flag.subject, entry.visit, instrument("adverse_events"), entry))
+            if isinstance(entry, Repeated):
+                return entry.response(url_for("safety.flag", flag_id=flag.id))
             if entry is not FAILED:
                 flash("Confirmed: complete the adverse event form, prefilled from the flag.", "success")
                 return redirect(entry_url(flag.subject, entry.visit, instrument("adverse_events"), entry))

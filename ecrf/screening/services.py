@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from ecrf.audit.trail import set_reason
 from ecrf.auth.models import User
 from ecrf.clock import local_today, now_utc, site_today
 from ecrf.errors import InvalidInput
@@ -43,6 +44,11 @@ def save_screening(
     """
     if record is not None and record.outcome is ScreeningOutcome.ENROLLED:
         raise InvalidInput.at(None, f"{record.screening_number} is enrolled as {record.subject.subject_code}; its screening can no longer change.")
+    if record is not None and record.outcome is ScreeningOutcome.DECLINED_CONSENT:
+        raise InvalidInput.at(None, (
+            f"{record.screening_number}: the patient declined consent, so the screening no longer changes. If the patient "
+            "has changed their mind, reverse the decline first, with the reason."
+        ))
     today = site_today(site)
     if screening_date > today:
         raise InvalidInput.at("screening_date", f"Screening date: must not be after today at the site ({today.isoformat()}).")
@@ -56,25 +62,70 @@ def save_screening(
         )
         db.session.add(record)
     record.screening_date, record.values, record.answers, record.strata = screening_date, values, answers, strata
-    judgement = judge(protocol_for(study.code), derive(values, screening_date=screening_date, at=at or now_utc()), answers)
-    record.failed_criteria = judgement.failed
-    record.outcome = (
-        ScreeningOutcome.SCREEN_FAILURE if judgement.failed
-        else ScreeningOutcome.IN_PROGRESS if judgement.unanswered
-        else ScreeningOutcome.ELIGIBLE
-    )
+    record.outcome, record.failed_criteria = _judged_outcome(study, values, answers, screening_date, at or now_utc())
     record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
     db.session.flush()
     return record
 
 
+#: Outcomes that are decisions, not judgements of the values: they change only by an explicit action.
+DECIDED = (ScreeningOutcome.ENROLLED, ScreeningOutcome.DECLINED_CONSENT)
+DECLINED_REASON = "the patient declined consent"
+
+
+def _decide(record: ScreeningRecord, outcome: ScreeningOutcome, by: User | None) -> None:
+    """Move an undecided record to a decided outcome with one conditional UPDATE, so that of two requests
+    deciding at once (two enrolments, an enrolment and a decline) exactly one does; the other is told why."""
+    record.outcome  # noqa: B018  (loaded now, so that the ORM records the old and the new outcome in the audit trail)
+    moved = db.session.execute(
+        update(ScreeningRecord)
+        .where(ScreeningRecord.id == record.id, ScreeningRecord.subject_id.is_(None), ScreeningRecord.outcome.not_in(DECIDED))
+        .values(outcome=outcome).execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        db.session.refresh(record)
+        raise _already_decided(record)
+    record.outcome = outcome
+    record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
+
+
+def _already_decided(record: ScreeningRecord) -> InvalidInput:
+    if record.outcome is ScreeningOutcome.ENROLLED and record.subject is not None:
+        return InvalidInput.at(None, f"{record.screening_number} is already enrolled as {record.subject.subject_code}; nothing was done twice.")
+    return InvalidInput.at(None, f"{record.screening_number}: the patient declined consent and cannot be enrolled.")
+
+
 def decline_consent(record: ScreeningRecord, by: User | None) -> None:
-    """The patient declined consent: the record leaves the pool of patients to enrol."""
-    if record.outcome is ScreeningOutcome.ENROLLED:
-        raise InvalidInput.at(None, f"{record.screening_number} is already enrolled.")
-    record.outcome = ScreeningOutcome.DECLINED_CONSENT
+    """The patient declined consent: the record leaves the pool of patients to enrol (audited, with that reason)."""
+    set_reason(db.session, DECLINED_REASON)
+    _decide(record, ScreeningOutcome.DECLINED_CONSENT, by)
+    db.session.flush()
+
+
+def reverse_decline(record: ScreeningRecord, reason: str, by: User | None, at: datetime | None = None) -> None:
+    """The patient who declined consent has changed their mind: the outcome is judged again from the values,
+    an explicit action whose reason goes into the audit trail."""
+    if record.outcome is not ScreeningOutcome.DECLINED_CONSENT:
+        raise InvalidInput.at(None, f"{record.screening_number} is {record.outcome.label}, not declined consent.")
+    if not (reason or "").strip():
+        raise InvalidInput.at("reason", "Reason: required to reverse a declined consent; say why (no names).")
+    if len(reason.strip()) > 300:
+        raise InvalidInput.at("reason", "Reason: at most 300 characters.")
+    set_reason(db.session, reason.strip())
+    record.outcome = _judged_outcome(record.study, record.values, record.answers, record.screening_date, at or now_utc())[0]
     record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
     db.session.flush()
+
+
+def _judged_outcome(study: Study, values: dict, answers: dict, screening_date: date, at: datetime) -> tuple[ScreeningOutcome, list[str]]:
+    """The outcome the protocol's criteria give, and the criteria failed."""
+    judgement = judge(protocol_for(study.code), derive(values, screening_date=screening_date, at=at), answers)
+    outcome = (
+        ScreeningOutcome.SCREEN_FAILURE if judgement.failed
+        else ScreeningOutcome.IN_PROGRESS if judgement.unanswered
+        else ScreeningOutcome.ELIGIBLE
+    )
+    return outcome, judgement.failed
 
 
 def criterion_texts(study: Study, codes: list[str]) -> list[str]:
@@ -103,10 +154,8 @@ def enrol_from_screening(
     at = at or now_utc()
     study, site = record.study, record.site
     protocol = protocol_for(study.code)
-    if record.outcome is ScreeningOutcome.ENROLLED:
-        raise InvalidInput.at(None, f"{record.screening_number} is already enrolled as {record.subject.subject_code}.")
-    if record.outcome is ScreeningOutcome.DECLINED_CONSENT:
-        raise InvalidInput.at(None, f"{record.screening_number} declined consent and cannot be enrolled.")
+    if record.outcome in DECIDED:
+        raise _already_decided(record)
     numbers = derive(record.values, screening_date=record.screening_date, at=at)
     judgement = judge(protocol, numbers, record.answers)
     if not judgement.eligible:
@@ -122,14 +171,16 @@ def enrol_from_screening(
         index_date, index_time = local.date(), time(local.hour, local.minute) if protocol.index.with_time else None
     elif index_date is None:
         raise InvalidInput.at("index_date", f"{protocol.index.label}: required; enter it as YYYY-MM-DD.")
+    # One screening record enrols at most one subject: the first write claims it (a second enrolment at the
+    # same moment waits for this one's commit, then finds the record enrolled and is told so).
+    _decide(record, ScreeningOutcome.ENROLLED, by)
     subject = enrol_subject(
         study, site, index_date=index_date, consent_date=consent_date, arm_code=arm_code, index_time=index_time,
         by=by, enrolment_date=local_today(site.timezone, at),
     )
     if randomized:
         allocate(subject, stratum_key(site.code, record.strata), at=at, by=by)
-    record.subject, record.outcome = subject, ScreeningOutcome.ENROLLED
-    record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
+    record.subject = subject
     db.session.flush()
     return subject
 

@@ -18,8 +18,10 @@ from ecrf.randomization.services import ListExhausted, list_use
 from ecrf.screening.eligibility import judged_by_investigator
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.subjects.models import SubjectStatus
-from ecrf.screening.services import criterion_texts, decline_consent, enrol_from_screening, save_screening, screening_log, study_flow
-from ecrf.web import FAILED, act, submit
+from ecrf.screening.services import (
+    criterion_texts, decline_consent, enrol_from_screening, reverse_decline, save_screening, screening_log, study_flow,
+)
+from ecrf.web import FAILED, Repeated, act, submit
 from forms.fields import show_errors
 from forms.screening import answer_name, form_data, posted_values, screening_form_class, stratum_name
 from forms.subjects import enrol_form_class
@@ -76,7 +78,9 @@ def _screening_page(study, site, record: ScreeningRecord | None):
         saved = submit(form, lambda: save_screening(
             study, site, screening_date=form.screening_date.data, values=posted_values(form, protocol, site.timezone),
             answers=_answers(form, protocol), strata=_strata(form, protocol), by=current_user, record=record,
-        ))
+        ), once=(lambda saved: url_for("screening.record", number=saved.screening_number)) if record is None else None)
+        if isinstance(saved, Repeated):
+            return saved.response(url_for("screening.log", study_code=study.code))
         if saved is not FAILED:
             flash(f"{saved.screening_number}: {saved.outcome.label}.", "success" if saved.outcome is ScreeningOutcome.ELIGIBLE else "info")
             return redirect(url_for("screening.record", number=saved.screening_number))
@@ -110,6 +114,16 @@ def decline(number: str):
     require(current_user, Action.ENROL, record.study_id, record.site_id)
     if act(lambda: decline_consent(record, current_user)) is not FAILED:
         flash(f"{record.screening_number}: declined consent.", "info")
+    return redirect(url_for("screening.record", number=number))
+
+
+@bp.route("/screening/<number>/reverse-decline", methods=["POST"])
+def reverse_decline_view(number: str):
+    """The patient who declined consent changed their mind: the outcome is judged again (a reason is required)."""
+    record = screening_or_404(current_user, number)
+    require(current_user, Action.ENROL, record.study_id, record.site_id)
+    if act(lambda: reverse_decline(record, request.form.get("reason", ""), current_user)) is not FAILED:
+        flash(f"{record.screening_number}: decline reversed; now {record.outcome.label}.", "info")
     return redirect(url_for("screening.record", number=number))
 
 

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import select
+
+from ecrf.audit.trail import set_reason
 from ecrf.auth.models import User
-from ecrf.clock import site_today
+from ecrf.clock import now_utc, site_today
+from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
@@ -14,17 +18,22 @@ from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus
 
 
-def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, deviation_reason: str | None = None) -> WindowStatus:
+def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, deviation_reason: str | None = None,
+                      reason_for_change: str | None = None) -> WindowStatus:
     """Record the date the visit took place; returns the visit's status after it.
 
     The date may fall outside the window, but then only with a deviation reason, and
     a protocol deviation is recorded; never before the index date nor after today at
-    the site. The last scheduled visit completes the subject's follow-up.
+    the site. The last scheduled visit completes the subject's follow-up. A visit with
+    locked forms keeps its date; one with signed or verified forms changes it only with a
+    reason for change, which voids their signatures and drops their verification.
     """
     from ecrf.deviations.services import record_deviation
 
     subject = visit.subject
     today = site_today(subject.site)
+    if visit.visit_date == visit_date and not visit.missed:
+        return visit.status(today)  # nothing changes
     if visit_date > today:
         raise InvalidInput.at("visit_date", f"Visit date: must not be after today at the site ({today.isoformat()}).")
     if visit_date < subject.index_date:
@@ -38,6 +47,7 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, de
             f"Deviation reason: required; {visit_date.isoformat()} is outside the window {window}, "
             "so the visit is a protocol deviation: say why (no names)."
         ))
+    _release_forms(visit, reason_for_change)
     if outside and visit.visit_date != visit_date:
         record_deviation(visit, "visit_out_of_window", f"{visit.definition.label} on {visit_date.isoformat()}, window {window}", reason, by)
     visit.visit_date = visit_date
@@ -66,12 +76,38 @@ def mark_missed(visit: Visit, reason: str, by: User | None = None) -> None:
         problems.append(("missed_reason", "Reason missed: required; say why (no names)."))
     if problems:
         raise InvalidInput(problems)
+    _release_forms(visit, reason)
     visit.missed, visit.missed_reason = True, reason.strip()
     record_deviation(visit, "missed_visit", f"{visit.definition.label} missed (window {visit.window_start.isoformat()} to {visit.window_end.isoformat()})", reason.strip(), by)
     if visit is subject.visits[-1] and subject.status is SubjectStatus.ACTIVE:
         subject.status, subject.status_date = SubjectStatus.COMPLETED, today
     db.session.flush()
     refresh_flags([subject])
+
+
+def _release_forms(visit: Visit, reason: str | None) -> None:
+    """Before a visit's date or missed mark changes: refused while any of its forms is locked; where forms are
+    signed or source-verified, a reason for change is required, their signatures are voided and their
+    verification dropped (the signature's hash covers the visit date, so nothing else could keep it)."""
+    entries = db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id, CrfEntry.none_reported.is_(False))).all()
+    locked = [entry for entry in entries if entry.status is EntryStatus.LOCKED]
+    if locked:
+        raise InvalidInput.at(None, (
+            f"{len(locked)} form(s) of this visit are locked, so its date and missed mark cannot change; "
+            "the data manager must unlock them first, with a reason."
+        ))
+    marked = [entry for entry in entries if entry.status is EntryStatus.COMPLETE and (entry.verified_at or entry.valid_signatures)]
+    if not marked:
+        return
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput.at("reason_for_change", (
+            f"Reason for change: required; {len(marked)} form(s) of this visit are signed or source-verified, and changing "
+            "its date voids their signatures and drops their verification (no names)."
+        ))
+    set_reason(db.session, reason)
+    for entry in marked:
+        entry.reopen(now_utc(), reason)
 
 
 def visit_by_code(subject, visit_code: str) -> Visit | None:

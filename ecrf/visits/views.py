@@ -1,13 +1,19 @@
 """A visit's page: its window, its date and the forms it needs."""
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
 from ecrf.access import Action, can, instrument_codes, may_record_visit, require, subject_or_404
+from ecrf.auth.services import confirm_identity
+from ecrf.auth.sessions import ACCOUNT_LOCKED, end_current_session
+from ecrf.auth.views import locked_message
 from ecrf.clock import site_today
 from ecrf.crfs.services import SIGNATURE_MEANING, lock_entries, sign_entries, visit_forms
 from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
 from ecrf.visits.windows import WindowStatus
-from ecrf.web import FAILED, act, submit
+from ecrf.db import commit_with_retry
+from ecrf.errors import InvalidInput
+from ecrf.extensions import db
+from ecrf.web import FAILED, Repeated, act, submit
 from forms.visits import MissedVisitForm, SignForm, VisitDateForm
 
 bp = Blueprint("visits", __name__, url_prefix="/subjects")
@@ -21,7 +27,7 @@ def _load(subject_code: str, visit_code: str):
     return subject, visit
 
 
-def _page(subject, visit, date_form=None, missed_form=None, sign_form=None):
+def _page(subject, visit, date_form=None, missed_form=None, sign_form=None, first_signature: bool | None = None):
     """The visit page, with the forms as posted (errors included) or fresh."""
     forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
     today = site_today(subject.site)
@@ -33,6 +39,7 @@ def _page(subject, visit, date_form=None, missed_form=None, sign_form=None):
         may_enter=can(current_user, Action.ENTER_DATA, study, site),
         may_sign=can(current_user, Action.SIGN, study, site) and any(vf.signable for vf in forms),
         may_lock=can(current_user, Action.LOCK, study, site) and any(vf.lockable for vf in forms),
+        first_signature=not session.get(SIGNER_IDENTIFIED) if first_signature is None else first_signature,
     )
 
 
@@ -48,7 +55,8 @@ def detail(subject_code: str, visit_code: str):
     if form.is_submitted() and not may_record_visit(current_user, subject, visit):
         abort(403)
     if form.validate_on_submit():
-        status = submit(form, lambda: record_visit_date(visit, form.visit_date.data, by=current_user, deviation_reason=form.deviation_reason.data))
+        status = submit(form, lambda: record_visit_date(visit, form.visit_date.data, by=current_user, deviation_reason=form.deviation_reason.data,
+                                                        reason_for_change=form.reason_for_change.data))
         if status is not FAILED:
             if status is WindowStatus.COMPLETED_OUT_OF_WINDOW:
                 flash(
@@ -76,19 +84,45 @@ def missed(subject_code: str, visit_code: str):
     return _page(subject, visit, missed_form=form)
 
 
+#: Flask session key: the signer gave both signature components (email and password) in this session.
+SIGNER_IDENTIFIED = "signer_identified"
+
+
 @bp.route("/<subject_code>/visits/<visit_code>/sign", methods=["POST"])
 def sign(subject_code: str, visit_code: str):
-    """The investigator signs the visit's complete forms with their password."""
+    """The investigator signs the visit's complete forms: email and password at the first signature of a session,
+    the password alone after it (21 CFR 11.200(a)(1)). Wrong answers count toward the account's lockout."""
     subject, visit = _load(subject_code, visit_code)
     require(current_user, Action.SIGN, subject.study_id, subject.site_id)
     form = SignForm()
-    if form.validate_on_submit():
+    first = not session.get(SIGNER_IDENTIFIED)
+    if first and form.is_submitted() and not (form.email.data or "").strip():
+        form.email.errors = ["Your email: required at the first signature of a session; enter your account's address."]
+    elif form.validate_on_submit():
+        user = current_user._get_current_object()
+        check = commit_with_retry(db.session, lambda: confirm_identity(
+            user, form.password.data, purpose="signature", email=form.email.data if first else None))
+        if check.locked_until is not None:
+            commit_with_retry(db.session, lambda: end_current_session(ACCOUNT_LOCKED))
+            flash(locked_message(check.locked_until), "danger")
+            return redirect(url_for("auth.login"))
+        if not check.ok:
+            form.password.errors = [("Email or password: not correct" if first else "Password: not correct")
+                                    + "; signing needs your own again. Failed attempts count toward locking the account."]
+            return _page(subject, visit, sign_form=form, first_signature=first)
         forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
-        signatures = submit(form, lambda: sign_entries([(e, vf.instrument) for vf in forms for e in vf.signable], current_user, form.password.data))
+        signatures = submit(
+            form, lambda: sign_entries([(e, vf.instrument) for vf in forms for e in vf.signable], user, check),
+            once=lambda _: url_for("visits.detail", subject_code=subject_code, visit_code=visit_code),
+            on_race=lambda: InvalidInput.at(None, "These forms were signed a moment ago (a second click or another window); nothing was signed twice."),
+        )
+        if isinstance(signatures, Repeated):
+            return signatures.response(url_for("visits.detail", subject_code=subject_code, visit_code=visit_code))
         if signatures is not FAILED:
+            session[SIGNER_IDENTIFIED] = True
             flash(f"{len(signatures)} form(s) signed by {current_user.full_name} ({SIGNATURE_MEANING}).", "success")
             return _back(subject, visit_code)
-    return _page(subject, visit, sign_form=form)
+    return _page(subject, visit, sign_form=form, first_signature=first)
 
 
 @bp.route("/<subject_code>/visits/<visit_code>/lock", methods=["POST"])

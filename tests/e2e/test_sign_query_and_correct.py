@@ -37,6 +37,7 @@ def test_late_visit_signature_query_and_correction(live_server, browser_as, make
 
     investigator = browser_as("investigator@example.org")
     investigator.goto(visit_url)
+    investigator.get_by_label("Your email (the account's)").fill("investigator@example.org")  # first signature of the session
     investigator.get_by_label("Your password").fill(PASSWORD)
     investigator.get_by_role("button", name="Sign").click()
     expect(investigator.locator(".alert-success")).to_contain_text("signed by Dr Investigator (approved)")
