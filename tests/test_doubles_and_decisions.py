@@ -333,3 +333,19 @@ def test_the_application_refuses_to_delete_a_clinical_row(subject):
     with pytest.raises(ClinicalRowDeleted, match="clinical rows are never deleted \\(visits\\)"):
         db.session.flush()
     db.session.rollback()
+
+
+def test_a_new_account_sent_twice_is_created_once_and_the_repeat_goes_to_its_page(make_user, site):
+    from ecrf.auth.models import User
+
+    make_user("admin@example.org", [("defier", site, Role.ADMIN)])
+    admin = current_app.test_client()
+    post_form(admin, "/login", {"email": "admin@example.org", "password": PASSWORD})
+    hidden = _page_fields(admin, "/admin/users/new")
+    data = {"email": "new.person@example.org", "full_name": "New Person", "password": ""}
+    first = admin.post("/admin/users/new", data={**hidden, **data})
+    again = admin.post("/admin/users/new", data={**hidden, **data})
+    assert first.status_code == 200 and "Generated password" in first.get_data(as_text=True)
+    user = db.session.scalar(select(User).where(User.email == "new.person@example.org"))
+    assert again.status_code == 302 and again.location.endswith(f"/admin/users/{user.id}")
+    assert _count(User, User.email == "new.person@example.org") == 1

@@ -11,7 +11,7 @@ from ecrf.admin.services import (
 from ecrf.auth.models import Membership, User
 from ecrf.extensions import db
 from ecrf.notify.outbox import failed_emails
-from ecrf.web import FAILED, act, submit
+from ecrf.web import FAILED, Repeated, act, submit
 from forms.admin import CreateUserForm, MembershipForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -49,7 +49,10 @@ def new_user():
     form = CreateUserForm()
     if form.validate_on_submit():
         password = form.password.data or generated_password()
-        user = submit(form, lambda: create_user(form.email.data, form.full_name.data, password))
+        user = submit(form, lambda: create_user(form.email.data, form.full_name.data, password),
+                      once=lambda user: url_for("admin.user", user_id=user.id))
+        if isinstance(user, Repeated):  # a double click: the account exists once; its page can set a new one-time password
+            return user.response(url_for("admin.users"))
         if user is not FAILED:
             # Rendered, not redirected: the password never enters the session cookie, and is not shown again.
             return render_template("admin/created.html", user=user, password=password, generated=not form.password.data)
