@@ -3,7 +3,7 @@ and locked visits, and one write path for every entry (issue 9, points 2, 3, 5, 
 run real requests against the live server; tests/test_races.py holds the races of points 1–4 and 8."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 from flask import current_app

@@ -24,7 +24,7 @@ from ecrf.protocols import protocol_for
 from ecrf.safety.services import refresh_flags
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
-from forms.base import FormContext
+from forms.base import CrfForm, FormContext
 
 
 class FormStatus(str, Enum):

@@ -112,7 +112,7 @@ def reverse_decline(record: ScreeningRecord, reason: str, by: User | None, at: d
     if len(reason.strip()) > 300:
         raise InvalidInput.at("reason", "Reason: at most 300 characters.")
     set_reason(db.session, reason.strip())
-    record.outcome = _judged_outcome(record.study, record.values, record.answers, record.screening_date, at or now_utc())[0]
+    record.outcome, record.failed_criteria = _judged_outcome(record.study, record.values, record.answers, record.screening_date, at or now_utc())
     record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
     db.session.flush()
 

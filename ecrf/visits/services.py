@@ -97,15 +97,14 @@ def _release_forms(visit: Visit, reason: str | None) -> None:
             "the data manager must unlock them first, with a reason."
         ))
     marked = [entry for entry in entries if entry.status is EntryStatus.COMPLETE and (entry.verified_at or entry.valid_signatures)]
-    if not marked:
-        return
     reason = (reason or "").strip()
-    if not reason:
+    if marked and not reason:
         raise InvalidInput.at("reason_for_change", (
             f"Reason for change: required; {len(marked)} form(s) of this visit are signed or source-verified, and changing "
             "its date voids their signatures and drops their verification (no names)."
         ))
-    set_reason(db.session, reason)
+    if reason:
+        set_reason(db.session, reason)  # given, it goes with every change of this transaction in the audit trail
     for entry in marked:
         entry.reopen(now_utc(), reason)
 
