@@ -41,15 +41,22 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     return app
 
 
+#: The shortest SECRET_KEY production accepts: a short key can be guessed, which is as bad as a known one.
+MIN_SECRET_KEY_LENGTH = 32
+_MAKE_A_KEY = "e.g. export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+
+
 def _secret_key(config_name: str, configured: str | None, instance_dir: Path) -> str:
     """The configured key (the environment's SECRET_KEY, the testing class's, or an override); else production refuses
     to start and any other configuration uses the installation's own random key file."""
     if configured and configured.strip():
+        if config_name == "production" and len(configured.strip()) < MIN_SECRET_KEY_LENGTH:
+            raise RuntimeError(f"SECRET_KEY is too short: production needs at least {MIN_SECRET_KEY_LENGTH} random characters, {_MAKE_A_KEY}")
         return configured
     if config_name == "production":
         raise RuntimeError(
             "SECRET_KEY is not set: the production configuration refuses to start without it. Set it in the environment to "
-            "a long random value, e.g. export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+            f"a long random value, {_MAKE_A_KEY}"
         )
     return instance_secret_key(instance_dir)
 

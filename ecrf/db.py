@@ -1,4 +1,5 @@
-"""Declarative base and the only dialect-specific database code."""
+"""Declarative base, the only dialect-specific database code, and the two ways writes are made safe against
+concurrent requests: a conditional UPDATE (`update_where`) and a whole transaction run again (`commit_with_retry`)."""
 from __future__ import annotations
 
 import random
@@ -8,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
@@ -78,3 +79,11 @@ def commit_with_retry(session, work: Callable[[], T], attempts: int = 40) -> T:
                 raise
             time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def update_where(session, model, *conditions, **values) -> bool:
+    """One conditional `UPDATE model SET values WHERE conditions`; whether a row matched. How a decision that two
+    requests may take at once is taken once: the second waits for the first's commit, then matches nothing.
+    It bypasses the ORM (and so the audit listener): set the audited values on the object as well."""
+    result = session.execute(update(model).where(*conditions).values(**values).execution_options(synchronize_session=False))
+    return bool(result.rowcount)

@@ -4,9 +4,9 @@ A post runs its service in one transaction and commits. Three things can stop it
 - the service refuses the input (`InvalidInput`): the page is shown again with its messages and the values entered;
 - the post repeats one already taken (the same rendered form posted twice: see `ecrf.submissions`): the
   first post's result is shown, nothing is created again;
-- another request won a race the database decided (a unique constraint or a version counter): the
-  post is run again where that is safe (`retry_races`, e.g. the next number of a list), or the user is told
-  what the other request did (`on_race`), with nothing overwritten.
+- another request won a race the database decided (a unique constraint, a version counter, a conditional
+  UPDATE): the post is run again where that is safe (`retry_races`, e.g. the next number of a list), or the
+  user is told what the other request did (`on_race`, else a general message), with nothing overwritten.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from ecrf.db import commit_with_retry
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.submissions.services import FIELD, AlreadySubmitted, claim, new_key, taken
@@ -48,18 +49,25 @@ def form_key_field() -> Markup:
     return Markup(f'<input type="hidden" name="{FIELD}" value="{new_key()}">')
 
 
+#: What the loser of a race is told where the view has nothing more specific to say.
+RACE_LOST = "Someone else changed this at the same moment; nothing of yours was saved. Reload the page to see what they did, then try again."
+
+
 def _run(work: Callable[[], T], refused: Callable[[InvalidInput], None], *, once: Callable[[T], str] | None,
          on_race: Callable[[], InvalidInput] | None, retry_races: bool) -> T | object | Repeated:
     key = request.form.get(FIELD) if once is not None else None
+
+    def claimed_work() -> T:
+        submission = claim(key, getattr(current_user, "id", None), request.endpoint or "")
+        result = work()
+        if submission is not None:
+            submission.result_url = once(result)  # type: ignore[misc]
+        return result
+
     attempts = RACE_ATTEMPTS if retry_races else 1
     for attempt in range(1, attempts + 1):
         try:
-            submission = claim(key, getattr(current_user, "id", None), request.endpoint or "")
-            result = work()
-            if submission is not None:
-                submission.result_url = once(result)  # type: ignore[misc]
-            db.session.commit()
-            return result
+            return commit_with_retry(db.session, claimed_work)  # (on SQLite, a transaction that lost the lock runs again)
         except AlreadySubmitted as repeat:
             db.session.rollback()
             return Repeated(repeat.result_url)
@@ -74,9 +82,7 @@ def _run(work: Callable[[], T], refused: Callable[[InvalidInput], None], *, once
                 return Repeated(first.result_url)
             if attempt < attempts:
                 continue
-            if on_race is None:
-                raise
-            refused(on_race())
+            refused(on_race() if on_race is not None else InvalidInput.at(None, RACE_LOST))
             return FAILED
     raise AssertionError("unreachable")
 

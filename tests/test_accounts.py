@@ -292,7 +292,7 @@ def test_pages_hold_no_inline_script_or_style_element(client, make_user, login):
 
 
 def test_production_sends_hsts_and_secure_http_only_same_site_cookies(tmp_path):
-    production = create_app("production", {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'prod.sqlite3'}"})
+    production = create_app("production", {"SECRET_KEY": "production-test-key-0123456789abcdef", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'prod.sqlite3'}"})
     assert production.config["SESSION_COOKIE_SECURE"] and production.config["REMEMBER_COOKIE_SECURE"]
     assert production.config["SESSION_COOKIE_HTTPONLY"] and production.config["REMEMBER_COOKIE_HTTPONLY"]
     assert production.config["SESSION_COOKIE_SAMESITE"] == production.config["REMEMBER_COOKIE_SAMESITE"] == "Lax"

@@ -97,3 +97,20 @@ def test_flask_refuses_to_start_in_production_without_the_secret_key(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_refuses_a_short_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "short-key")
+    with pytest.raises(RuntimeError, match=r"SECRET_KEY is too short: production needs at least 32 random characters"):
+        create_app("production", _in(tmp_path))
+
+
+def test_passwords_are_hashed_with_argon2s_default_parameters_outside_tests(monkeypatch, tmp_path):
+    from ecrf.auth.models import password_hasher
+
+    monkeypatch.setenv("SECRET_KEY", "a-production-key-from-the-environment-0123456789")
+    for name in ("production", "development"):
+        with create_app(name, _in(tmp_path)).app_context():
+            hasher = password_hasher()
+            assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (3, 65536, 4)
+            assert hasher.hash("x").startswith("$argon2id$v=19$m=65536,t=3,p=4$")

@@ -134,7 +134,7 @@ def test_two_windows_signing_at_once_make_one_signature(people, subject, live_se
     assert all(not isinstance(r, Exception) and r.status_code in (200, 302) for r in responses), responses
     assert _count(Signature, Signature.voided_at.is_(None)) == 1
     refused = [r for r in responses if r.status_code == 200]
-    assert all("nothing was signed twice" in r.text or "no complete, unsigned form" in r.text for r in refused)
+    assert all("were signed or changed a moment ago" in r.text or "no complete, unsigned form" in r.text for r in refused)
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ def test_a_declined_screening_stays_declined_until_reversed_with_a_reason(people
     url = f"/screening/{record.screening_number}"
     coordinator.post(f"{url}/decline", data=_page_fields(coordinator, url, "/decline"))
     resaved = post_form(coordinator, url, {"screening_date": "2027-06-01"}).get_data(as_text=True)
-    assert "the patient declined consent, so the screening no longer changes" in resaved
+    assert "the patient declined consent and cannot be enrolled; the screening no longer changes" in resaved
     enrol = post_form(coordinator, f"{url}/enrol", {"consent_date": "2027-06-01", "index_date": "2027-06-01", "arm": "des"})
     assert "declined consent and cannot be enrolled" in enrol.get_data(as_text=True) and _count(Subject) == 0
     db.session.expire_all()
@@ -349,3 +349,126 @@ def test_a_new_account_sent_twice_is_created_once_and_the_repeat_goes_to_its_pag
     user = db.session.scalar(select(User).where(User.email == "new.person@example.org"))
     assert again.status_code == 302 and again.location.endswith(f"/admin/users/{user.id}")
     assert _count(User, User.email == "new.person@example.org") == 1
+
+
+# -- what another request commits between this one's read and its write ------------------------------------------
+
+def _committed_elsewhere(statement: str, **params) -> None:
+    """A write committed by another request (its own connection) after this one read its rows."""
+    from sqlalchemy import text
+
+    with db.engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
+def test_a_signature_over_an_entry_saved_since_it_was_read_is_refused(people, subject):
+    from ecrf.auth.services import PasswordCheck
+    from ecrf.crfs.services import sign_entries
+    from ecrf.auth.models import User
+    from sqlalchemy.orm.exc import StaleDataError
+
+    post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
+    entry = _abi_entry()
+    _committed_elsewhere("UPDATE crf_entries SET version = version + 1 WHERE id = :id", id=entry.id)  # a save
+    investigator = db.session.scalar(select(User).where(User.email == "investigator@example.org"))
+    with pytest.raises(StaleDataError):
+        sign_entries([(entry, instrument("abi"))], investigator, PasswordCheck(ok=True))
+    db.session.rollback()
+    assert _count(Signature) == 0
+
+
+def test_a_visit_date_change_racing_a_signature_is_refused_and_never_leaves_a_signature_that_does_not_hold(people, subject):
+    post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
+    entry = _abi_entry()  # the date change has read the visit's forms: none is signed yet ...
+    _committed_elsewhere("UPDATE crf_entries SET version = version + 1 WHERE id = :id", id=entry.id)  # ... a signature commits
+    from sqlalchemy.orm.exc import StaleDataError
+
+    with pytest.raises(StaleDataError):
+        record_visit_date(entry.visit, date(2027, 4, 2), reason_for_change="typo")
+    db.session.rollback()
+    assert _abi_entry().visit.visit_date == date(2027, 4, 1)
+
+
+def test_a_visit_date_change_that_loses_a_race_is_told_so_not_an_error(people, subject, live_server):
+    post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
+    visit_url = f"/subjects/{subject.subject_code}/visits/m3"
+    coordinator, investigator = (WebUser(live_server, email, PASSWORD) for email in ("coordinator@example.org", "investigator@example.org"))
+    date_form, sign_form = coordinator.hidden_fields(visit_url), investigator.hidden_fields(visit_url, f"{visit_url}/sign")
+    responses = at_once([lambda: coordinator.post(visit_url, {"visit_date": "2027-04-02", "reason_for_change": "typo"}, hidden=date_form),
+                         lambda: investigator.post(f"{visit_url}/sign", SIGNER, hidden=sign_form)])
+    assert all(not isinstance(r, Exception) and r.status_code in (200, 302) for r in responses), responses
+    entry = _abi_entry()
+    for signature in entry.valid_signatures:  # whichever came first, a valid signature holds
+        assert signature_holds(signature, instrument("abi"), entry)
+
+
+def test_a_screening_correction_after_a_decline_by_someone_else_is_refused(people, site, make_screening):
+    from ecrf.errors import InvalidInput
+    from ecrf.screening.services import save_screening
+
+    record = make_screening("defier", site)
+    _committed_elsewhere("UPDATE screening_records SET outcome = 'declined_consent' WHERE id = :id", id=record.id)
+    with pytest.raises(InvalidInput, match="declined consent and cannot be enrolled"):
+        save_screening(record.study, site, screening_date=record.screening_date, values=record.values, answers=record.answers,
+                       strata={}, by=None, record=record)
+    db.session.rollback()
+    assert db.session.get(ScreeningRecord, record.id).outcome is ScreeningOutcome.DECLINED_CONSENT
+
+
+def test_two_monitors_verifying_one_form_at_once_verify_it_once_and_get_no_error(people, subject, make_user, site, live_server):
+    make_user("monitor2@example.org", [("defier", site, Role.MONITOR)])
+    url = _url(subject)
+    post_form(people[Role.COORDINATOR], url, {**ABI, "action": "complete"})
+    monitors = [WebUser(live_server, email, PASSWORD) for email in ("monitor@example.org", "monitor2@example.org")]
+    for round_ in range(3):
+        if round_:  # a corrected value drops the verification: a form to verify again
+            post_form(people[Role.COORDINATOR], url, {**ABI, "pt_right": str(121 + round_), "reason_for_change": "typo", "action": "complete"})
+        forms = [monitor.hidden_fields(url, "/verify") for monitor in monitors]
+        responses = at_once([lambda m=m, h=h: m.post(f"{url}/1/verify", {}, hidden=h) for m, h in zip(monitors, forms)])
+        assert all(not isinstance(r, Exception) and r.status_code == 302 for r in responses), responses
+        assert _abi_entry().verified_at is not None
+
+
+def test_a_flag_confirmed_while_an_adverse_event_is_added_gives_both_entries(people, abi_flag, live_server):
+    url = _url(abi_flag.subject, "adverse_events")
+    investigator, coordinator = (WebUser(live_server, email, PASSWORD) for email in ("investigator@example.org", "coordinator@example.org"))
+    flag_form, new_form = investigator.hidden_fields(f"/flags/{abi_flag.id}"), coordinator.hidden_fields(f"{url}/new")
+    responses = at_once([lambda: investigator.post(f"/flags/{abi_flag.id}", {"action": "confirm"}, hidden=flag_form),
+                         lambda: coordinator.post(f"{url}/new", {"ae_term": "Headache", "action": "draft"}, hidden=new_form)])
+    assert [getattr(r, "status_code", r) for r in responses] == [302, 302]
+    assert sorted(db.session.scalars(select(CrfEntry.sequence).where(CrfEntry.instrument == "adverse_events")).all()) == [1, 2]
+
+
+def test_a_signature_made_before_the_digest_covered_the_visit_date_still_holds(people, subject):
+    from ecrf.crfs.services import data_digest, entry_data
+
+    post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
+    entry, item = _abi_entry(), instrument("abi")
+    old = Signature(entry=entry, user_id=entry.created_by_id, printed_name="Dr Before", meaning="approved", digest_version=1,
+                    data_sha256=data_digest(item, entry_data(item, entry), entry, version=1))
+    db.session.add(old)
+    db.session.commit()
+    assert signature_holds(old, item, entry)
+    db.session.get(AbiData, entry.id).pt_right = 121  # its data still bind it
+    assert not signature_holds(old, item, entry)
+    db.session.rollback()
+
+
+def test_arms_and_visits_removed_from_a_protocol_never_give_their_id_to_a_later_one(app):
+    from ecrf.studies.models import Arm, Study, VisitDefinition
+
+    study = db.session.scalar(select(Study).where(Study.code == "defier"))
+    for model, values in ((Arm, {"label": "Removed", "position": 9}),
+                          (VisitDefinition, {"label": "Removed", "position": 99, "target_day": 999, "days_before": 0, "days_after": 0})):
+        removed = model(study_id=study.id, code="removed", **values)
+        db.session.add(removed)
+        db.session.commit()
+        removed_id = removed.id
+        db.session.delete(removed)
+        db.session.commit()
+        again = model(study_id=study.id, code="again", **values)
+        db.session.add(again)
+        db.session.commit()
+        assert again.id > removed_id, model.__name__
+        db.session.delete(again)
+        db.session.commit()

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy import Enum as SAEnum
@@ -15,7 +17,18 @@ from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
 from ecrf.extensions import db
 
-_hasher = PasswordHasher()
+
+
+@cache
+def _hasher_with(parameters: tuple[tuple[str, int], ...]) -> PasswordHasher:
+    return PasswordHasher(**dict(parameters))
+
+
+def password_hasher() -> PasswordHasher:
+    """The argon2id hasher with the app's parameters (`ECRF_ARGON2`; argon2-cffi's defaults, RFC 9106's
+    low-memory profile, unless set). A stored hash carries its own parameters, so it verifies under any."""
+    parameters = current_app.config.get("ECRF_ARGON2", {}) if has_app_context() else {}
+    return _hasher_with(tuple(sorted(parameters.items())))
 
 
 class Role(str, Enum):
@@ -60,12 +73,12 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         """Store an argon2id hash of `password`."""
-        self.password_hash = _hasher.hash(password)
+        self.password_hash = password_hasher().hash(password)
 
     def check_password(self, password: str) -> bool:
         """Whether `password` matches the stored hash."""
         try:
-            return _hasher.verify(self.password_hash, password)
+            return password_hasher().verify(self.password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 

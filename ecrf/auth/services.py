@@ -30,14 +30,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 
+from argon2 import PasswordHasher
 from flask import current_app, render_template
 from sqlalchemy import func, or_, select, update
 
 from ecrf.audit.trail import record_event, set_actor
 from ecrf.auth.emails import email_for_the_record, is_email_address, normalise_email
-from ecrf.auth.models import PasswordReset, User, _hasher
+from ecrf.auth.models import PasswordReset, User, password_hasher
 from ecrf.auth.passwords import password_problems
 from ecrf.auth.sessions import ACCOUNT_LOCKED, PASSWORD_CHANGED, PASSWORD_RESET, end_sessions, token_digest
 from ecrf.clock import now_utc
@@ -64,8 +66,6 @@ RESET_LINK_VALID = timedelta(minutes=60)
 RESET_EMAIL_EVERY = timedelta(minutes=5)
 #: The path of a reset link (the route `auth.reset_password`); the service builds links outside any request.
 RESET_PATH = "/password/reset/{token}"
-
-_dummy_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -218,12 +218,15 @@ def _locked(user: User, until: datetime, now: datetime, reason: str) -> None:
                 render_template("email/account_locked.txt", **context), render_template("email/account_locked.html", **context), now)
 
 
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash("not a password of anyone")
+
+
 def _spend_a_hash(password: str) -> None:
-    global _dummy_hash
-    if _dummy_hash is None:
-        _dummy_hash = _hasher.hash("not a password of anyone")
+    hasher = password_hasher()
     try:
-        _hasher.verify(_dummy_hash, password)
+        hasher.verify(_dummy_hash(hasher), password)
     except Exception:  # noqa: BLE001  (a mismatch is the expected outcome)
         pass
 

@@ -27,7 +27,7 @@ from ecrf.extensions import db, login_manager
 from ecrf.web import FAILED, submit
 from forms.auth import ChangePasswordForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
 
-__all__ = ["LAST_SEEN", "bp", "end_idle_session", "locked_message", "require_own_password", "wrong_credentials_message"]
+__all__ = ["LAST_SEEN", "bp", "end_idle_session", "locked_message", "locked_out", "require_own_password", "wrong_credentials_message"]
 
 bp = Blueprint("auth", __name__)
 
@@ -72,6 +72,15 @@ def locked_message(until: datetime) -> str:
     minutes = max(math.ceil((until - now_utc()).total_seconds() / 60), 1)
     return (f"Too many failed log-ins: this account is locked until {until.strftime('%Y-%m-%d %H:%M')} UTC "
             f"(in {minutes} minute{'s' if minutes != 1 else ''}). Try again then.")
+
+
+def locked_out(until: datetime):
+    """A password check just locked the account (or found it locked): this browser's session ends, and the
+    log-in page says until when."""
+    end_current_session(ACCOUNT_LOCKED)
+    db.session.commit()
+    flash(locked_message(until), "danger")
+    return redirect(url_for("auth.login"))
 
 
 def wrong_credentials_message() -> str:
@@ -122,10 +131,7 @@ def change_password():
     if form.validate_on_submit():
         check = confirm_identity(user, form.current_password.data, purpose=PASSWORD_CHANGE)
         if check.locked_until is not None:
-            end_current_session(ACCOUNT_LOCKED)
-            db.session.commit()
-            flash(locked_message(check.locked_until), "danger")
-            return redirect(url_for("auth.login"))
+            return locked_out(check.locked_until)
         if not check.ok:
             db.session.commit()  # the failure counts toward the lock
             form.current_password.errors.append("Current password: not correct; type the password you use to log in.")

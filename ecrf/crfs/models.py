@@ -169,8 +169,11 @@ class Signature(db.Model):
     #: What the signature means, e.g. "approved".
     meaning: Mapped[str] = mapped_column(String(100))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
-    #: SHA-256 of the entry's data and missing-data codes when signed.
+    #: SHA-256 of what was signed (see `ecrf.crfs.services.data_digest`).
     data_sha256: Mapped[str] = mapped_column(String(64))
+    #: What the digest covers. 1: the entry's values and missing-data codes (signatures made before the visit date
+    #: was covered: kept as they were made); 2: those and the visit's date and missed mark.
+    digest_version: Mapped[int] = mapped_column(default=2, server_default="1")
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     void_reason: Mapped[str | None] = mapped_column(String(300))
 

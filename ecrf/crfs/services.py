@@ -8,8 +8,9 @@ from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
 from ecrf.audit.trail import set_reason
 from ecrf.auth.models import User
@@ -18,6 +19,7 @@ from ecrf.clock import now_utc, site_today
 from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import CrfData, CrfEntry, EntryStatus, LifecycleError, Signature
 from ecrf.crfs.registry import Instrument, instrument
+from ecrf.db import update_where
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
@@ -124,12 +126,27 @@ def entered_values(item: Instrument, data: CrfData | None) -> dict[str, object]:
     return {name: getattr(data, name, None) for name in item.form.data_field_names()} if data is not None else {}
 
 
-def data_digest(item: Instrument, data: CrfData | None, entry: CrfEntry) -> str:
-    """SHA-256 of an entry's entered values, missing-data codes and its visit's date (or missed mark): what a
-    signature is bound to, so a later change of any of them, by whatever way, breaks the signature."""
-    visit = entry.visit
-    payload = {"values": entered_values(item, data), "missing": entry.missing, "visit_date": visit.visit_date, "missed": visit.missed}
+#: The digest new signatures are bound to (`Signature.digest_version`).
+DIGEST_VERSION = 2
+
+
+def data_digest(item: Instrument, data: CrfData | None, entry: CrfEntry, version: int = DIGEST_VERSION) -> str:
+    """SHA-256 of an entry's entered values, missing-data codes and (from version 2) its visit's date and missed
+    mark: what a signature is bound to, so a later change of any of them, by whatever way, breaks the signature."""
+    payload: dict[str, object] = {"values": entered_values(item, data), "missing": entry.missing}
+    if version >= 2:
+        payload |= {"visit_date": entry.visit.visit_date, "missed": entry.visit.missed}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def touch(entry: CrfEntry) -> None:
+    """Give the entry a new version without changing a value, provided it is still the version this request read
+    (a conditional UPDATE): signing it, or changing its visit's date, then conflicts with a concurrent save,
+    signature or date change instead of passing it unseen (StaleDataError, as for two saves)."""
+    seen = entry.version
+    if not update_where(db.session, CrfEntry, CrfEntry.id == entry.id, CrfEntry.version == seen, version=seen + 1):
+        raise StaleDataError(f"crf_entries {entry.id} changed since version {seen} was read")
+    db.session.refresh(entry)  # read again, now that no change of it can commit before this transaction does
 
 
 def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: CrfEntry | None, by: User | None) -> CrfEntry:
@@ -181,13 +198,17 @@ def _new_entry(visit: Visit, item: Instrument, by: User | None) -> tuple[CrfEntr
     """A new entry and its data row. For a repeating instrument: the next number at the visit, or the
     visit's "none to report" mark becomes entry 1 (rows are never deleted, so no id is ever reused).
     Two requests creating the same number collide on the entry's unique constraint."""
-    marker = _none_reported_mark(visit, item) if item.repeating else None
+    # One statement reads the mark and the numbers taken, so the two cannot disagree: either the mark is seen
+    # (and becomes entry 1), or number 1 is taken here too and collides with a mark committed meanwhile.
+    taken = db.session.execute(select(CrfEntry.id, CrfEntry.sequence, CrfEntry.none_reported).where(
+        CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code)).all() if item.repeating else []
+    marker = next((db.session.get(CrfEntry, row.id) for row in taken if row.none_reported), None)
     if marker is not None:
         entry = marker
         entry.none_reported, entry.sequence = False, 1
     else:
-        entry = CrfEntry(subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code, sequence=_next_sequence(visit, item),
-                         created_by_id=by.id if by else None)
+        entry = CrfEntry(subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code,
+                         sequence=max((row.sequence for row in taken), default=0) + 1, created_by_id=by.id if by else None)
         db.session.add(entry)
     db.session.flush()
     data = item.model(entry_id=entry.id)
@@ -223,19 +244,6 @@ def conflict_after_race(visit: Visit, item: Instrument, sequence: int | None, en
 
 def _shown(value) -> str:
     return "empty" if value is None or value == "" else str(value)
-
-
-def _next_sequence(visit: Visit, item: Instrument) -> int:
-    if not item.repeating:
-        return 1
-    highest = db.session.scalar(select(func.max(CrfEntry.sequence)).where(CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code))
-    return (highest or 0) + 1
-
-
-def _none_reported_mark(visit: Visit, item: Instrument) -> CrfEntry | None:
-    return db.session.scalar(select(CrfEntry).where(
-        CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code, CrfEntry.none_reported.is_(True),
-    ))
 
 
 def mark_none_reported(visit: Visit, item: Instrument, by: User | None) -> CrfEntry:
@@ -292,9 +300,16 @@ def sign_entries(entries: list[tuple[CrfEntry, Instrument]], user: User, identit
     signatures = []
     for entry, item in entries:
         _moved(entry.check_signable)
+        touch(entry)
+        # What is signed is read after the touch: a save or a date change committed before it is seen, and none
+        # can commit after it before this transaction does (each touches the entry too).
+        data = entry_data(item, entry)
+        for row in (entry.visit, data):
+            if row is not None:
+                db.session.refresh(row)
         signature = Signature(
-            entry=entry, user_id=user.id, printed_name=user.full_name, meaning=SIGNATURE_MEANING,
-            signed_at=now_utc(), data_sha256=data_digest(item, entry_data(item, entry), entry),
+            entry=entry, user_id=user.id, printed_name=user.full_name, meaning=SIGNATURE_MEANING, signed_at=now_utc(),
+            data_sha256=data_digest(item, data, entry), digest_version=DIGEST_VERSION,
         )
         db.session.add(signature)
         signatures.append(signature)
@@ -304,7 +319,7 @@ def sign_entries(entries: list[tuple[CrfEntry, Instrument]], user: User, identit
 
 def signature_holds(signature: Signature, item: Instrument, entry: CrfEntry) -> bool:
     """A signature counts while it is not void and the entry's data are still those signed."""
-    return signature.voided_at is None and signature.data_sha256 == data_digest(item, entry_data(item, entry), entry)
+    return signature.voided_at is None and signature.data_sha256 == data_digest(item, entry_data(item, entry), entry, signature.digest_version)
 
 
 def lock_entries(entries: list[CrfEntry], by: User) -> None:

@@ -21,6 +21,7 @@ from ecrf.notify.outbox import outbox_key, queue, send_due
 from ecrf.safety.models import Flag, FlagStatus
 from ecrf.safety.services import refresh_site_flags
 from ecrf.studies.models import Site
+from ecrf.submissions.services import forget_old_keys
 
 
 @dataclass
@@ -54,6 +55,7 @@ def run_nightly(now: datetime | None = None, *, on_date: date | None = None, dry
         _site_pass(site, day, now, report)
     for user in db.session.scalars(select(User).where(User.active.is_(True), exists().where(Membership.user_id == User.id)).order_by(User.id)).all():
         _digest(user, now, on_date, report)
+    forget_old_keys(now)
     if dry_run:
         db.session.rollback()
         return report

@@ -4,13 +4,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import User
 from ecrf.clock import now_utc, site_today
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
+from ecrf.db import update_where
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
@@ -104,10 +105,7 @@ def _decide(flag: Flag, status: FlagStatus, doing: str) -> None:
     """Take the decision on an open safety flag with one conditional UPDATE: of two decisions at once, one is taken."""
     if not flag.safety or flag.status is not FlagStatus.OPEN:
         raise InvalidInput.at(None, f"Only an open safety flag can be {doing}.")
-    taken = db.session.execute(
-        update(Flag).where(Flag.id == flag.id, Flag.status == FlagStatus.OPEN).values(status=status).execution_options(synchronize_session=False)
-    ).rowcount
-    if not taken:
+    if not update_where(db.session, Flag, Flag.id == flag.id, Flag.status == FlagStatus.OPEN, status=status):
         db.session.refresh(flag)
         raise InvalidInput.at(None, f"This flag was {flag.status.value} by someone else a moment ago; nothing was done twice.")
 

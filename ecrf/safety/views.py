@@ -22,7 +22,8 @@ def flag(flag_id: int):
     if request.method == "POST":
         require(current_user, Action.DECIDE_FLAG, flag.study_id, flag.site_id)
         if request.form.get("action") == "confirm":
-            entry = act(lambda: confirm_flag(flag, current_user),
+            # Retried if another entry took the adverse event's number at that moment (the decision is taken once).
+            entry = act(lambda: confirm_flag(flag, current_user), retry_races=True,
                         once=lambda entry: entry_url(flag.subject, entry.visit, instrument("adverse_events"), entry))
             if isinstance(entry, Repeated):
                 return entry.response(url_for("safety.flag", flag_id=flag.id))

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ecrf.audit.trail import set_reason
 from ecrf.auth.models import User
 from ecrf.clock import local_today, now_utc, site_today
+from ecrf.db import update_where
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
@@ -42,13 +43,8 @@ def save_screening(
     the derived ones), judged as of `at` (default now). A record whose patient is
     enrolled can no longer change.
     """
-    if record is not None and record.outcome is ScreeningOutcome.ENROLLED:
-        raise InvalidInput.at(None, f"{record.screening_number} is enrolled as {record.subject.subject_code}; its screening can no longer change.")
-    if record is not None and record.outcome is ScreeningOutcome.DECLINED_CONSENT:
-        raise InvalidInput.at(None, (
-            f"{record.screening_number}: the patient declined consent, so the screening no longer changes. If the patient "
-            "has changed their mind, reverse the decline first, with the reason."
-        ))
+    if record is not None and record.outcome in DECIDED:
+        raise _already_decided(record)
     today = site_today(site)
     if screening_date > today:
         raise InvalidInput.at("screening_date", f"Screening date: must not be after today at the site ({today.isoformat()}).")
@@ -61,6 +57,8 @@ def save_screening(
             screening_number=f"SCR-{study.subject_prefix}-{site.code}-{number:04d}", study=study, site=site, created_by_id=by.id if by else None,
         )
         db.session.add(record)
+    else:
+        _claim_undecided(record)  # a decline or an enrolment taken meanwhile by another request stands
     record.screening_date, record.values, record.answers, record.strata = screening_date, values, answers, strata
     record.outcome, record.failed_criteria = _judged_outcome(study, values, answers, screening_date, at or now_utc())
     record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
@@ -76,23 +74,29 @@ DECLINED_REASON = "the patient declined consent"
 def _decide(record: ScreeningRecord, outcome: ScreeningOutcome, by: User | None) -> None:
     """Move an undecided record to a decided outcome with one conditional UPDATE, so that of two requests
     deciding at once (two enrolments, an enrolment and a decline) exactly one does; the other is told why."""
-    record.outcome  # noqa: B018  (loaded now, so that the ORM records the old and the new outcome in the audit trail)
-    moved = db.session.execute(
-        update(ScreeningRecord)
-        .where(ScreeningRecord.id == record.id, ScreeningRecord.subject_id.is_(None), ScreeningRecord.outcome.not_in(DECIDED))
-        .values(outcome=outcome).execution_options(synchronize_session=False)
-    ).rowcount
-    if not moved:
-        db.session.refresh(record)
-        raise _already_decided(record)
+    _claim_undecided(record, outcome=outcome)
     record.outcome = outcome
     record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
 
 
+def _claim_undecided(record: ScreeningRecord, **values) -> None:
+    """Write to the record only while it is undecided, with one conditional UPDATE; else tell why (a decision
+    taken a moment ago by another request included)."""
+    record.outcome  # noqa: B018  (loaded now, so that the ORM records the old and the new outcome in the audit trail)
+    undecided = (ScreeningRecord.id == record.id, ScreeningRecord.subject_id.is_(None), ScreeningRecord.outcome.not_in(DECIDED))
+    if not update_where(db.session, ScreeningRecord, *undecided, updated_at=now_utc(), **values):
+        db.session.refresh(record)
+        raise _already_decided(record)
+
+
 def _already_decided(record: ScreeningRecord) -> InvalidInput:
     if record.outcome is ScreeningOutcome.ENROLLED and record.subject is not None:
-        return InvalidInput.at(None, f"{record.screening_number} is already enrolled as {record.subject.subject_code}; nothing was done twice.")
-    return InvalidInput.at(None, f"{record.screening_number}: the patient declined consent and cannot be enrolled.")
+        return InvalidInput.at(None, (f"{record.screening_number} is already enrolled as {record.subject.subject_code}: its screening "
+                                      "no longer changes, and nothing was done twice."))
+    return InvalidInput.at(None, (
+        f"{record.screening_number}: the patient declined consent and cannot be enrolled; the screening no longer changes. "
+        "If the patient has changed their mind, reverse the decline first, with the reason."
+    ))
 
 
 def decline_consent(record: ScreeningRecord, by: User | None) -> None:

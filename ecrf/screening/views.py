@@ -9,8 +9,6 @@ from flask_login import current_user
 from ecrf.access import Action, can, grants, require, screening_or_404, study_site_or_404
 from ecrf.alerts.services import raise_alert
 from ecrf.clock import site_today
-from ecrf.db import commit_with_retry
-from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod
@@ -22,7 +20,6 @@ from ecrf.screening.services import (
     criterion_texts, decline_consent, enrol_from_screening, reverse_decline, save_screening, screening_log, study_flow,
 )
 from ecrf.web import FAILED, Repeated, act, submit
-from forms.fields import show_errors
 from forms.screening import answer_name, form_data, posted_values, screening_form_class, stratum_name
 from forms.subjects import enrol_form_class
 
@@ -147,16 +144,14 @@ def enrol(number: str):
             )
 
         try:
-            subject = commit_with_retry(db.session, work)
-        except InvalidInput as error:
-            db.session.rollback()
-            show_errors(form, error)
+            subject = submit(form, work)
         except ListExhausted as error:
             db.session.rollback()
             raise_alert("randomization_list_exhausted", study, site, f"{error} {record.screening_number} could not be randomized.")
             db.session.commit()
             form.form_errors.append(f"{error} The data manager has been alerted; the patient is not enrolled yet.")
-        else:
+            subject = FAILED
+        if subject is not FAILED:
             flash(f"{subject.subject_code} enrolled" + (" and randomized" if subject.randomized_at else "") + "; the visit schedule is below.", "success")
             return redirect(url_for("subjects.detail", subject_code=subject.subject_code))
     return render_template("screening/enrol.html", record=record, study=study, site=site, protocol=protocol, form=form, today=site_today(site))

@@ -36,7 +36,7 @@ class Arm(db.Model):
     """A treatment arm or cohort of a study."""
 
     __tablename__ = "arms"
-    __table_args__ = (UniqueConstraint("study_id", "code"),)
+    __table_args__ = (UniqueConstraint("study_id", "code"), {"sqlite_autoincrement": True})  # deleted when unused: ids never reused
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
@@ -51,7 +51,7 @@ class VisitDefinition(db.Model):
     """A scheduled visit of a study: day `target_day` after the index, window -days_before/+days_after."""
 
     __tablename__ = "visit_definitions"
-    __table_args__ = (UniqueConstraint("study_id", "code"),)
+    __table_args__ = (UniqueConstraint("study_id", "code"), {"sqlite_autoincrement": True})  # deleted when unused: ids never reused
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))

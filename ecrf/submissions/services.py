@@ -1,23 +1,26 @@
 """Form keys: a post that creates something is taken once.
 
 Every form whose post creates something (a new adverse event or other list entry, a screening
-record, a signature, a flag confirmation, a query) carries a random key rendered into the page.
-The post claims its key in its own transaction, before it writes anything; the key's unique
-constraint lets only one post of the same rendered form commit. A repeat (double click, back
+record, a signature, a flag confirmation, a query, a new account) carries a random key rendered
+into the page. The post claims its key first thing in the transaction that does its work; the
+key's unique constraint lets only one post of the same rendered form commit. A repeat (double click, back
 button, a retry after a timeout) finds the key taken and is shown the first post's result.
 """
 from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ecrf.extensions import db
 from ecrf.submissions.models import FormSubmission
 
 #: The name of the hidden form field holding the key.
 FIELD = "form_key"
+#: How long a key is kept: a repeat of a post this old is not a double click or a retry any more.
+KEEP_KEYS = timedelta(days=30)
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -54,3 +57,8 @@ def taken(key: str | None) -> FormSubmission | None:
     if not key or not _KEY.match(key):
         return None
     return db.session.scalar(select(FormSubmission).where(FormSubmission.key == key))
+
+
+def forget_old_keys(now: datetime) -> int:
+    """Delete the keys of posts older than KEEP_KEYS (bookkeeping, not audited); returns how many."""
+    return db.session.execute(delete(FormSubmission).where(FormSubmission.created_at < now - KEEP_KEYS)).rowcount

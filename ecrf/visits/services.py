@@ -9,6 +9,7 @@ from ecrf.audit.trail import set_reason
 from ecrf.auth.models import User
 from ecrf.clock import now_utc, site_today
 from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.crfs.services import touch
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
@@ -105,6 +106,9 @@ def _release_forms(visit: Visit, reason: str | None) -> None:
         ))
     if reason:
         set_reason(db.session, reason)  # given, it goes with every change of this transaction in the audit trail
+    for entry in entries:
+        if entry.status is EntryStatus.COMPLETE:
+            touch(entry)  # a signature being made at this moment conflicts with the change instead of missing it
     for entry in marked:
         entry.reopen(now_utc(), reason)
 

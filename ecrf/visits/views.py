@@ -4,8 +4,7 @@ from flask_login import current_user
 
 from ecrf.access import Action, can, instrument_codes, may_record_visit, require, subject_or_404
 from ecrf.auth.services import confirm_identity
-from ecrf.auth.sessions import ACCOUNT_LOCKED, end_current_session
-from ecrf.auth.views import locked_message
+from ecrf.auth.views import locked_out
 from ecrf.clock import site_today
 from ecrf.crfs.services import SIGNATURE_MEANING, lock_entries, sign_entries, visit_forms
 from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
@@ -103,9 +102,7 @@ def sign(subject_code: str, visit_code: str):
         check = commit_with_retry(db.session, lambda: confirm_identity(
             user, form.password.data, purpose="signature", email=form.email.data if first else None))
         if check.locked_until is not None:
-            commit_with_retry(db.session, lambda: end_current_session(ACCOUNT_LOCKED))
-            flash(locked_message(check.locked_until), "danger")
-            return redirect(url_for("auth.login"))
+            return locked_out(check.locked_until)
         if not check.ok:
             form.password.errors = [("Email or password: not correct" if first else "Password: not correct")
                                     + "; signing needs your own again. Failed attempts count toward locking the account."]
@@ -114,7 +111,9 @@ def sign(subject_code: str, visit_code: str):
         signatures = submit(
             form, lambda: sign_entries([(e, vf.instrument) for vf in forms for e in vf.signable], user, check),
             once=lambda _: url_for("visits.detail", subject_code=subject_code, visit_code=visit_code),
-            on_race=lambda: InvalidInput.at(None, "These forms were signed a moment ago (a second click or another window); nothing was signed twice."),
+            on_race=lambda: InvalidInput.at(None, (
+                "These forms were signed or changed a moment ago (a second click, another window or another user); nothing was "
+                "signed. Reload the page to see them as they are now.")),
         )
         if isinstance(signatures, Repeated):
             return signatures.response(url_for("visits.detail", subject_code=subject_code, visit_code=visit_code))
