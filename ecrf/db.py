@@ -1,5 +1,6 @@
-"""Declarative base, the only dialect-specific database code, and the two ways writes are made safe against
-concurrent requests: a conditional UPDATE (`update_where`) and a whole transaction run again (`commit_with_retry`)."""
+"""Declarative base, the only dialect-specific database code, and the ways writes are made safe against concurrent
+requests: a conditional UPDATE (`update_where`), a row held until commit (`lock_row`), a whole transaction run
+again (`commit_with_retry`), and telling a lost race from a real error (`lost_race`)."""
 from __future__ import annotations
 
 import random
@@ -9,10 +10,11 @@ from collections.abc import Callable
 from typing import TypeVar
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event, update
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.exc import StaleDataError
 
 #: Stable constraint names, so migrations can refer to them on every engine.
 NAMING_CONVENTION = {
@@ -87,3 +89,30 @@ def update_where(session, model, *conditions, **values) -> bool:
     It bypasses the ORM (and so the audit listener): set the audited values on the object as well."""
     result = session.execute(update(model).where(*conditions).values(**values).execution_options(synchronize_session=False))
     return bool(result.rowcount)
+
+
+def lock_row(session, model, row_id: int) -> None:
+    """Hold one row until the transaction ends (SELECT ... FOR UPDATE), so that requests changing several rows
+    under it take them one after another instead of deadlocking. SQLite has one writer at a time anyway: there
+    it is a plain read."""
+    session.execute(select(model.id).where(model.id == row_id).with_for_update())
+
+
+#: PostgreSQL: unique_violation, deadlock_detected, serialization_failure.
+_RACE_SQLSTATES = {"23505", "40P01", "40001"}
+
+
+def lost_race(error: Exception) -> bool:
+    """Whether `error` says another request won a race the database decided (a unique constraint, a version
+    counter, a deadlock broken by the server), rather than that something is wrong (a NOT NULL, foreign key or
+    check constraint, a broken statement)."""
+    if isinstance(error, StaleDataError):
+        return True
+    if not isinstance(error, (IntegrityError, OperationalError)) or not isinstance(error, DBAPIError):
+        return False
+    original = error.orig
+    if isinstance(original, sqlite3.IntegrityError):
+        return "UNIQUE constraint failed" in str(original)
+    if isinstance(original, sqlite3.OperationalError):
+        return "locked" in str(original)  # another writer held the database for longer than the busy timeout
+    return getattr(original, "sqlstate", None) in _RACE_SQLSTATES

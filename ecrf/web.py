@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flask import flash, redirect, request
+from flask import current_app, flash, redirect, request
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from ecrf.db import commit_with_retry
+from ecrf.db import commit_with_retry, lost_race
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.submissions.services import FIELD, AlreadySubmitted, claim, new_key, taken
@@ -30,6 +30,8 @@ T = TypeVar("T")
 FAILED = object()
 #: Times a post that lost a race it may simply run again is tried.
 RACE_ATTEMPTS = 5
+#: Times a post that found SQLite's database locked (after its busy timeout) is tried: a request waits so long at most.
+SQLITE_BUSY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def _run(work: Callable[[], T], refused: Callable[[InvalidInput], None], *, once
     attempts = RACE_ATTEMPTS if retry_races else 1
     for attempt in range(1, attempts + 1):
         try:
-            return commit_with_retry(db.session, claimed_work)  # (on SQLite, a transaction that lost the lock runs again)
+            return commit_with_retry(db.session, claimed_work, attempts=SQLITE_BUSY_ATTEMPTS)  # (SQLite: a transaction that lost the lock runs again)
         except AlreadySubmitted as repeat:
             db.session.rollback()
             return Repeated(repeat.result_url)
@@ -75,11 +77,14 @@ def _run(work: Callable[[], T], refused: Callable[[InvalidInput], None], *, once
             db.session.rollback()
             refused(error)
             return FAILED
-        except (IntegrityError, StaleDataError):
+        except (IntegrityError, StaleDataError, OperationalError) as error:
             db.session.rollback()
+            if not lost_race(error):
+                raise  # a real error: logged, and the error page
             first = taken(key)
             if first is not None:  # the race was with a repeat of this very post
                 return Repeated(first.result_url)
+            current_app.logger.info("%s lost a race (attempt %s of %s): %s", request.endpoint, attempt, attempts, error)
             if attempt < attempts:
                 continue
             refused(on_race() if on_race is not None else InvalidInput.at(None, RACE_LOST))

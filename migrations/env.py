@@ -102,24 +102,28 @@ def run_migrations_online():
         if sqlite:
             # Batch mode rebuilds a table by copy, drop and rename; with foreign keys enforced, dropping a
             # table that other rows refer to fails. SQLite ignores this pragma inside a transaction, so it is
-            # set before the migrations begin; the keys are checked and enforced again after them.
+            # set before the migrations begin, and the keys are enforced again after them, whatever happens.
+            broken_before = set(connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall())
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
-
-        if sqlite:
-            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-            connection.commit()
-            if broken:
-                raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = set(connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()) - broken_before
+                    if broken:
+                        raise RuntimeError(f"the migration would break foreign keys: {sorted(broken)[:5]}")
+        finally:
+            if sqlite:
+                connection.rollback()  # (nothing is pending after a commit; after a failure, nothing is kept)
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 if context.is_offline_mode():

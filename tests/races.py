@@ -213,7 +213,7 @@ def _one_saved_one_refused(name: str, cast: Cast, responses: list, values: list[
     winner, loser = (0, 1) if statuses[0] == 302 else (1, 0)
     problems = []
     page = responses[loser].text
-    if "after you opened it. Nothing of yours was saved." not in page or f'value="{values[loser]["pt_left"]}"' not in page:
+    if "This form changed after you opened it" not in page or f'value="{values[loser]["pt_left"]}"' not in page:
         problems.append(f"{name}: the second save is not refused with the conflict message and the typed values kept")
     db.session.expire_all()
     entry = db.session.scalar(select(CrfEntry).where(CrfEntry.instrument == "abi", CrfEntry.subject.has(subject_code=cast.subject_code)))

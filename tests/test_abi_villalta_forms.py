@@ -140,7 +140,7 @@ def test_a_save_over_a_newer_version_is_refused_and_the_input_kept(coordinator, 
     opened = str(entry.version)  # two users open the form at this version
     post_form(coordinator, ABI_URL, {**ABI, "pt_right": "125", "version": opened, "reason_for_change": "typo", "action": "complete"})
     stale = post_form(coordinator, ABI_URL, {**ABI, "pt_right": "99", "version": opened, "reason_for_change": "typo", "action": "complete"}).get_data(as_text=True)
-    assert "saved this form at" in stale and "Posterior tibial, right (mmHg): saved as 125, you entered 99" in stale
+    assert "This form changed after you opened it: last saved by" in stale and "Posterior tibial, right (mmHg): saved as 125, you entered 99" in stale
     assert 'value="99"' in stale
     assert db.session.get(AbiData, entry.id).pt_right == 125
 

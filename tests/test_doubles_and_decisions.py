@@ -186,7 +186,7 @@ def test_two_users_open_a_not_started_form_and_the_second_save_is_refused_with_i
     opened = [_page_fields(client, url) for client in (coordinator, investigator)]
     assert coordinator.post(url, data={**opened[0], **ABI, "pt_left": "91", "action": "draft"}).status_code == 302
     second = investigator.post(url, data={**opened[1], **ABI, "pt_left": "92", "action": "draft"}).get_data(as_text=True)
-    assert "Dr Coordinator saved this form at 2027-06-01 04:00 UTC, after you opened it. Nothing of yours was saved." in second
+    assert "This form changed after you opened it: last saved by Dr Coordinator at 2027-06-01 04:00 UTC. Nothing of yours was saved." in second
     assert "Posterior tibial, left (mmHg): saved as 91, you entered 92" in second and 'value="92"' in second
     assert db.session.get(AbiData, _abi_entry().id).pt_left == 91
 
@@ -472,3 +472,40 @@ def test_arms_and_visits_removed_from_a_protocol_never_give_their_id_to_a_later_
         assert again.id > removed_id, model.__name__
         db.session.delete(again)
         db.session.commit()
+
+
+def test_an_enrolment_never_goes_ahead_on_screening_values_corrected_meanwhile(site, make_screening):
+    from ecrf.errors import InvalidInput
+    from ecrf.screening.services import enrol_from_screening
+
+    record = make_screening("defier", site)  # eligible, as the enrolment reads it ...
+    _committed_elsewhere(  # ... when a correction commits: a criterion now fails
+        "UPDATE screening_records SET outcome = 'screen_failure', failed_criteria = :failed, updated_at = :at WHERE id = :id",
+        id=record.id, failed='["x"]', at=datetime(2027, 6, 1, 4, 1, tzinfo=timezone.utc))
+    with pytest.raises(InvalidInput, match="was changed by someone else a moment ago, so nothing was done"):
+        enrol_from_screening(record, consent_date=date(2027, 6, 1), index_date=date(2027, 6, 1), arm_code="des")
+    db.session.rollback()
+    assert _count(Subject) == 0 and db.session.get(ScreeningRecord, record.id).outcome is ScreeningOutcome.SCREEN_FAILURE
+
+
+def test_signing_a_visit_and_changing_its_date_at_once_never_deadlock_nor_leave_a_broken_signature(people, make_subject, site, live_server):
+    from ecrf.crfs.input import EntryInput
+    from ecrf.crfs.services import save_entry
+
+    coordinator, investigator = (WebUser(live_server, email, PASSWORD) for email in ("coordinator@example.org", "investigator@example.org"))
+    for _ in range(3):
+        subject = make_subject("defier", site, date(2027, 1, 1), arm="des")
+        visit = subject.visits[2]
+        record_visit_date(visit, date(2027, 4, 1))
+        for code in ("duplex", "abi"):  # two forms to sign: taken in protocol order by one, in another order by the other
+            save_entry(visit, instrument(code), EntryInput(values={}, complete=True), entry=None, by=None)
+        db.session.commit()
+        visit_url = f"/subjects/{subject.subject_code}/visits/m3"
+        date_form, sign_form = coordinator.hidden_fields(visit_url), investigator.hidden_fields(visit_url, f"{visit_url}/sign")
+        responses = at_once([lambda: coordinator.post(visit_url, {"visit_date": "2027-04-02", "reason_for_change": "typo"}, hidden=date_form),
+                             lambda: investigator.post(f"{visit_url}/sign", SIGNER, hidden=sign_form)])
+        assert all(not isinstance(r, Exception) and r.status_code in (200, 302) for r in responses), responses
+        db.session.expire_all()
+        for entry in db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id)):
+            for signature in entry.valid_signatures:
+                assert signature_holds(signature, instrument(entry.instrument), entry)

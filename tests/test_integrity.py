@@ -236,7 +236,7 @@ def test_two_users_saving_one_form_the_second_is_told_what_changed_and_nothing_i
     opened = str(_entry().version)  # both open the draft at this version
     post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "pt_left": "95", "version": opened, "action": "draft"})
     second = post_form(clients[Role.INVESTIGATOR], abi_url, {**ABI, "pt_left": "92", "dp_left": "80", "version": opened, "action": "draft"}).get_data(as_text=True)
-    assert "Dr Coordinator saved this form at 2027-06-01 04:00 UTC, after you opened it. Nothing of yours was saved." in second
+    assert "This form changed after you opened it: last saved by Dr Coordinator at 2027-06-01 04:00 UTC. Nothing of yours was saved." in second
     assert "Posterior tibial, left (mmHg): saved as 95, you entered 92" in second and "Dorsalis pedis, left (mmHg): saved as 84, you entered 80" in second
     assert 'value="92"' in second
     data = db.session.get(AbiData, _entry().id)

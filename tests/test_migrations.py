@@ -28,3 +28,16 @@ def test_upgrade_on_an_empty_sqlite_database_then_downgrade_and_upgrade_again(tm
         upgrade()
         assert _differences(db.engine) == []
         db.engine.dispose()
+
+
+def test_migrations_leave_sqlite_enforcing_foreign_keys(tmp_path):
+    """migrations/env.py turns SQLite's foreign keys off to rebuild tables; the connections used after have them on."""
+    from sqlalchemy import text
+
+    fresh = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite3'}", "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1}})
+    with fresh.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.execute(text("SELECT sql FROM sqlite_master WHERE name = 'arms'")).scalar().count("AUTOINCREMENT") == 1
+        db.engine.dispose()

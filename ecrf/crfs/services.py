@@ -19,7 +19,7 @@ from ecrf.clock import now_utc, site_today
 from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import CrfData, CrfEntry, EntryStatus, LifecycleError, Signature
 from ecrf.crfs.registry import Instrument, instrument
-from ecrf.db import update_where
+from ecrf.db import lock_row, update_where
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
@@ -225,9 +225,12 @@ def conflict(entry: CrfEntry, item: Instrument, entered: EntryInput) -> InvalidI
         for name in item.form.data_field_names() if stored.get(name) != entered.values.get(name)
     ]
     changes = "; ".join(differences) or "no value differs from yours"
+    # A signature, a verification or a visit-date change also gives the form a new version, without a save.
+    now = f", and it is now {entry.state}" if entry.state not in ("draft", "complete") else ""
     return InvalidInput.at(None, (
-        f"{who.full_name if who else 'Someone'} saved this form at {entry.updated_at:%Y-%m-%d %H:%M} UTC, after you opened it. "
-        f"Nothing of yours was saved. {changes}. Reload the form to see the saved values, then change what is still needed."
+        f"This form changed after you opened it: last saved by {who.full_name if who else 'someone'} at "
+        f"{entry.updated_at:%Y-%m-%d %H:%M} UTC{now}. Nothing of yours was saved. {changes}. "
+        "Reload the form to see it as it is now, then change what is still needed."
     ))
 
 
@@ -297,6 +300,8 @@ def sign_entries(entries: list[tuple[CrfEntry, Instrument]], user: User, identit
         raise IdentityNotConfirmed(user.email)
     if not entries:
         raise InvalidInput.at(None, "There is no complete, unsigned form to sign.")
+    for visit_id in sorted({entry.visit_id for entry, _ in entries}):
+        lock_row(db.session, Visit, visit_id)  # signing and changing the visit's date take its forms one after another
     signatures = []
     for entry, item in entries:
         _moved(entry.check_signable)
@@ -326,6 +331,8 @@ def lock_entries(entries: list[CrfEntry], by: User) -> None:
     """The data manager locks entries; open queries on an entry block it."""
     from ecrf.queries.services import open_query_count
 
+    for visit_id in sorted({entry.visit_id for entry in entries}):
+        lock_row(db.session, Visit, visit_id)  # as signing and date changes do: one after another, never a deadlock
     blocked = [entry for entry in entries if open_query_count(entry)]
     if blocked:
         raise InvalidInput.at(None, f"{len(blocked)} form(s) have open queries; close them before locking.")

@@ -80,13 +80,18 @@ def _decide(record: ScreeningRecord, outcome: ScreeningOutcome, by: User | None)
 
 
 def _claim_undecided(record: ScreeningRecord, **values) -> None:
-    """Write to the record only while it is undecided, with one conditional UPDATE; else tell why (a decision
-    taken a moment ago by another request included)."""
-    record.outcome  # noqa: B018  (loaded now, so that the ORM records the old and the new outcome in the audit trail)
-    undecided = (ScreeningRecord.id == record.id, ScreeningRecord.subject_id.is_(None), ScreeningRecord.outcome.not_in(DECIDED))
-    if not update_where(db.session, ScreeningRecord, *undecided, updated_at=now_utc(), **values):
+    """Write to the record only while it is undecided and as this request read it (its last change is the one
+    seen), with one conditional UPDATE; else say why: a decision, or a correction, made a moment ago by another
+    request. So an enrolment never goes ahead on values corrected meanwhile, nor a correction over a decline."""
+    seen = record.updated_at  # (also loads the outcome, so that the ORM records its old and new value in the audit trail)
+    unchanged = (ScreeningRecord.id == record.id, ScreeningRecord.subject_id.is_(None), ScreeningRecord.outcome.not_in(DECIDED),
+                 ScreeningRecord.updated_at == seen)
+    if not update_where(db.session, ScreeningRecord, *unchanged, updated_at=now_utc(), **values):
         db.session.refresh(record)
-        raise _already_decided(record)
+        if record.outcome in DECIDED:
+            raise _already_decided(record)
+        raise InvalidInput.at(None, (f"{record.screening_number} was changed by someone else a moment ago, so nothing was done: "
+                                     "look at the screening as it is now, then try again."))
 
 
 def _already_decided(record: ScreeningRecord) -> InvalidInput:

@@ -10,6 +10,7 @@ from ecrf.auth.models import User
 from ecrf.clock import now_utc, site_today
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.services import touch
+from ecrf.db import lock_row
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
@@ -90,6 +91,7 @@ def _release_forms(visit: Visit, reason: str | None) -> None:
     """Before a visit's date or missed mark changes: refused while any of its forms is locked; where forms are
     signed or source-verified, a reason for change is required, their signatures are voided and their
     verification dropped (the signature's hash covers the visit date, so nothing else could keep it)."""
+    lock_row(db.session, Visit, visit.id)  # as signing and locking do: they wait for this change, or it for them
     entries = db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id, CrfEntry.none_reported.is_(False))).all()
     locked = [entry for entry in entries if entry.status is EntryStatus.LOCKED]
     if locked:
