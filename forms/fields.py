@@ -13,6 +13,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 
 from ecrf.auth.emails import MAX_LENGTH as EMAIL_MAX_LENGTH, ONE_ADDRESS, is_email_address
 from ecrf.errors import InvalidInput
+from ecrf.guards import BIGINT_MAX
 
 
 class Named:
@@ -72,10 +73,6 @@ class NamedDateTimeField(Named, DateTimeLocalField):
         _check_year(self, self.data)
 
 
-#: Whole numbers beyond a 64-bit integer column are refused even where a field has no range of its own.
-INTEGER_LIMIT = 2**63 - 1
-
-
 class NamedIntegerField(Named, IntegerField):
     """A whole number; one that is not, or that no database integer column holds, names the field and what it takes."""
 
@@ -83,7 +80,7 @@ class NamedIntegerField(Named, IntegerField):
         if valuelist and valuelist[0].strip():
             try:
                 self.data = int(valuelist[0].strip())
-                if abs(self.data) > INTEGER_LIMIT:
+                if abs(self.data) > BIGINT_MAX:  # no integer column holds it, even where the field has no range
                     raise ValueError
             except ValueError:
                 self.data = None

@@ -215,12 +215,17 @@ def csrf_token(client, url: str) -> str:
     return match.group(1)
 
 
-def post_form(client, url: str, data: dict, **kwargs):
-    """Post a form the way a browser does: with the hidden fields the page gave it (CSRF token, the version
-    the form was opened at, its form key), then the values typed."""
+def page_fields(client, url: str, action: str | None = None) -> dict[str, str]:
+    """The hidden fields one rendering of the page at `url` gives its form (the one posting to `action`, if given):
+    CSRF token, the version the form was opened at, its form key. Post them twice to post that rendering twice."""
     from tests.web import hidden_fields
 
-    hidden = hidden_fields(client.get(url).get_data(as_text=True))
+    return hidden_fields(client.get(url).get_data(as_text=True), action)
+
+
+def post_form(client, url: str, data: dict, **kwargs):
+    """Post a form the way a browser does: with the hidden fields the page gave it, then the values typed."""
+    hidden = page_fields(client, url)
     assert "csrf_token" in hidden, f"no CSRF token on {url}"
     return client.post(url, data={**hidden, **data}, **kwargs)
 

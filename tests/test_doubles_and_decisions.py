@@ -22,9 +22,9 @@ from ecrf.safety.services import refresh_flags
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.subjects.models import Subject
 from ecrf.visits.services import record_visit_date
-from tests.conftest import PASSWORD, post_form
+from tests.conftest import PASSWORD, page_fields, post_form
 from tests.races import at_once
-from tests.web import WebUser, hidden_fields
+from tests.web import WebUser
 
 NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
@@ -61,11 +61,6 @@ def _url(subject, code: str = "abi", visit: str = "m3") -> str:
     return f"/subjects/{subject.subject_code}/visits/{visit}/forms/{code}"
 
 
-def _page_fields(client, url: str, action: str | None = None) -> dict[str, str]:
-    """The hidden fields of the form as one rendering of the page gave them (to post that rendering twice)."""
-    return hidden_fields(client.get(url).get_data(as_text=True), action)
-
-
 def _count(model, *where) -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
@@ -75,8 +70,8 @@ def _signed_and_verified(people, subject) -> str:
     """ABI complete, source-verified and signed; returns the visit's URL."""
     post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
     visit_url = f"/subjects/{subject.subject_code}/visits/m3"
-    people[Role.MONITOR].post(f"{_url(subject)}/1/verify", data=_page_fields(people[Role.MONITOR], _url(subject), "/verify"))
-    people[Role.INVESTIGATOR].post(f"{visit_url}/sign", data={**_page_fields(people[Role.INVESTIGATOR], visit_url, "/sign"), **SIGNER})
+    people[Role.MONITOR].post(f"{_url(subject)}/1/verify", data=page_fields(people[Role.MONITOR], _url(subject), "/verify"))
+    people[Role.INVESTIGATOR].post(f"{visit_url}/sign", data={**page_fields(people[Role.INVESTIGATOR], visit_url, "/sign"), **SIGNER})
     entry = _abi_entry()
     assert entry.verified_at is not None and entry.valid_signatures
     return visit_url
@@ -91,7 +86,7 @@ def _abi_entry() -> CrfEntry:
 
 def test_a_new_adverse_event_sent_twice_is_saved_once_and_the_repeat_shows_it(people, subject):
     coordinator, url = people[Role.COORDINATOR], _url(subject, "adverse_events") + "/new"
-    hidden = _page_fields(coordinator, url)
+    hidden = page_fields(coordinator, url)
     first = coordinator.post(url, data={**hidden, "ae_term": "Groin haematoma", "action": "draft"})
     again = coordinator.post(url, data={**hidden, "ae_term": "Groin haematoma", "action": "draft"})
     assert first.status_code == again.status_code == 302 and first.location == again.location
@@ -108,7 +103,7 @@ def test_two_new_adverse_events_from_two_renderings_are_both_saved(people, subje
 
 def test_a_screening_form_sent_twice_creates_one_screening_record(people, site):
     coordinator, url = people[Role.COORDINATOR], "/studies/defier/sites/SH01/screening/new"
-    hidden = _page_fields(coordinator, url)
+    hidden = page_fields(coordinator, url)
     responses = [coordinator.post(url, data={**hidden, "screening_date": "2027-06-01"}) for _ in range(2)]
     assert [r.status_code for r in responses] == [302, 302] and responses[0].location == responses[1].location
     assert _count(ScreeningRecord) == 1
@@ -117,7 +112,7 @@ def test_a_screening_form_sent_twice_creates_one_screening_record(people, site):
 def test_a_signature_sent_twice_signs_once(people, subject):
     post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
     investigator, visit_url = people[Role.INVESTIGATOR], f"/subjects/{subject.subject_code}/visits/m3"
-    hidden = _page_fields(investigator, visit_url, "/sign")
+    hidden = page_fields(investigator, visit_url, "/sign")
     first = investigator.post(f"{visit_url}/sign", data={**hidden, **SIGNER})
     again = investigator.post(f"{visit_url}/sign", data={**hidden, **SIGNER})
     assert first.status_code == again.status_code == 302
@@ -151,7 +146,7 @@ def abi_flag(subject):
 
 def test_a_flag_confirmation_sent_twice_opens_one_adverse_event(people, abi_flag):
     investigator, url = people[Role.INVESTIGATOR], f"/flags/{abi_flag.id}"
-    hidden = _page_fields(investigator, url)
+    hidden = page_fields(investigator, url)
     first = investigator.post(url, data={**hidden, "action": "confirm"})
     again = investigator.post(url, data={**hidden, "action": "confirm"})
     assert first.status_code == again.status_code == 302 and first.location == again.location
@@ -173,7 +168,7 @@ def test_two_confirmations_of_one_flag_at_once_open_one_adverse_event(make_user,
 def test_a_query_raised_twice_is_one_query(people, subject):
     post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
     monitor = people[Role.MONITOR]
-    hidden = _page_fields(monitor, _url(subject), "/queries")
+    hidden = page_fields(monitor, _url(subject), "/queries")
     for _ in range(2):
         assert monitor.post(f"{_url(subject)}/1/queries", data={**hidden, "field": "pt_left", "text": "Source says 95"}).status_code == 302
     assert _count(DataQuery) == 1
@@ -183,7 +178,7 @@ def test_a_query_raised_twice_is_one_query(people, subject):
 
 def test_two_users_open_a_not_started_form_and_the_second_save_is_refused_with_its_values_kept(people, subject):
     coordinator, investigator, url = people[Role.COORDINATOR], people[Role.INVESTIGATOR], _url(subject)
-    opened = [_page_fields(client, url) for client in (coordinator, investigator)]
+    opened = [page_fields(client, url) for client in (coordinator, investigator)]
     assert coordinator.post(url, data={**opened[0], **ABI, "pt_left": "91", "action": "draft"}).status_code == 302
     second = investigator.post(url, data={**opened[1], **ABI, "pt_left": "92", "action": "draft"}).get_data(as_text=True)
     assert "This form changed after you opened it: last saved by Dr Coordinator at 2027-06-01 04:00 UTC. Nothing of yours was saved." in second
@@ -197,7 +192,7 @@ def test_a_declined_screening_stays_declined_until_reversed_with_a_reason(people
     coordinator = people[Role.COORDINATOR]
     record = make_screening("defier", site)
     url = f"/screening/{record.screening_number}"
-    coordinator.post(f"{url}/decline", data=_page_fields(coordinator, url, "/decline"))
+    coordinator.post(f"{url}/decline", data=page_fields(coordinator, url, "/decline"))
     resaved = post_form(coordinator, url, {"screening_date": "2027-06-01"}).get_data(as_text=True)
     assert "the patient declined consent and cannot be enrolled; the screening no longer changes" in resaved
     enrol = post_form(coordinator, f"{url}/enrol", {"consent_date": "2027-06-01", "index_date": "2027-06-01", "arm": "des"})
@@ -205,9 +200,9 @@ def test_a_declined_screening_stays_declined_until_reversed_with_a_reason(people
     db.session.expire_all()
     assert db.session.get(ScreeningRecord, record.id).outcome is ScreeningOutcome.DECLINED_CONSENT
     mark = db.session.scalar(select(func.max(AuditEvent.id)))
-    no_reason = coordinator.post(f"{url}/reverse-decline", data={**_page_fields(coordinator, url, "/reverse-decline"), "reason": " "})
+    no_reason = coordinator.post(f"{url}/reverse-decline", data={**page_fields(coordinator, url, "/reverse-decline"), "reason": " "})
     assert "Reason: required to reverse a declined consent" in coordinator.get(no_reason.location).get_data(as_text=True)
-    coordinator.post(f"{url}/reverse-decline", data={**_page_fields(coordinator, url, "/reverse-decline"), "reason": "Patient changed their mind"})
+    coordinator.post(f"{url}/reverse-decline", data={**page_fields(coordinator, url, "/reverse-decline"), "reason": "Patient changed their mind"})
     db.session.expire_all()
     assert db.session.get(ScreeningRecord, record.id).outcome is ScreeningOutcome.ELIGIBLE
     (change,) = db.session.scalars(select(AuditEvent).where(AuditEvent.id > mark, AuditEvent.object_type == "screening_records",
@@ -236,7 +231,7 @@ def test_changing_the_date_of_a_signed_visit_needs_a_reason_and_voids_signatures
 def test_a_locked_visit_keeps_its_date_until_unlocked(people, subject):
     visit_url = _signed_and_verified(people, subject)
     data_manager = people[Role.DATA_MANAGER]
-    data_manager.post(f"{_url(subject)}/1/lock", data=_page_fields(data_manager, _url(subject), "/lock"))
+    data_manager.post(f"{_url(subject)}/1/lock", data=page_fields(data_manager, _url(subject), "/lock"))
     assert _abi_entry().status is EntryStatus.LOCKED
     refused = post_form(people[Role.COORDINATOR], visit_url, {"visit_date": "2027-04-02", "reason_for_change": "typo"}).get_data(as_text=True)
     assert "1 form(s) of this visit are locked, so its date and missed mark cannot change" in refused
@@ -273,7 +268,7 @@ def test_confirming_a_flag_saves_the_adverse_event_through_its_form_in_place_of_
     db.session.commit()
     marker_id = marker.id
     investigator = people[Role.INVESTIGATOR]
-    response = investigator.post(f"/flags/{abi_flag.id}", data={**_page_fields(investigator, f"/flags/{abi_flag.id}"), "action": "confirm"})
+    response = investigator.post(f"/flags/{abi_flag.id}", data={**page_fields(investigator, f"/flags/{abi_flag.id}"), "action": "confirm"})
     assert response.location.endswith("/visits/m3/forms/adverse_events/1")
     db.session.expire_all()
     (entry,) = db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id, CrfEntry.instrument == "adverse_events")).all()
@@ -341,7 +336,7 @@ def test_a_new_account_sent_twice_is_created_once_and_the_repeat_goes_to_its_pag
     make_user("admin@example.org", [("defier", site, Role.ADMIN)])
     admin = current_app.test_client()
     post_form(admin, "/login", {"email": "admin@example.org", "password": PASSWORD})
-    hidden = _page_fields(admin, "/admin/users/new")
+    hidden = page_fields(admin, "/admin/users/new")
     data = {"email": "new.person@example.org", "full_name": "New Person", "password": ""}
     first = admin.post("/admin/users/new", data={**hidden, **data})
     again = admin.post("/admin/users/new", data={**hidden, **data})

@@ -13,7 +13,7 @@ from ecrf.auth.models import Role, User
 from ecrf.crfs.models import Signature
 from ecrf.extensions import db
 from ecrf.visits.services import record_visit_date
-from tests.conftest import PASSWORD, post_form
+from tests.conftest import PASSWORD, page_fields, post_form
 
 NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
@@ -43,13 +43,7 @@ def investigator(visit_url):
 
 
 def _sign(client, visit_url: str, **data):
-    return client.post(f"{visit_url}/sign", data={**_hidden(client, visit_url), **data})
-
-
-def _hidden(client, visit_url: str) -> dict:
-    from tests.web import hidden_fields
-
-    return hidden_fields(client.get(visit_url).get_data(as_text=True), f"{visit_url}/sign")
+    return client.post(f"{visit_url}/sign", data={**page_fields(client, visit_url, f"{visit_url}/sign"), **data})
 
 
 def _signatures() -> int:
@@ -69,7 +63,7 @@ def test_the_first_signature_of_a_session_needs_the_email_and_later_ones_the_pas
 
 def test_a_new_session_asks_for_the_email_again(investigator, visit_url):
     _sign(investigator, visit_url, email="investigator@example.org", password=PASSWORD)
-    investigator.post("/logout", data=_hidden(investigator, visit_url))
+    investigator.post("/logout", data=page_fields(investigator, visit_url, f"{visit_url}/sign"))
     coordinator = current_app.test_client()
     post_form(coordinator, "/login", {"email": "coordinator@example.org", "password": PASSWORD})
     post_form(coordinator, f"{visit_url}/forms/abi", {**ABI, "pt_right": "125", "reason_for_change": "typo", "action": "complete"})

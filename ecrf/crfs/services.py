@@ -302,16 +302,16 @@ def sign_entries(entries: list[tuple[CrfEntry, Instrument]], user: User, identit
         raise InvalidInput.at(None, "There is no complete, unsigned form to sign.")
     for visit_id in sorted({entry.visit_id for entry, _ in entries}):
         lock_row(db.session, Visit, visit_id)  # signing and changing the visit's date take its forms one after another
-    signatures = []
-    for entry, item in entries:
+    for entry, _ in entries:
         _moved(entry.check_signable)
         touch(entry)
-        # What is signed is read after the touch: a save or a date change committed before it is seen, and none
-        # can commit after it before this transaction does (each touches the entry too).
-        data = entry_data(item, entry)
-        for row in (entry.visit, data):
-            if row is not None:
-                db.session.refresh(row)
+    # What is signed is read after the touches: a save or a date change committed before them is seen, and none
+    # can commit after them before this transaction does (each touches the entry too).
+    for visit in {entry.visit for entry, _ in entries}:
+        db.session.refresh(visit)
+    signatures = []
+    for entry, item in entries:
+        data = db.session.get(item.model, entry.id, populate_existing=True)
         signature = Signature(
             entry=entry, user_id=user.id, printed_name=user.full_name, meaning=SIGNATURE_MEANING, signed_at=now_utc(),
             data_sha256=data_digest(item, data, entry), digest_version=DIGEST_VERSION,
