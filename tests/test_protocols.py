@@ -134,3 +134,26 @@ def test_a_file_named_differently_from_its_code_is_refused(tmp_path, defier_data
 def test_a_wrong_type_names_the_key(tmp_path, defier_data):
     defier_data["visits"][1]["target_day"] = "thirty"
     assert _refusal(tmp_path, defier_data).startswith("defier.yaml: visits.1.target_day: Input should be a valid integer")
+
+
+REPOSITORY = PROTOCOL_DIR.parent.parent
+
+
+def test_protocol_files_name_their_sources_relative_to_the_repository_never_by_a_machine_path():
+    for path in sorted(PROTOCOL_DIR.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        assert "/work/" not in text and "/home/" not in text, f"{path.name} names a source by a machine path"
+        source = load_protocol(path).source
+        assert source.startswith("../shared/seeds/"), f"{path.name}: source {source!r}"
+        if (REPOSITORY / "../shared/seeds").is_dir():
+            assert (REPOSITORY / source).is_file(), f"{path.name}: {source} does not exist relative to the repository"
+
+
+def test_code_comments_never_name_a_machine_path():
+    for path in sorted(REPOSITORY.glob("*.py")) + sorted((REPOSITORY / "ecrf").rglob("*.py")) + sorted((REPOSITORY / "forms").rglob("*.py")):
+        assert "/work/shared" not in path.read_text(encoding="utf-8"), f"{path.relative_to(REPOSITORY)} names a machine path"
+
+
+def test_a_source_given_as_a_machine_path_is_refused(tmp_path, defier_data):
+    defier_data["source"] = "/srv/trials/seeds/defier.txt"
+    assert _refusal(tmp_path, defier_data).startswith("defier.yaml: source: '/srv/trials/seeds/defier.txt' is a machine path")

@@ -6,6 +6,7 @@ key they concern first, so the loader can report file, key and reason.
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Literal
@@ -273,7 +274,15 @@ class Protocol(Strict):
     eligibility: Eligibility
     safety: SafetyRules = SafetyRules()
     endpoints: Endpoints
+    #: The study document this file follows, as a path relative to the repository ("../shared/seeds/...").
     source: str = ""
+
+    @field_validator("source")
+    @classmethod
+    def _relative_source(cls, path: str) -> str:
+        if path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", path):
+            raise ValueError(f"'{path}' is a machine path; name the source relative to the repository, e.g. ../shared/seeds/<file>")
+        return path
 
     @model_validator(mode="after")
     def _consistent(self) -> "Protocol":
