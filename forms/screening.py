@@ -23,10 +23,19 @@ def stratum_name(factor_code: str) -> str:
 
 
 def _rules_hint(protocol: Protocol, code: str) -> str:
-    rules = [("inclusion", r) for c in protocol.eligibility.inclusion for r in c.rules if r.field == code]
-    rules += [("randomization", r) for c in protocol.allocation.gates for r in c.rules if r.field == code]
-    rules += [("exclusion", r) for c in protocol.eligibility.exclusion for r in c.rules if r.field == code]
-    return "; ".join(f"{kind}: {describe_rule(rule)}" for kind, rule in rules)
+    criteria = [("inclusion", c) for c in protocol.eligibility.inclusion] + [("randomization", c) for c in protocol.allocation.gates]
+    criteria += [("exclusion", c) for c in protocol.eligibility.exclusion]
+    hints = []
+    for kind, criterion in criteria:
+        unless = criterion.unless
+        for rule in criterion.rules:
+            if rule.field == code:
+                hints.append(f"{kind}: {describe_rule(rule)}" + (
+                    f" (not applied when {SCREENING_FIELDS[unless.field].label.lower()}: {describe_rule(unless)})" if unless else ""))
+        if unless is not None and unless.field == code:
+            judged = ", ".join(dict.fromkeys(SCREENING_FIELDS[r.field].label for r in criterion.rules))
+            hints.append(f"when {describe_rule(unless)}, the {kind} criterion on {judged} does not apply")
+    return "; ".join(hints)
 
 
 def _value_field(protocol: Protocol, code: str):
@@ -35,9 +44,12 @@ def _value_field(protocol: Protocol, code: str):
     if spec.empty_means_never:
         hint += "; leave empty if it never happened"
     if spec.entered_as == "date":
-        return date_field(spec.label, is_required=False, description=hint)
+        return date_field(spec.label, is_required=False, description=f"Days are counted to the screening date, and again to the enrolment date when enrolling. {hint}")
     if spec.entered_as == "datetime":
-        return datetime_field(spec.label, is_required=False, description=f"Site local date and time; hours are counted to now. {hint}")
+        return datetime_field(spec.label, is_required=False, description=(
+            f"Site local date and time; hours are counted to now and judged on the exact time. {hint}"))
+    if spec.entered_as == "yes_no":
+        return yes_no(spec.label, is_required=False, description=hint)
     if spec.places:
         return decimal(spec.label, spec.low, spec.high, spec.places, spec.unit, is_required=False, description=hint)
     return integer(spec.label, int(spec.low), int(spec.high), spec.unit, is_required=False, description=hint)
@@ -67,7 +79,9 @@ def posted_values(form: FlaskForm, protocol: Protocol, timezone: str) -> dict[st
         data = form[SCREENING_FIELDS[code].input_name].data
         if data is None or data == "":
             continue
-        if isinstance(data, datetime):
+        if isinstance(data, bool):
+            values[code] = "1" if data else "0"
+        elif isinstance(data, datetime):
             values[code] = data.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC).isoformat()
         elif isinstance(data, date):
             values[code] = data.isoformat()
@@ -86,6 +100,8 @@ def form_data(record, protocol: Protocol) -> dict:
             continue
         if spec.entered_as == "datetime":
             data[spec.input_name] = datetime.fromisoformat(raw).astimezone(local).replace(tzinfo=None)
+        elif spec.entered_as == "yes_no":
+            data[spec.input_name] = raw == "1"
         else:
             data[spec.input_name] = date.fromisoformat(raw) if spec.entered_as == "date" else Decimal(raw)
     for code, answer in record.answers.items():

@@ -157,3 +157,20 @@ def test_code_comments_never_name_a_machine_path():
 def test_a_source_given_as_a_machine_path_is_refused(tmp_path, defier_data):
     defier_data["source"] = "/srv/trials/seeds/defier.txt"
     assert _refusal(tmp_path, defier_data).startswith("defier.yaml: source: '/srv/trials/seeds/defier.txt' is a machine path")
+
+
+def test_a_criterion_may_apply_only_unless_another_answer_holds(tmp_path):
+    data = yaml.safe_load((PROTOCOL_DIR / "defiance.yaml").read_text())
+    renal = next(c for c in load_protocols(PROTOCOL_DIR)["defiance"].eligibility.exclusion if c.code == "renal_impairment")
+    assert renal.unless is not None and renal.unless.field == "on_dialysis" and renal.unless.holds(1)
+    criterion = next(c for c in data["eligibility"]["exclusion"] if c["code"] == "renal_impairment")
+    criterion["unless"] = {"field": "on_dialysis_typo", "op": "==", "value": 1}
+    assert "eligibility.exclusion.11.unless.field: unknown screening field 'on_dialysis_typo'" in _refusal(tmp_path, data, "defiance.yaml")
+    criterion["unless"] = {"field": "gfr_ml_min", "op": ">", "value": 60}
+    assert ("defiance.yaml: eligibility.exclusion.11: unless: names gfr_ml_min, a value the criterion's own rule judges; "
+            "name another answer") in _refusal(tmp_path, data, "defiance.yaml")
+    ivc = next(c for c in data["eligibility"]["exclusion"] if c["code"] == "ivc_filter")
+    criterion["unless"] = {"field": "on_dialysis", "op": "==", "value": 1}
+    ivc["unless"] = {"field": "on_dialysis", "op": "==", "value": 1}
+    assert ("defiance.yaml: eligibility.exclusion.3: unless: only a criterion with rule or any_of can have it; "
+            "the investigator judges this one") in _refusal(tmp_path, data, "defiance.yaml")

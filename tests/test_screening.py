@@ -76,10 +76,10 @@ def test_a_value_not_entered_leaves_its_criterion_unanswered_except_days_since_a
     assert no_stroke.eligible
 
 
-def test_derived_values_count_days_to_the_screening_date_and_hours_to_now():
+def test_derived_values_count_days_to_the_given_date_and_hours_to_now():
     numbers = derive({"symptom_onset_days": "2027-01-01", "hours_since_last_known_well": "2027-03-09T16:00:00+00:00"},
-                     screening_date=date(2027, 3, 10), at=NOW)
-    assert numbers == {"symptom_onset_days": Decimal(68), "hours_since_last_known_well": Decimal("12.0")}
+                     counted_to=date(2027, 3, 10), at=NOW)
+    assert numbers == {"symptom_onset_days": Decimal(68), "hours_since_last_known_well": Decimal(12)}
 
 
 @pytest.mark.parametrize(("study", "field", "value", "gate"), [
@@ -246,3 +246,84 @@ def test_a_patient_who_declined_consent_cannot_be_enrolled(client, coordinator, 
     assert record.outcome is ScreeningOutcome.DECLINED_CONSENT
     page = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "des"}).get_data(as_text=True)
     assert "declined consent and cannot be enrolled" in page and subjects() == []
+
+
+# -- rules that apply only when another answer holds; exact values; judged again at enrolment -------------
+
+def _without(numbers: dict, *codes: str) -> dict:
+    return {k: v for k, v in numbers.items() if k not in codes}
+
+
+def test_defiance_egfr_exclusion_applies_only_to_patients_not_on_dialysis():
+    protocol = protocols()["defiance"]
+    numbers, answers = eligible_example(protocol)
+    assert numbers["on_dialysis"] == 0  # the example patient is not on dialysis, and needs an eGFR
+    on_dialysis = judge(protocol, {**_without(numbers, "gfr_ml_min"), "on_dialysis": Decimal(1)}, answers)
+    assert on_dialysis.eligible, on_dialysis
+    assert judge(protocol, {**numbers, "gfr_ml_min": Decimal(12), "on_dialysis": Decimal(1)}, answers).eligible
+    assert judge(protocol, _without(numbers, "gfr_ml_min"), answers).unanswered == ["renal_impairment"]
+    assert judge(protocol, {**numbers, "gfr_ml_min": Decimal(29)}, answers).failed == ["renal_impairment"]
+    # A normal eGFR settles it whatever the dialysis answer; a low one needs the answer.
+    assert judge(protocol, _without(numbers, "on_dialysis"), answers).eligible
+    assert judge(protocol, {**_without(numbers, "on_dialysis"), "gfr_ml_min": Decimal(29)}, answers).unanswered == ["renal_impairment"]
+
+
+def test_the_screening_form_asks_about_dialysis_and_a_patient_on_dialysis_without_an_egfr_is_eligible(client, coordinator):
+    form = _eligible_form("defiance", on_dialysis="True")
+    del form["gfr_ml_min"]
+    page = client.get("/studies/defiance/sites/SH01/screening/new").get_data(as_text=True)
+    assert 'name="on_dialysis"' in page
+    location = _screen(client, "defiance", form)
+    assert 'id="outcome">eligible' in client.get(location).get_data(as_text=True)
+    record = db.session.scalar(select(ScreeningRecord))
+    assert record.outcome is ScreeningOutcome.ELIGIBLE and record.values["on_dialysis"] == "1" and "gfr_ml_min" not in record.values
+    assert _screen(client, "defiance", {**form, "on_dialysis": "False"})
+    assert db.session.scalars(select(ScreeningRecord.outcome).order_by(ScreeningRecord.id)).all()[-1] is ScreeningOutcome.IN_PROGRESS
+
+
+def test_hours_since_last_known_well_are_judged_exactly_not_rounded():
+    protocol = protocols()["angel-icas"]
+    numbers, answers = eligible_example(protocol)
+    values = {"hours_since_last_known_well": (NOW - timedelta(hours=24, minutes=2)).isoformat()}
+    hours = derive(values, counted_to=NOW.date(), at=NOW)["hours_since_last_known_well"]
+    assert hours > 24 and round(hours, 1) == Decimal("24.0")
+    assert "within_24h" in judge(protocol, {**numbers, "hours_since_last_known_well": hours}, answers).failed
+
+
+def test_a_screening_24_hours_and_2_minutes_after_last_known_well_fails_and_shows_the_hours_rounded(client, coordinator):
+    form = _eligible_form("angel-icas", hours_since_last_known_well__at="2027-03-09T11:58")  # now is 12:00 in Shanghai
+    location = _screen(client, "angel-icas", form)
+    page = client.get(location).get_data(as_text=True)
+    assert 'id="outcome">screen failure' in page
+    assert "24.0 h" in page and "24.03" not in page
+
+
+def test_symptom_onset_is_counted_to_the_enrolment_date_and_judged_again_then(client, coordinator, make_screening, shanghai, cli, clock, login):
+    cli.invoke(args=["ecrf", "randomization", "generate", "defiance", "--seed", "7", "--per-stratum", "10"])
+    record = make_screening("defiance", shanghai, numbers={"symptom_onset_days": Decimal(84)})
+    assert record.outcome is ScreeningOutcome.ELIGIBLE and record.values["symptom_onset_days"] == "2026-12-16"
+    from ecrf.auth.models import User
+
+    user = db.session.scalar(select(User).where(User.email == "coord@example.org"))
+    with clock(NOW + timedelta(days=2)):
+        login(user)  # the session of two days ago has expired
+        response = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-12"})
+        page = response.get_data(as_text=True)
+    assert response.status_code == 200 and subjects() == []
+    assert "Not eligible; these criteria are not met:" in page
+    assert "Symptom onset within 12 weeks of enrollment in the study" in page
+    assert "86 days before the enrolment date 2027-03-12" in page
+    login(user)
+    response = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-10"})
+    assert response.status_code == 302 and len(subjects()) == 1
+
+
+def test_defier_stent_location_of_inclusion_4_is_asked_at_screening(client, coordinator):
+    protocol = protocols()["defier"]
+    numbers, answers = eligible_example(protocol)
+    for field, criterion in (("stent_below_profunda_mm", "stent_location_proximal"), ("stent_above_notch_mm", "stent_location_distal")):
+        assert judge(protocol, {**numbers, field: Decimal(10)}, answers).eligible
+        assert judge(protocol, {**numbers, field: Decimal(9)}, answers).failed == [criterion]
+        assert judge(protocol, _without(numbers, field), answers).unanswered == [criterion]
+    page = client.get("/studies/defier/sites/SH01/screening/new").get_data(as_text=True)
+    assert 'name="stent_below_profunda_mm"' in page and 'name="stent_above_notch_mm"' in page

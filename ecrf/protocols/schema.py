@@ -105,11 +105,19 @@ class Criterion(Strict):
     rule: Rule | None = None
     #: Alternatives: the criterion is met when any of these rules holds.
     any_of: list[Rule] | None = None
+    #: A condition on another screening answer under which the criterion does not apply (an inclusion
+    #: counts as met, an exclusion as absent), e.g. DEFIANCE's eGFR exclusion unless on dialysis.
+    unless: Rule | None = None
 
     @model_validator(mode="after")
     def _one_kind_of_rule(self) -> "Criterion":
         if self.rule is not None and self.any_of is not None:
             raise ValueError("give either rule or any_of, not both")
+        if self.unless is not None:
+            if not self.rules:
+                raise ValueError("unless: only a criterion with rule or any_of can have it; the investigator judges this one")
+            if any(rule.field == self.unless.field for rule in self.rules):
+                raise ValueError(f"unless: names {self.unless.field}, a value the criterion's own rule judges; name another answer")
         return self
 
     @property

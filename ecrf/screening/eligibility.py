@@ -25,10 +25,15 @@ def rule_fields(protocol: Protocol) -> list[str]:
     """The screening fields the protocol's criteria and randomization conditions name, in protocol order."""
     found: list[str] = []
     for criterion in protocol.eligibility.inclusion + protocol.eligibility.exclusion + protocol.allocation.gates:
-        for rule in criterion.rules:
+        for rule in _condition_first(criterion):
             if rule.field not in found:
                 found.append(rule.field)
     return found
+
+
+def _condition_first(criterion: Criterion) -> list[Rule]:
+    """The criterion's `unless` condition (asked first: "on dialysis" before the eGFR), then its rules."""
+    return ([criterion.unless] if criterion.unless else []) + criterion.rules
 
 
 def judged_by_investigator(protocol: Protocol) -> list[tuple[str, Criterion]]:
@@ -37,22 +42,57 @@ def judged_by_investigator(protocol: Protocol) -> list[tuple[str, Criterion]]:
             for c in criteria if not c.rules]
 
 
-def derive(values: dict[str, str], *, screening_date: date, at: datetime) -> dict[str, Decimal]:
-    """Numbers for every stored screening value: derived ones (days since onset, hours since last known
-    well) computed from their date / date-time as of the screening date or the instant `at`."""
+def derive(values: dict[str, str], *, counted_to: date, at: datetime) -> dict[str, Decimal]:
+    """Numbers for every stored screening value: derived ones computed from their date (days until `counted_to`:
+    the screening date when screening, the enrolment date when enrolling) or date-time (hours until the instant
+    `at`, exact to the microsecond: never rounded before a rule judges it; `SCREENING_FIELDS[code].shown` rounds
+    it for people)."""
     numbers: dict[str, Decimal] = {}
     for code, raw in values.items():
         field = SCREENING_FIELDS.get(code)
         if field is None or raw in (None, ""):
             continue
         if field.entered_as == "date":
-            numbers[code] = Decimal((screening_date - date.fromisoformat(raw)).days)
+            numbers[code] = Decimal((counted_to - date.fromisoformat(raw)).days)
         elif field.entered_as == "datetime":
-            hours = (at - datetime.fromisoformat(raw)).total_seconds() / 3600
-            numbers[code] = Decimal(str(round(hours, 1)))
+            elapsed = at - datetime.fromisoformat(raw)
+            microseconds = (elapsed.days * 86400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds
+            numbers[code] = Decimal(microseconds) / Decimal(3_600_000_000)
         else:
             numbers[code] = Decimal(raw)
     return numbers
+
+
+def shown_values(criterion: Criterion, values: dict[str, str], numbers: dict[str, Decimal], *, counted_to: str) -> str:
+    """The values a criterion was judged on, as people read them (rounded for showing only), e.g.
+    "Date of DVT symptom onset 2026-12-16: 86 days before the enrolment date 2027-03-12"; `counted_to`
+    names the day that days are counted to."""
+    parts = []
+    for code in dict.fromkeys(rule.field for rule in _condition_first(criterion)):
+        if code not in numbers:
+            continue
+        field = SCREENING_FIELDS[code]
+        if field.entered_as == "date":
+            parts.append(f"{field.label} {values[code]}: {int(numbers[code])} days before the {counted_to}")
+        elif field.entered_as == "datetime":
+            parts.append(f"{field.label}: {field.shown(numbers[code])} ago")
+        else:
+            parts.append(f"{field.label}: {field.shown(numbers[code])}")
+    return "; ".join(parts)
+
+
+def computed_values(values: dict[str, str], *, screening_date: date, at: datetime) -> list[str]:
+    """The values computed from a date or a date-time as of the screening date and the instant `at` the outcome was
+    judged, rounded for showing: "Last known well: 24.0 h before the outcome was judged"."""
+    numbers = derive(values, counted_to=screening_date, at=at)
+    shown = []
+    for code, number in numbers.items():
+        field = SCREENING_FIELDS[code]
+        if field.entered_as == "date":
+            shown.append(f"{field.label} {values[code]}: {int(number)} days before the screening date")
+        elif field.entered_as == "datetime":
+            shown.append(f"{field.label}: {field.shown(number)} before the outcome was judged")
+    return shown
 
 
 def _rules_hold(rules: list[Rule], numbers: dict[str, Decimal]) -> bool | None:
@@ -63,24 +103,54 @@ def _rules_hold(rules: list[Rule], numbers: dict[str, Decimal]) -> bool | None:
     return None if None in results else False
 
 
+def _applies(criterion: Criterion, numbers: dict[str, Decimal]) -> bool | None:
+    """Whether the criterion applies: not when its `unless` condition holds; None when that answer is missing."""
+    condition = criterion.unless
+    if condition is None:
+        return True
+    if condition.field not in numbers:
+        return None
+    return not condition.holds(numbers[condition.field])
+
+
+def _inclusion_met(criterion: Criterion, numbers: dict[str, Decimal]) -> bool | None:
+    """An inclusion (or randomization condition) judged by its rules: met where it does not apply; None when unknown."""
+    applies, held = _applies(criterion, numbers), _rules_hold(criterion.rules, numbers)
+    if applies is False or held is True:
+        return True
+    return False if applies is True and held is False else None
+
+
+def _exclusion_present(criterion: Criterion, numbers: dict[str, Decimal]) -> bool | None:
+    """An exclusion judged by its rules: absent where it does not apply; None when unknown."""
+    held = _rules_hold(criterion.rules, numbers)
+    if held is None and all(SCREENING_FIELDS[r.field].empty_means_never for r in criterion.rules if r.field not in numbers):
+        held = False
+    applies = _applies(criterion, numbers)
+    if applies is False or held is False:
+        return False
+    return True if applies is True and held is True else None
+
+
 def judge(protocol: Protocol, numbers: dict[str, Decimal], answers: dict[str, bool | None]) -> Judgement:
     """Judge every inclusion and exclusion criterion.
 
     A rule needing a value that is missing leaves its criterion unanswered, except an
     exclusion on an "empty means never" field (days since a stroke that never happened).
+    A criterion with an `unless` condition that holds does not apply (inclusion met,
+    exclusion absent); with that answer missing it is unanswered unless its rule settles
+    it anyway (an eGFR of 60 excludes no one, on dialysis or not).
     """
     failed, unanswered = [], []
     for criterion in protocol.eligibility.inclusion:
-        met = _rules_hold(criterion.rules, numbers) if criterion.rules else answers.get(criterion.code)
+        met = _inclusion_met(criterion, numbers) if criterion.rules else answers.get(criterion.code)
         if met is None:
             unanswered.append(criterion.code)
         elif not met:
             failed.append(criterion.code)
     for criterion in protocol.eligibility.exclusion:
         if criterion.rules:
-            present = _rules_hold(criterion.rules, numbers)
-            if present is None and all(SCREENING_FIELDS[r.field].empty_means_never for r in criterion.rules if r.field not in numbers):
-                present = False
+            present = _exclusion_present(criterion, numbers)
         else:
             present = answers.get(criterion.code)
         if present is None:
@@ -92,11 +162,13 @@ def judge(protocol: Protocol, numbers: dict[str, Decimal], answers: dict[str, bo
 
 def failed_gates(protocol: Protocol, numbers: dict[str, Decimal]) -> list[Criterion]:
     """The randomization conditions that do not hold (a missing value fails)."""
-    return [gate for gate in protocol.allocation.gates if not _rules_hold(gate.rules, numbers)]
+    return [gate for gate in protocol.allocation.gates if not _inclusion_met(gate, numbers)]
 
 
 def describe_rule(rule: Rule) -> str:
-    """A rule in words: "> 0.80", "2.25 to 4.0 mm", "one of 0, 6"."""
+    """A rule in words: "> 0.80", "2.25 to 4.0 mm", "one of 0, 6", "yes" (a yes/no answer)."""
+    if SCREENING_FIELDS[rule.field].entered_as == "yes_no" and rule.op == "==":
+        return "yes" if rule.value == 1 else "no"
     unit = f" {rule.unit}" if rule.unit else ""
     if rule.op == "between":
         return f"{rule.low} to {rule.high}{unit}"

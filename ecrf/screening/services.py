@@ -17,7 +17,7 @@ from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod
 from ecrf.randomization.services import allocate, stratum_key
-from ecrf.screening.eligibility import derive, failed_gates, judge
+from ecrf.screening.eligibility import derive, failed_gates, judge, shown_values
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.studies.models import Site, Study
 from ecrf.studies.services import study_site, take_number
@@ -128,7 +128,7 @@ def reverse_decline(record: ScreeningRecord, reason: str, by: User | None, at: d
 
 def _judged_outcome(study: Study, values: dict, answers: dict, screening_date: date, at: datetime) -> tuple[ScreeningOutcome, list[str]]:
     """The outcome the protocol's criteria give, and the criteria failed."""
-    judgement = judge(protocol_for(study.code), derive(values, screening_date=screening_date, at=at), answers)
+    judgement = judge(protocol_for(study.code), derive(values, counted_to=screening_date, at=at), answers)
     outcome = (
         ScreeningOutcome.SCREEN_FAILURE if judgement.failed
         else ScreeningOutcome.IN_PROGRESS if judgement.unanswered
@@ -156,25 +156,36 @@ def enrol_from_screening(
 ) -> Subject:
     """Enrol an eligible screened patient; randomized studies allocate the arm in the same transaction.
 
-    Refused, with the reasons, when a criterion is not met, consent comes after the
-    enrolment date, or a randomization condition of the protocol does not hold.
-    Where day 0 is the randomization, day 0 is now (`at`) on the site's calendar.
+    Eligibility is judged again now: days since a dated event (DVT symptom onset) are
+    counted to the enrolment date, hours (last known well) to this instant. Refused,
+    with the reasons and the values they were judged on, when a criterion is not met,
+    consent comes after the enrolment date, or a randomization condition of the
+    protocol does not hold. Where day 0 is the randomization, day 0 is now (`at`) on
+    the site's calendar.
     """
     at = at or now_utc()
     study, site = record.study, record.site
     protocol = protocol_for(study.code)
     if record.outcome in DECIDED:
         raise _already_decided(record)
-    numbers = derive(record.values, screening_date=record.screening_date, at=at)
+    enrolment_date = local_today(site.timezone, at)
+    numbers = derive(record.values, counted_to=enrolment_date, at=at)
     judgement = judge(protocol, numbers, record.answers)
     if not judgement.eligible:
-        reasons = criterion_texts(study, judgement.failed) + [f"not yet answered: {text}" for text in criterion_texts(study, judgement.unanswered)]
+        criteria = {c.code: c for c in protocol.eligibility.inclusion + protocol.eligibility.exclusion}
+
+        def explained(code: str) -> str:
+            entered = shown_values(criteria[code], record.values, numbers, counted_to=f"enrolment date {enrolment_date.isoformat()}")
+            return criteria[code].text.strip() + (f" (entered: {entered})" if entered else "")
+
+        reasons = [explained(code) for code in judgement.failed] + [f"not yet answered: {text}" for text in criterion_texts(study, judgement.unanswered)]
         raise InvalidInput([(None, "Not eligible; these criteria are not met:")] + [(None, reason) for reason in reasons])
     randomized = protocol.allocation.method is AllocationMethod.RANDOMIZED
     if randomized:
         closed = failed_gates(protocol, numbers)
         if closed:
-            raise InvalidInput([(None, f"Randomization is not allowed yet: {gate.text.strip()} ({_entered(gate, numbers)}).") for gate in closed])
+            raise InvalidInput([(None, f"Randomization is not allowed yet: {gate.text.strip()} ({_entered(gate, record.values, numbers)}).")
+                                for gate in closed])
     if protocol.index.event == "randomization":
         local = at.astimezone(ZoneInfo(site.timezone))
         index_date, index_time = local.date(), time(local.hour, local.minute) if protocol.index.with_time else None
@@ -185,7 +196,7 @@ def enrol_from_screening(
     _decide(record, ScreeningOutcome.ENROLLED, by)
     subject = enrol_subject(
         study, site, index_date=index_date, consent_date=consent_date, arm_code=arm_code, index_time=index_time,
-        by=by, enrolment_date=local_today(site.timezone, at),
+        by=by, enrolment_date=enrolment_date,
     )
     if randomized:
         allocate(subject, stratum_key(site.code, record.strata), at=at, by=by)
@@ -194,9 +205,9 @@ def enrol_from_screening(
     return subject
 
 
-def _entered(gate, numbers) -> str:
-    values = [f"{rule.field.replace('_', ' ')} = {numbers[rule.field]}" for rule in gate.rules if rule.field in numbers]
-    return "entered: " + ", ".join(values) if values else "no value entered"
+def _entered(gate, values: dict, numbers: dict) -> str:
+    shown = shown_values(gate, values, numbers, counted_to="enrolment date")
+    return "entered: " + shown if shown else "no value entered"
 
 
 def screening_log(study: Study, site_ids: list[int], *, site_id: int | None = None, outcome: ScreeningOutcome | None = None,

@@ -13,7 +13,7 @@ from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod
 from ecrf.randomization.services import ListExhausted, list_use
-from ecrf.screening.eligibility import judged_by_investigator
+from ecrf.screening.eligibility import computed_values, judged_by_investigator
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.subjects.models import SubjectStatus
 from ecrf.screening.services import (
@@ -84,6 +84,7 @@ def _screening_page(study, site, record: ScreeningRecord | None):
     return render_template(
         "screening/form.html", study=study, site=site, record=record, form=form, protocol=protocol,
         failed=criterion_texts(study, record.failed_criteria) if record else [],
+        computed=computed_values(record.values, screening_date=record.screening_date, at=record.updated_at) if record else [],
     )
 
 
