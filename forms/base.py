@@ -205,18 +205,6 @@ class CrfForm(FlaskForm):
         elif day < self.context.index_date:
             self.fail(name, f"{label}: must not be before day 0 ({self.context.index_date.isoformat()}).")
 
-    def check_within_days_before_index(self, name: str, days: int) -> None:
-        """A date must lie in the `days` days up to day 0."""
-        day = self.value(name)
-        if day is None:
-            return
-        earliest = self.context.index_date - timedelta(days=days)
-        label = self[name].label.text
-        if day < earliest:
-            self.fail(name, f"{label}: must be within {days} days before day 0, so on or after {earliest.isoformat()}.")
-        elif day > self.context.index_date:
-            self.fail(name, f"{label}: must not be after day 0 ({self.context.index_date.isoformat()}).")
-
     def require_if(self, condition: bool, name: str, why: str) -> None:
         """`name` is required, on completing, when `condition` holds (and it carries no missing code)."""
         if self.completing and condition and _is_empty(self[name]) and not self.missing_code(name):

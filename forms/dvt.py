@@ -1,11 +1,11 @@
 """DEFIANCE DVT forms: presentation and treatment at baseline, and anticoagulation status at each visit.
 
 The inclusion criteria (proximal DVT; symptom onset within 12 weeks of enrolment)
-are from ecrf/protocols/defiance.yaml; the onset limit is read from it.
+are from ecrf/protocols/defiance.yaml. An onset date beyond the protocol's limit is a
+true date that contradicts eligibility: it is kept, with a warning to confirm.
 """
 from __future__ import annotations
 
-from ecrf.protocols.schema import Protocol
 from forms.base import CrfForm, Warning
 from forms.fields import choice, date_field, text, tick, yes_no
 
@@ -22,17 +22,6 @@ SEGMENTS = [
 ]
 #: The inclusion criterion: "involving at least the common femoral, external iliac, or common iliac veins".
 PROXIMAL_SEGMENTS = ("thrombus_common_iliac", "thrombus_external_iliac", "thrombus_common_femoral")
-#: Symptom onset limit when the protocol has no rule on symptom_onset_days: 12 weeks.
-DEFAULT_ONSET_DAYS = 84
-
-
-def onset_days(protocol: Protocol) -> int:
-    """Days symptom onset may lie before day 0: the protocol's inclusion rule on symptom_onset_days, else 84."""
-    rule = protocol.inclusion_rule("symptom_onset_days")
-    if rule and rule.value is not None and rule.op in ("<=", "<"):
-        return int(rule.value) - (rule.op == "<")
-    return DEFAULT_ONSET_DAYS
-
 
 class ProcedureDvtForm(CrfForm):
     affected_leg = choice("Affected leg", LEGS)
@@ -55,13 +44,15 @@ class ProcedureDvtForm(CrfForm):
     thrombectomy_date = date_field("Thrombectomy date", is_required=False)
 
     def check(self) -> None:
-        """Proximal DVT, onset within the protocol's days before day 0, anticoagulant started by day 0, thrombectomy date."""
+        """Proximal DVT, onset not after day 0, anticoagulant started by day 0, thrombectomy date."""
         if self.completing and not any(self.value(name) for name in PROXIMAL_SEGMENTS):
             self.fail(SEGMENTS[0][0], (
                 "Thrombus segments: tick at least one of common iliac, external iliac or common femoral vein; "
                 "the inclusion criterion requires a DVT involving at least one of them."
             ))
-        self.check_within_days_before_index("symptom_onset_date", onset_days(self.context.protocol))
+        onset = self.value("symptom_onset_date")
+        if onset is not None and onset > self.context.index_date:
+            self.fail("symptom_onset_date", f"Symptom onset date: must not be after day 0 ({self.context.index_date.isoformat()}).")
         self.other_specified("anticoagulant", "anticoagulant_other")
         started = self.value("anticoagulant_start_date")
         if started is not None and started > self.context.index_date:
@@ -75,7 +66,8 @@ class ProcedureDvtForm(CrfForm):
         self.check_date_in_study("thrombectomy_date")
 
     def warnings(self) -> list[Warning]:
-        """IVC thrombus (exclusion if it extends > 2 cm); anticoagulant started before the symptoms."""
+        """IVC thrombus (exclusion if it extends > 2 cm); anticoagulant started before the symptoms; an onset
+        further before day 0 than the protocol's inclusion rule allows."""
         found = []
         if self.value("thrombus_ivc"):
             found.append(Warning("ivc_thrombus", "thrombus_ivc", (
@@ -87,6 +79,9 @@ class ProcedureDvtForm(CrfForm):
             found.append(Warning("anticoagulant_before_onset", "anticoagulant_start_date", (
                 "Anticoagulant start date: before the symptom onset date; confirm (e.g. anticoagulation already taken for another reason)."
             )))
+        if onset is not None and onset <= self.context.index_date:
+            found += self.eligibility_warnings("symptom_onset_days", (self.context.index_date - onset).days, "symptom_onset_date",
+                                               "Days from symptom onset to day 0")
         return found
 
 

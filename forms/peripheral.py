@@ -98,6 +98,13 @@ class LesionPeripheralForm(CrfForm):
         elif not occluded and stenosis == 100:
             self.fail("stenosis_pct", "Diameter stenosis (%): 100 % is a total occlusion; answer Total occlusion Yes, or enter at most 99.")
 
+    def warnings(self) -> list[Warning]:
+        """At day 0, a length or stenosis contradicting the protocol's eligibility (DEFIER: <= 30 cm, >= 50 %), to be confirmed."""
+        return [
+            *self.eligibility_warnings("lesion_length_mm", self.value("lesion_length_mm"), "lesion_length_mm", "Lesion length (mm)"),
+            *self.eligibility_warnings("stenosis_pct", self.value("stenosis_pct"), "stenosis_pct", "Diameter stenosis (%)"),
+        ]
+
 
 # -- procedure ----------------------------------------------------------------------------------
 

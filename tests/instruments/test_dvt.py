@@ -1,13 +1,14 @@
 """DEFIANCE DVT forms: presentation and treatment at baseline, anticoagulation status at each visit."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from ecrf.instruments.dvt import ProcedureDvtData, compute_procedure, procedure_results
-from forms.dvt import AnticoagulationForm, ProcedureDvtForm, onset_days
+from forms.dvt import AnticoagulationForm, ProcedureDvtForm
 
 #: Valid complete entries, as posted by a browser (used by the generic instrument tests).
 EXAMPLES = {
@@ -53,24 +54,35 @@ def test_a_dvt_without_common_femoral_or_iliac_involvement_is_refused(posted, ba
     assert valid
 
 
-@pytest.mark.parametrize(("onset", "error"), [
-    ("2025-10-09", None),  # 84 days before day 0
-    ("2025-10-08", "Symptom onset date: must be within 84 days before day 0, so on or after 2025-10-09."),
-    ("2026-01-02", "Symptom onset date: must not be after day 0 (2026-01-01)."),
+@pytest.mark.parametrize(("onset", "error", "warned"), [
+    ("2025-10-09", None, False),  # 84 days before day 0
+    ("2025-10-08", None, True),  # 85 days: a true onset date, kept, but it contradicts inclusion (symptom onset <= 84 days)
+    ("2026-01-02", "Symptom onset date: must not be after day 0 (2026-01-01).", False),
 ])
-def test_symptom_onset_within_12_weeks_before_day_0(posted, baseline, onset, error):
-    form, valid = posted(ProcedureDvtForm, {**EXAMPLES["procedure_dvt"], "symptom_onset_date": onset, "anticoagulant_start_date": "2026-01-01"}, baseline)
+def test_symptom_onset_beyond_12_weeks_before_day_0_is_a_warning_to_confirm_not_a_refusal(posted, baseline, onset, error, warned):
+    values = {**EXAMPLES["procedure_dvt"], "symptom_onset_date": onset, "anticoagulant_start_date": "2026-01-01"}
+    form, valid = posted(ProcedureDvtForm, values, baseline)
     assert form.symptom_onset_date.errors == ([error] if error else [])
+    assert [w.code for w in form.pending_warnings] == (["eligibility_symptom_onset"] if warned else [])
+    if warned:
+        assert not valid
+        assert form.pending_warnings[0].field == "symptom_onset_date"
+        assert form.pending_warnings[0].message.startswith(
+            "Days from symptom onset to day 0 85 does not meet inclusion criterion \u201cSymptom onset within 12 weeks of enrollment in the study\u201d")
+        _, confirmed = posted(ProcedureDvtForm, {**values, "confirm": "eligibility_symptom_onset"}, baseline)
+        assert confirmed
+        _, draft = posted(ProcedureDvtForm, values, baseline, complete=False)
+        assert draft
 
 
-def test_onset_limit_comes_from_the_protocol_rule(baseline):
+def test_the_onset_warning_follows_the_protocol_rule(posted, baseline):
     protocol = baseline.protocol
-    assert onset_days(protocol) == 84
     inclusion = [c.model_copy(update={"rule": c.rule.model_copy(update={"op": "<", "value": Decimal(90)})}) if c.code == "symptom_onset" else c
                  for c in protocol.eligibility.inclusion]
-    assert onset_days(protocol.model_copy(update={"eligibility": protocol.eligibility.model_copy(update={"inclusion": inclusion})})) == 89
-    without = [c for c in protocol.eligibility.inclusion if c.code != "symptom_onset"]
-    assert onset_days(protocol.model_copy(update={"eligibility": protocol.eligibility.model_copy(update={"inclusion": without})})) == 84
+    wider = replace(baseline, protocol=protocol.model_copy(update={"eligibility": protocol.eligibility.model_copy(update={"inclusion": inclusion})}))
+    values = {**EXAMPLES["procedure_dvt"], "symptom_onset_date": "2025-10-04", "anticoagulant_start_date": "2026-01-01"}  # 89 days
+    assert posted(ProcedureDvtForm, values, wider)[1]
+    assert not posted(ProcedureDvtForm, values, baseline)[1]
 
 
 def test_anticoagulant_at_baseline_cannot_start_after_day_0(posted, baseline):

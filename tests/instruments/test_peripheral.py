@@ -60,9 +60,27 @@ def test_100_percent_without_an_occlusion_is_refused(posted, baseline):
 
 def test_lesion_length_is_limited_to_a_physiological_range_not_the_eligibility_limit(posted, baseline):
     form, valid = posted(LesionPeripheralForm, {**LESION, "lesion_length_mm": "350"}, baseline)
+    assert form.lesion_length_mm.errors == []
+    confirm = ["eligibility_lesion_length", "eligibility_lesion_over_30cm"]
+    form, valid = posted(LesionPeripheralForm, {**LESION, "lesion_length_mm": "350", "confirm": confirm}, baseline)
     assert valid, form.errors
     form, valid = posted(LesionPeripheralForm, {**LESION, "lesion_length_mm": "501"}, baseline)
     assert form.lesion_length_mm.errors == ["Lesion length (mm): enter a whole number from 1 to 500 mm."]
+
+
+@pytest.mark.parametrize(("change", "codes"), [
+    ({"lesion_length_mm": "301"}, ["eligibility_lesion_length", "eligibility_lesion_over_30cm"]),
+    ({"stenosis_pct": "49"}, ["eligibility_isr_stenosis", "eligibility_stenosis_below_50"]),
+    ({"lesion_length_mm": "300", "stenosis_pct": "50"}, []),
+])
+def test_a_defier_baseline_lesion_contradicting_eligibility_asks_for_confirmation(posted, baseline, context, change, codes):
+    form, valid = posted(LesionPeripheralForm, {**LESION, **change}, baseline)
+    assert [w.code for w in form.pending_warnings] == codes and valid is not codes
+    if codes:
+        assert "does not meet inclusion criterion" in form.pending_warnings[0].message
+        assert posted(LesionPeripheralForm, {**LESION, **change, "confirm": codes}, baseline)[1]
+    # LEG-DEB has no such eligibility rule
+    assert posted(LesionPeripheralForm, {**LESION, **change}, context("leg-deb", "baseline"))[0].pending_warnings == []
 
 
 def test_an_unknown_segment_is_refused(posted, baseline):

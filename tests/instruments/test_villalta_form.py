@@ -30,3 +30,14 @@ def test_no_total_until_every_item_is_answered(context):
     data = VillaltaData(ulcer=False, **{name: 1 for name in VILLALTA_ITEMS[:-1]})
     compute(data, context("defiance", "baseline"))
     assert data.total is None and data.severity is None
+
+
+def test_a_defiance_baseline_villalta_of_9_or_less_asks_for_confirmation(posted, context):
+    low = {"leg": "left", **{name: "0" for name in VILLALTA_ITEMS}, "pain": "3", "cramps": "3", "heaviness": "3", "ulcer": "False"}
+    form, valid = posted(VillaltaForm, low, context("defiance", "baseline"))
+    assert not valid and [w.code for w in form.pending_warnings] == ["eligibility_villalta"]
+    assert form.pending_warnings[0].message.startswith(
+        "Villalta total 9 does not meet inclusion criterion \u201cSignificant symptoms, as defined by a Villalta score > 9\u201d")
+    assert posted(VillaltaForm, {**low, "confirm": "eligibility_villalta"}, context("defiance", "baseline"))[1]
+    assert posted(VillaltaForm, {**low, "cramps": "0"}, context("defiance", "baseline"), complete=False)[1]  # a draft needs no confirmation
+    assert posted(VillaltaForm, low, context("defiance", "d30"))[1]  # after baseline a low score is the hoped-for result
