@@ -29,13 +29,24 @@ def _pressure(name: str, value: int | None) -> int | None:
 
 # -- Ankle-brachial index (§1.1, §1.2) ---------------------------------------------------
 
-def abi(ankle_pt: int | None, ankle_dp: int | None, brachial_right: int | None, brachial_left: int | None) -> Decimal | None:
+#: ABI of a leg with no pedal signal: no ankle pressure at all, so the ratio is 0 (shown as "0.00, no signal").
+NO_SIGNAL_ABI = Decimal("0.00")
+
+
+def abi(ankle_pt: int | None, ankle_dp: int | None, brachial_right: int | None, brachial_left: int | None,
+        *, no_pedal_signal: bool = False) -> Decimal | None:
     """ABI of one leg: the higher of its posterior tibial and dorsalis pedis pressures over
     the higher brachial pressure, to 2 decimals rounded half-up (2016 AHA/ACC).
 
     A pressure that could not be measured is None; with no ankle or no brachial
-    pressure the ABI is None.
+    pressure the ABI is None. A leg with no pedal signal at all (neither ankle artery
+    gives a Doppler signal, `no_pedal_signal`) has an ankle pressure of 0 and the ABI
+    0.00, whatever the arm pressures: the most abnormal value, not a missing one.
     """
+    if no_pedal_signal:
+        if ankle_pt is not None or ankle_dp is not None:
+            raise ValueError("no_pedal_signal: a leg with no pedal signal has no ankle pressure; leave both empty")
+        return NO_SIGNAL_ABI
     ankle = [p for p in (_pressure("ankle_pt", ankle_pt), _pressure("ankle_dp", ankle_dp)) if p is not None]
     arm = [p for p in (_pressure("brachial_right", brachial_right), _pressure("brachial_left", brachial_left)) if p is not None]
     if not ankle or not arm:

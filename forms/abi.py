@@ -76,7 +76,15 @@ class AbiForm(CrfForm):
         return found
 
 
+def no_pedal_signal(get, side: str) -> bool:
+    """Whether neither ankle artery of the leg gives a signal (both marked not measurable), from a value getter."""
+    return all(get(f"{artery}_{side}_finding") == "not_measurable" for artery in ("pt", "dp"))
+
+
 def leg_abis(get) -> dict[str, Decimal | None]:
-    """ABI per leg from a value getter (form or data row); None where it cannot be computed."""
+    """ABI per leg from a value getter (form or data row); None where it cannot be computed, 0.00 with no pedal signal."""
     brachial = [get(f"brachial_{side}") for side in ("right", "left")]
-    return {side: scales.abi(get(f"pt_{side}"), get(f"dp_{side}"), *brachial) for side in ("right", "left")}
+    return {
+        side: scales.abi(get(f"pt_{side}"), get(f"dp_{side}"), *brachial, no_pedal_signal=no_pedal_signal(get, side))
+        for side in ("right", "left")
+    }

@@ -174,3 +174,25 @@ def test_the_visit_page_shows_each_forms_status(coordinator, defier_m3):
     token = csrf_token(coordinator, "/subjects/DEF-SH01-0001/visits/m3")
     coordinator.post("/subjects/DEF-SH01-0001/visits/m3/forms/adverse_events/none", data={"csrf_token": token})
     assert (statuses()["abi"], statuses()["adverse_events"]) == ("complete", "complete")
+
+
+def test_a_leg_with_no_pedal_signal_shows_abi_0_00_no_signal_abnormal(coordinator, defier_m3):
+    no_signal = {**ABI, "pt_left": "", "pt_left_finding": "not_measurable", "dp_left": "", "dp_left_finding": "not_measurable"}
+    page = post_form(coordinator, ABI_URL, {**no_signal, "action": "complete"}, follow_redirects=True).get_data(as_text=True)
+    assert "0.00 (abnormal, no signal)" in page
+    data = db.session.get(AbiData, _entry("abi").id)
+    assert (data.abi_left, data.band_left) == (Decimal("0.00"), "abnormal")
+
+
+def test_one_artery_without_signal_leaves_the_abi_to_the_other(coordinator, defier_m3):
+    post_form(coordinator, ABI_URL, {**ABI, "pt_left": "", "pt_left_finding": "not_measurable", "action": "complete"})
+    assert db.session.get(AbiData, _entry("abi").id).abi_left == Decimal("0.60")  # 84 / 140
+
+
+def test_the_post_procedure_abi_is_the_abi_form_entered_at_the_index_procedure(coordinator, defier_m3):
+    url = "/subjects/DEF-SH01-0001/visits/baseline/forms/abi_post"
+    page = coordinator.get(url).get_data(as_text=True)
+    assert "Ankle-brachial index after the procedure" in page and "Posterior tibial, left (mmHg)" in page
+    post_form(coordinator, url, {**ABI, "action": "complete"})
+    entry = _entry("abi_post")
+    assert entry.status is EntryStatus.COMPLETE and db.session.get(AbiData, entry.id).abi_left == Decimal("0.64")

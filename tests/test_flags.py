@@ -58,7 +58,8 @@ def test_an_abi_fall_of_0_15_from_baseline_is_a_safety_flag_raised_once(make_sub
     enter(subject, "m3", "abi", **_abi(105, 100))  # left 0.75: a fall of 0.15
     raised = refresh_flags([subject], now=NOW)
     assert [f.kind for f in raised if f.safety] == ["abi_drop"]
-    assert flags("abi_drop")[0].message.startswith("ABI decrease, left leg: 0.90 at baseline to 0.75 at 3 months (fall of 0.15")
+    # No ABI after the procedure is entered, so the fall is measured from the value before it.
+    assert flags("abi_drop")[0].message.startswith("ABI decrease, left leg: 0.90 before the procedure (no value after it entered) to 0.75 at 3 months (fall of 0.15")
     assert [f for f in refresh_flags([subject], now=NOW) if f.safety] == []  # raised once
 
 
@@ -71,9 +72,9 @@ def test_a_fall_below_the_threshold_raises_nothing(make_subject, site):
 
 @pytest.mark.parametrize(("study", "setup", "kind"), [
     ("defier", lambda s: (enter(s, "baseline", "rutherford", limb="left", category=2), enter(s, "m3", "rutherford", limb="left", category=3)), "rutherford_worsening"),
-    ("leg-deb", lambda s: enter(s, "m6", "endpoint_events", event_type="amputation", event_date=date(2027, 5, 1), amputation_level="major", amputation_side="left"), "major_amputation"),
+    ("leg-deb", lambda s: enter(s, "m6", "endpoint_events", event_type="amputation", event_date=date(2027, 5, 1), amputation_level="major", amputation_side="left"), "amputation"),
     ("defiance", lambda s: enter(s, "m6", "villalta", leg="left", ulcer=False, **{n: 2 for n in ("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation")}, redness=0, venous_ectasia=0, calf_compression_pain=0), "villalta_severe"),
-    ("defiance", lambda s: enter(s, "d30", "villalta", leg="left", ulcer=True, **{n: 0 for n in ("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation", "redness", "venous_ectasia", "calf_compression_pain")}), "villalta_severe"),
+    ("defiance", lambda s: enter(s, "d90", "villalta", leg="left", ulcer=True, **{n: 0 for n in ("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation", "redness", "venous_ectasia", "calf_compression_pain")}), "villalta_severe"),
     ("angel-icas", lambda s: enter(s, "h48", "imaging_ich", imaging_datetime=datetime(2027, 1, 2, 12, tzinfo=timezone.utc), modality="ct", ich_present=True), "ich_after_randomization"),
     ("defier", lambda s: enter(s, "m1", "endpoint_events", event_type="death", event_date=date(2027, 1, 25), death_cardiovascular="yes", death_cause="Synthetic"), "early_death"),
     ("precise-cal", lambda s: enter(s, "baseline", "perioperative_events", side_branch_loss=False, perforation=False, no_reflow=False, marker_measured=True, marker="ctn", marker_unit="ng/mL", marker_peak=Decimal("0.60"), marker_uln=Decimal("0.04")), "periprocedural_mi"),
@@ -198,3 +199,128 @@ def test_the_site_pass_finds_the_same_flags_as_subject_by_subject(make_subject, 
     db.session.rollback()
     by_subject = {f.key for f in refresh_flags(subjects, now=NOW, today=lambda subject: date(2027, 6, 1))}
     assert by_site == by_subject and any(key.startswith("abi_drop") for key in by_site) and any(key.startswith("early_death") for key in by_site)
+
+
+# -- issue 10: loss of the procedural gain, PTS after the acute phase, amputation by protocol ----------
+
+def _left(pt: int | None, dp: int | None = 80, no_signal: bool = False) -> dict:
+    """An ABI whose left leg is pt/140 (or has no pedal signal), the right leg fixed."""
+    if no_signal:
+        return {**_abi(None, None), "pt_left_finding": "not_measurable", "dp_left_finding": "not_measurable"}
+    return _abi(pt, dp)
+
+
+def _safety(subject) -> dict[str, str]:
+    return {f.kind: f.message for f in refresh_flags([subject], now=NOW) if f.safety}
+
+
+@pytest.mark.parametrize(("study", "follow_up", "label"), [("defier", "m3", "3 months"), ("leg-deb", "m6", "6 months")])
+def test_an_abi_gain_lost_after_the_procedure_flags_the_fall_from_the_post_procedure_abi_and_the_return(make_subject, site, study, follow_up, label):
+    subject = make_subject(study, site, date(2026, 12, 1))
+    enter(subject, "baseline", "abi", **_left(84))        # 0.60 before the procedure
+    enter(subject, "baseline", "abi_post", **_left(133))  # 0.95 after it
+    enter(subject, follow_up, "abi", **_left(87))         # 0.62
+    found = _safety(subject)
+    assert found["abi_drop"] == (f"ABI decrease, left leg: 0.95 after the procedure (best value since the procedure) to 0.62 at {label} "
+                                 f"(fall of 0.33, threshold 0.15)")
+    assert found["abi_return"] == (f"ABI back to the pre-procedure value, left leg: 0.62 at {label}, 0.60 before the procedure "
+                                   f"(less than 0.10 above it; it had reached 0.95 after the procedure)")
+
+
+def test_the_abi_fall_is_measured_from_the_best_value_since_the_procedure(make_subject, site):
+    subject = make_subject("defier", site, date(2026, 12, 1))
+    enter(subject, "baseline", "abi", **_left(84))        # 0.60
+    enter(subject, "baseline", "abi_post", **_left(112))  # 0.80
+    enter(subject, "m1", "abi", **_left(133))             # 0.95: the best so far
+    enter(subject, "m3", "abi", **_left(109))             # 0.78: 0.02 below the post-procedure value, 0.17 below the best
+    assert _safety(subject)["abi_drop"].startswith("ABI decrease, left leg: 0.95 at 1 month (best value since the procedure) to 0.78 at 3 months")
+
+
+def test_an_abi_back_near_the_pre_procedure_value_is_flagged_even_without_a_fall_of_0_15(make_subject, site):
+    subject = make_subject("defier", site, date(2026, 12, 1))
+    enter(subject, "baseline", "abi", **_left(84))        # 0.60
+    enter(subject, "baseline", "abi_post", **_left(105))  # 0.75: a gain of 0.15
+    enter(subject, "m3", "abi", **_left(91))              # 0.65: a fall of 0.10 only, but 0.05 above where it started
+    assert list(_safety(subject)) == ["abi_return"]
+
+
+def test_no_return_is_flagged_when_the_procedure_never_gained_0_10(make_subject, site):
+    subject = make_subject("defier", site, date(2026, 12, 1))
+    enter(subject, "baseline", "abi", **_left(84))       # 0.60
+    enter(subject, "baseline", "abi_post", **_left(91))  # 0.65
+    enter(subject, "m3", "abi", **_left(87))             # 0.62
+    assert _safety(subject) == {}
+
+
+def test_a_leg_with_no_pedal_signal_counts_as_abi_0_00_for_the_fall(make_subject, site):
+    subject = make_subject("defier", site, date(2026, 12, 1))
+    enter(subject, "baseline", "abi", **_left(84))
+    enter(subject, "baseline", "abi_post", **_left(133))
+    enter(subject, "m3", "abi", **_left(None, no_signal=True))
+    found = _safety(subject)
+    assert found["abi_drop"] == ("ABI decrease, left leg: 0.95 after the procedure (best value since the procedure) to 0.00 (no signal) "
+                                 "at 3 months (fall of 0.95, threshold 0.15)")
+    assert "abi_return" in found
+
+
+def test_rutherford_4_then_1_then_4_is_a_worsening_from_the_best_category_and_a_return(make_subject, site):
+    subject = make_subject("defier", site, date(2026, 12, 1))
+    enter(subject, "baseline", "rutherford", limb="left", category=4)
+    enter(subject, "m1", "rutherford", limb="left", category=1)
+    enter(subject, "m3", "rutherford", limb="left", category=4)
+    found = _safety(subject)
+    assert found["rutherford_worsening"] == ("Rutherford worsening, left leg: category 1 at 1 month (best since the procedure) "
+                                             "to 4 at 3 months (worse by 3, threshold 1)")
+    assert found["rutherford_return"] == ("Rutherford back to the pre-procedure category, left leg: 4 at 3 months, 4 before the procedure "
+                                          "(it had improved to 1 at 1 month)")
+
+
+def test_a_rutherford_worse_at_the_first_follow_up_is_judged_against_the_pre_procedure_category_and_flagged_once(make_subject, site):
+    subject = make_subject("defier", site, date(2026, 12, 1))
+    enter(subject, "baseline", "rutherford", limb="left", category=3)
+    enter(subject, "m1", "rutherford", limb="left", category=4)
+    enter(subject, "m3", "rutherford", limb="left", category=4)
+    raised = [f for f in refresh_flags([subject], now=NOW) if f.safety]
+    assert [f.message for f in raised] == ["Rutherford worsening, left leg: category 3 before the procedure to 4 at 1 month (worse by 1, threshold 1)"]
+
+
+@pytest.mark.parametrize(("visit", "flagged"), [("baseline", False), ("d30", False), ("d90", True), ("m6", True)])
+def test_severe_pts_is_judged_only_from_the_protocols_day_on_never_at_baseline(make_subject, site, visit, flagged):
+    subject = make_subject("defiance", site, date(2026, 12, 1), arm="clottriever")
+    items = {n: 2 for n in ("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation")}
+    enter(subject, visit, "villalta", leg="left", ulcer=True, redness=0, venous_ectasia=0, calf_compression_pain=0, **items)  # 16 and an ulcer
+    assert ("villalta_severe" in _safety(subject)) is flagged
+
+
+@pytest.mark.parametrize(("study", "level", "kind"), [
+    ("leg-deb", "minor", "amputation"), ("leg-deb", "major", "amputation"), ("defier", "major", "major_amputation"), ("defier", "minor", None),
+])
+def test_leg_deb_flags_any_amputation_and_defier_major_only(make_subject, site, study, level, kind):
+    subject = make_subject(study, site, date(2026, 12, 1))
+    enter(subject, "m6", "endpoint_events", event_type="amputation", event_date=date(2027, 5, 1), amputation_level=level,
+          amputation_side="left", amputation_planned=False)
+    found = _safety(subject)
+    assert list(found) == ([kind] if kind else [])
+    if kind:
+        assert found[kind] == f"{level.capitalize()} amputation, left, unplanned, 2027-05-01"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"villalta_pts_from_day": None}, "defiance.yaml: safety: villalta_pts_from_day: required with villalta_severe"),
+    ({"villalta_pts_from_day": 0}, "defiance.yaml: safety.villalta_pts_from_day: Input should be greater than or equal to 1"),
+    ({"villalta_pts_from_day": 400}, "defiance.yaml: safety.villalta_pts_from_day: no visit on or after day 400"),
+    ({"amputation": "minor"}, "defiance.yaml: safety.amputation: Input should be 'any' or 'major'"),
+])
+def test_the_safety_parameters_of_issue_10_are_checked_when_the_protocol_loads(tmp_path, change, message):
+    import yaml
+
+    from ecrf.protocols import ProtocolError, load_protocol
+    from tests.test_protocols import PROTOCOL_DIR
+
+    data = yaml.safe_load((PROTOCOL_DIR / "defiance.yaml").read_text())
+    data["safety"].update(change)
+    data["safety"] = {key: value for key, value in data["safety"].items() if value is not None}
+    (tmp_path / "defiance.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(tmp_path / "defiance.yaml")
+    assert str(caught.value).startswith(message)

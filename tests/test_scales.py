@@ -143,3 +143,13 @@ def test_scales_import_neither_flask_nor_the_database():
         alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     }
     assert not {name for name in imported if name.split(".")[0] in {"flask", "sqlalchemy", "ecrf", "flask_sqlalchemy"}}
+
+
+def test_a_leg_with_no_pedal_signal_has_abi_0_00_which_is_abnormal():
+    assert abi(None, None, 140, 130, no_pedal_signal=True) == Decimal("0.00")
+    assert abi_category(abi(None, None, None, None, no_pedal_signal=True)) == "abnormal"  # no ankle pressure whatever the arms
+
+
+def test_no_pedal_signal_with_an_ankle_pressure_is_refused():
+    with pytest.raises(ValueError, match="^no_pedal_signal:"):
+        abi(90, None, 140, 130, no_pedal_signal=True)

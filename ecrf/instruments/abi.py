@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ecrf import scales
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
-from forms.abi import AbiForm, leg_abis
+from forms.abi import AbiForm, leg_abis, no_pedal_signal
 from forms.base import FormContext
 
 
@@ -38,7 +38,8 @@ class AbiData(CrfData):
 
 
 def compute(data: AbiData, context: FormContext) -> None:
-    """ABI and band per leg; a leg with an incompressible ankle artery is banded noncompressible, its ABI left empty."""
+    """ABI and band per leg; a leg with an incompressible ankle artery is banded noncompressible, its ABI left empty;
+    a leg with no pedal signal has ABI 0.00, abnormal."""
     for side, value in leg_abis(lambda name: getattr(data, name)).items():
         incompressible = "incompressible" in (getattr(data, f"pt_{side}_finding"), getattr(data, f"dp_{side}_finding"))
         if incompressible:
@@ -49,11 +50,21 @@ def compute(data: AbiData, context: FormContext) -> None:
             setattr(data, f"band_{side}", scales.abi_category(value) if value is not None else None)
 
 
+def leg_text(data: AbiData, side: str) -> str:
+    """The ABI of one leg as shown: "0.64 (abnormal)", "0.00 (abnormal, no signal)", "— (noncompressible)"."""
+    value, band = getattr(data, f"abi_{side}"), getattr(data, f"band_{side}")
+    signal = ", no signal" if value is not None and no_pedal_signal(lambda name: getattr(data, name), side) else ""
+    return f"{'—' if value is None else value} ({band or 'not computable'}{signal})"
+
+
 def results(data: AbiData) -> list[tuple[str, str]]:
-    return [
-        (f"ABI {side}", f"{getattr(data, f'abi_{side}') or '—'} ({getattr(data, f'band_{side}') or 'not computable'})")
-        for side in ("right", "left")
-    ]
+    return [(f"ABI {side}", leg_text(data, side)) for side in ("right", "left")]
 
 
-INSTRUMENTS = [Instrument("abi", AbiForm, AbiData, compute=compute, results=results)]
+#: One declaration (form, table, computation), two codes: `abi` at any visit (at the procedure visit: before the
+#: procedure) and `abi_post`, the ABI after the procedure at the index procedure or discharge. The safety rules
+#: measure a later fall from the best value after the procedure (ecrf/safety/rules.py).
+INSTRUMENTS = [
+    Instrument("abi", AbiForm, AbiData, compute=compute, results=results),
+    Instrument("abi_post", AbiForm, AbiData, compute=compute, results=results),
+]

@@ -20,6 +20,9 @@ INSTRUMENTS: dict[str, str] = {
     "mrs": "Modified Rankin Scale",
     "imaging_ich": "Safety imaging: intracranial haemorrhage",
     "abi": "Ankle-brachial index",
+    # The same ABI form and table, entered once more at the index procedure (or before discharge): the value the
+    # procedure achieved, from which a later fall is measured (safety rules, PARC).
+    "abi_post": "Ankle-brachial index after the procedure (at the procedure or discharge)",
     "rutherford": "Rutherford category",
     "duplex": "Duplex ultrasound",
     "villalta": "Villalta score",

@@ -243,17 +243,34 @@ class SafetyRules(Strict):
     sae_report_hours: Annotated[int, Field(ge=1)] = 24
     #: Days an ongoing AE may go without an update before it is flagged.
     ae_update_days: Annotated[int, Field(ge=1)] = 30
-    abi_drop: Decimal | None = None
+    #: ABI fall (per leg) from the best value after the procedure that raises a flag.
+    abi_drop: Annotated[Decimal, Field(gt=0)] | None = None
+    #: A follow-up ABI less than this above the pre-procedure value, after the procedure had gained at least this
+    #: much, counts as a return to the pre-procedure value (PARC failure) and raises a flag.
+    abi_return_margin: Annotated[Decimal, Field(gt=0)] | None = None
+    #: Rutherford categories worse than the best category after the procedure that raise a flag; reaching the
+    #: pre-procedure category again after an improvement is flagged too.
     rutherford_worsening: Annotated[int, Field(ge=1, le=6)] | None = None
     villalta_severe: Annotated[int, Field(ge=0, le=33)] | None = None
     villalta_ulcer_is_severe: bool = False
+    #: Post-thrombotic syndrome is judged at visits from this target day on, after the acute phase; never at
+    #: baseline, where the Villalta score is the presenting DVT's. Required with `villalta_severe`.
+    villalta_pts_from_day: Annotated[int, Field(ge=1)] | None = None
     ich_hours: Annotated[int, Field(ge=1)] | None = None
     early_death_days: Annotated[int, Field(ge=1)] | None = None
     periprocedural_mi_uln_multiple: Decimal | None = None
     #: QFR at or below this value at `qfr_visit` raises a flag (0.80: QFR <= 0.80 fails).
     qfr_flag_at_or_below: Decimal | None = None
     qfr_visit: Code | None = None
-    major_amputation: bool = False
+    #: Which amputations raise a flag: "any" (minor or major) or "major" only; none when absent.
+    amputation: Literal["any", "major"] | None = None
+
+    @model_validator(mode="after")
+    def _pts_after_the_acute_phase(self) -> "SafetyRules":
+        if self.villalta_severe is not None and self.villalta_pts_from_day is None:
+            raise ValueError("villalta_pts_from_day: required with villalta_severe (the first target day at which "
+                             "post-thrombotic syndrome is judged, after the acute phase; never 0)")
+        return self
 
 
 class Endpoints(Strict):
@@ -342,6 +359,9 @@ class Protocol(Strict):
                     f"visits.{visit.code}.days_before: the window opens on day {visit.first_day}, "
                     f"not after the previous visit {previous.code}'s target day {previous.target_day}"
                 )
+        pts_day = self.safety.villalta_pts_from_day
+        if pts_day is not None and not any(visit.target_day >= pts_day for visit in self.visits):
+            raise ValueError(f"safety.villalta_pts_from_day: no visit on or after day {pts_day}")
         if self.safety.qfr_visit is not None and self.safety.qfr_visit not in seen:
             raise ValueError(f"safety.qfr_visit: no such visit '{self.safety.qfr_visit}'")
 

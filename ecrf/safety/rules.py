@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload
@@ -22,6 +23,7 @@ from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.studies.models import Site
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus, pending_status_filters
+from forms.abi import no_pedal_signal
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Cause:
 
 
 #: The instruments whose data the rules read.
-READ = ("abi", "rutherford", "villalta", "imaging_ich", "endpoint_events", "perioperative_events", "qfr", "adverse_events")
+READ = ("abi", "abi_post", "rutherford", "villalta", "imaging_ich", "endpoint_events", "perioperative_events", "qfr", "adverse_events")
 
 
 @dataclass
@@ -123,52 +125,133 @@ def _signal(kind: str, subject: Subject, entry: CrfEntry, message: str) -> Cause
     return Cause(f"{kind}:{entry.id}", kind, subject, message, safety=True, entry_id=entry.id, visit_id=entry.visit_id)
 
 
-def _baseline_and_follow_ups(rows):
-    baseline = next(((e, d) for e, d in rows if d is not None and e.visit.definition.target_day == 0), None)
-    return baseline, [(e, d) for e, d in rows if d is not None and e.visit.definition.target_day > 0]
+# -- loss of the procedural gain (ABI, Rutherford) -------------------------------------------------
+# PARC (../shared/reference/clinical.md 1.3): failure at follow-up is a fall from the value the procedure achieved,
+# or a return to the pre-procedure value. So each follow-up value is judged against
+#   - the pre-procedure value: the baseline (day 0) form, entered before the procedure;
+#   - the best value since the procedure, before this follow-up: for the ABI the highest of the post-procedure ABI
+#     (`abi_post`, at the index procedure or discharge) and the earlier follow-ups; for Rutherford, which has no
+#     post-procedure form, the lowest category at an earlier follow-up. The first follow-up is the first value after
+#     the procedure, so with nothing before it it is judged against the pre-procedure value.
+
+@dataclass(frozen=True)
+class _Reading:
+    """One value of a limb measurement, as shown, and when it was taken."""
+
+    value: Decimal | int
+    text: str
+    #: "before the procedure", "after the procedure", "at 3 months".
+    when: str
+
+
+def _follow_ups(rows) -> list[tuple[CrfEntry, object]]:
+    """Entered rows of visits after day 0, in visit order."""
+    found = [(e, d) for e, d in rows if d is not None and e.visit.definition.target_day > 0]
+    return sorted(found, key=lambda row: (row[0].visit.definition.target_day, row[0].sequence))
+
+
+def _pre_procedure(rows):
+    """The data of the day-0 form (entered before the procedure), if any."""
+    return next((d for e, d in rows if d is not None and e.visit.definition.target_day == 0), None)
+
+
+def _course(after_procedure: list[_Reading], follow_ups, read, better):
+    """(entry, data, reading, best reading since the procedure before it, or None) for each follow-up with a value.
+
+    `read(entry, data)` gives a follow-up's reading or None; `better(a, b)` says whether value a beats value b.
+    """
+    best = None
+    for reading in after_procedure:
+        if best is None or better(reading.value, best.value):
+            best = reading
+    for entry, data in follow_ups:
+        reading = read(entry, data)
+        if reading is None:
+            continue
+        yield entry, data, reading, best
+        if best is None or better(reading.value, best.value):
+            best = reading
+
+
+def _abi_reading(data, side: str, when: str) -> _Reading | None:
+    value = getattr(data, f"abi_{side}")
+    if value is None:
+        return None
+    no_signal = no_pedal_signal(lambda name: getattr(data, name), side)
+    return _Reading(value, f"{value} (no signal)" if no_signal else str(value), when)
 
 
 def _abi_drop(subject, forms, safety) -> list[Cause]:
+    """ABI fall from the best value since the procedure; ABI back to (near) the pre-procedure value (PARC)."""
     if safety.abi_drop is None:
         return []
-    baseline, follow_ups = _baseline_and_follow_ups(forms.rows("abi"))
-    if baseline is None:
-        return []
-    causes = []
-    for entry, abi in follow_ups:
-        sides = [abi.target_limb] if abi.target_limb else ["right", "left"]
-        for side in sides:
-            before, after = getattr(baseline[1], f"abi_{side}"), getattr(abi, f"abi_{side}")
-            if before is not None and after is not None and before - after >= safety.abi_drop:
-                causes.append(_signal("abi_drop", subject, entry, (
-                    f"ABI decrease, {side} leg: {before} at baseline to {after} at {entry.visit.definition.label} "
-                    f"(fall of {before - after}, threshold {safety.abi_drop})"
+    pre_data = _pre_procedure(forms.rows("abi"))
+    post_rows = [d for _, d in forms.rows("abi_post") if d is not None]
+    follow_ups = _follow_ups(forms.rows("abi"))
+    causes: dict[str, Cause] = {}
+    for side in ("right", "left"):
+        pre = _abi_reading(pre_data, side, "before the procedure") if pre_data is not None else None
+        after = [r for r in (_abi_reading(d, side, "after the procedure") for d in post_rows) if r is not None]
+        legs = [(e, d) for e, d in follow_ups if d.target_limb in (None, side)]  # a follow-up naming its target limb: that leg only
+
+        def read(entry, data, side=side):
+            return _abi_reading(data, side, f"at {entry.visit.definition.label}")
+
+        for entry, _, now, best in _course(after, legs, read, lambda a, b: a > b):
+            reference = best or pre
+            fall = None if reference is None else reference.value - now.value
+            if fall is not None and fall >= safety.abi_drop:
+                note = "best value since the procedure" if best else "no value after it entered"
+                causes.setdefault(f"abi_drop:{entry.id}", _signal("abi_drop", subject, entry, (
+                    f"ABI decrease, {side} leg: {reference.text} {reference.when} ({note}) to {now.text} {now.when} "
+                    f"(fall of {fall:.2f}, threshold {safety.abi_drop:.2f})"
                 )))
-                break
-    return causes
+            margin = safety.abi_return_margin
+            if (margin is not None and pre is not None and best is not None
+                    and best.value - pre.value >= margin and now.value - pre.value < margin):
+                causes.setdefault(f"abi_return:{entry.id}", _signal("abi_return", subject, entry, (
+                    f"ABI back to the pre-procedure value, {side} leg: {now.text} {now.when}, {pre.text} {pre.when} "
+                    f"(less than {margin:.2f} above it; it had reached {best.text} {best.when})"
+                )))
+    return list(causes.values())
 
 
 def _rutherford_worsening(subject, forms, safety) -> list[Cause]:
+    """Rutherford worse than the best category since the procedure; back to the pre-procedure category after an improvement (PARC)."""
     if safety.rutherford_worsening is None:
         return []
-    baseline, follow_ups = _baseline_and_follow_ups(forms.rows("rutherford"))
-    if baseline is None or baseline[1].category is None:
-        return []
-    return [
-        _signal("rutherford_worsening", subject, entry, (
-            f"Rutherford worsening: category {baseline[1].category} at baseline to {data.category} at {entry.visit.definition.label}"
-        ))
-        for entry, data in follow_ups
-        if data.category is not None and data.category - baseline[1].category >= safety.rutherford_worsening
-    ]
+    pre_data = _pre_procedure(forms.rows("rutherford"))
+    pre = None if pre_data is None or pre_data.category is None else _Reading(pre_data.category, str(pre_data.category), "before the procedure")
+
+    def read(entry, data):
+        return None if data.category is None else _Reading(data.category, str(data.category), f"at {entry.visit.definition.label}")
+
+    causes = []
+    for entry, data, now, best in _course([], _follow_ups(forms.rows("rutherford")), read, lambda a, b: a < b):
+        leg = f", {data.limb} leg" if data.limb else ""
+        reference = best or pre
+        if reference is not None and now.value - reference.value >= safety.rutherford_worsening:
+            note = " (best since the procedure)" if best else ""
+            causes.append(_signal("rutherford_worsening", subject, entry, (
+                f"Rutherford worsening{leg}: category {reference.text} {reference.when}{note} to {now.text} {now.when} "
+                f"(worse by {now.value - reference.value}, threshold {safety.rutherford_worsening})"
+            )))
+        if pre is not None and best is not None and best.value < pre.value <= now.value:
+            causes.append(_signal("rutherford_return", subject, entry, (
+                f"Rutherford back to the pre-procedure category{leg}: {now.text} {now.when}, {pre.text} {pre.when} "
+                f"(it had improved to {best.text} {best.when})"
+            )))
+    return causes
 
 
 def _villalta_severe(subject, forms, safety) -> list[Cause]:
+    """Severe post-thrombotic syndrome, judged only at visits from the protocol's day on (after the acute phase)."""
     if safety.villalta_severe is None:
         return []
+    first_day = safety.villalta_pts_from_day or 1  # the schema requires it; never at baseline in any case
     causes = []
     for entry, data in forms.rows("villalta"):
-        if data is None:
+        if data is None or entry.visit.definition.target_day < first_day:
             continue
         ulcer = bool(data.ulcer) and safety.villalta_ulcer_is_severe
         if ulcer or (data.total is not None and data.total >= safety.villalta_severe):
@@ -230,13 +313,17 @@ def _qfr_low(subject, forms, safety) -> list[Cause]:
     ]
 
 
-def _major_amputation(subject, forms, safety) -> list[Cause]:
-    if not safety.major_amputation:
+def _amputation(subject, forms, safety) -> list[Cause]:
+    """An amputation of the kind the protocol flags: any (minor or major), or major only."""
+    if safety.amputation is None:
         return []
+    kind = "amputation" if safety.amputation == "any" else "major_amputation"
+    describe = instrument("endpoint_events").describe
     return [
-        _signal("major_amputation", subject, entry, f"Major amputation, {data.amputation_side or 'side not entered'}, {data.event_date or 'date not entered'}")
-        for entry, data in forms.rows("endpoint_events") if data is not None and data.event_type == "amputation" and data.amputation_level == "major"
+        _signal(kind, subject, entry, describe(data))
+        for entry, data in forms.rows("endpoint_events")
+        if data is not None and data.event_type == "amputation" and (safety.amputation == "any" or data.amputation_level == "major")
     ]
 
 
-SIGNALS = [_abi_drop, _rutherford_worsening, _villalta_severe, _ich_after_randomization, _early_death, _periprocedural_mi, _qfr_low, _major_amputation]
+SIGNALS = [_abi_drop, _rutherford_worsening, _villalta_severe, _ich_after_randomization, _early_death, _periprocedural_mi, _qfr_low, _amputation]

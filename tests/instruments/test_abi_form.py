@@ -10,6 +10,7 @@ from forms.abi import AbiForm
 EXAMPLES = {
     "abi": {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"},
 }
+EXAMPLES["abi_post"] = EXAMPLES["abi"]  # the same form, entered after the procedure
 
 
 def test_the_example_is_valid(posted, context):
