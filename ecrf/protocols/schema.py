@@ -239,7 +239,11 @@ class SafetyRules(Strict):
     rutherford_worsening: Annotated[int, Field(ge=1, le=6)] | None = None
     villalta_severe: Annotated[int, Field(ge=0, le=33)] | None = None
     villalta_ulcer_is_severe: bool = False
+    #: sICH flag: a symptomatic intracranial haemorrhage this many hours after the index instant (randomization).
     ich_hours: Annotated[int, Field(ge=1)] | None = None
+    #: Who makes a haemorrhage on imaging symptomatic for that flag: the investigator's answer, the computed
+    #: Heidelberg NIHSS criterion (increase >= 4), or either of them.
+    sich_symptomatic_by: Literal["investigator", "heidelberg", "either"] = "either"
     early_death_days: Annotated[int, Field(ge=1)] | None = None
     periprocedural_mi_uln_multiple: Decimal | None = None
     #: QFR at or below this value at `qfr_visit` raises a flag (0.80: QFR <= 0.80 fails).
