@@ -159,3 +159,12 @@ def test_at_day_0_an_aspects_below_6_must_be_confirmed_naming_the_score(posted, 
 def test_aspects_results_say_which_score_it_is(circulation, name):
     assert aspects_results(AspectsData(circulation=circulation, score=7)) == [(name, "7 of 10")]
     assert aspects_results(AspectsData(circulation=circulation)) == [("ASPECTS / pc-ASPECTS", "not entered")]
+
+
+def test_an_item_given_a_missing_code_over_a_score_saves_as_draft_and_complete_without_the_score(posted, context):
+    values = {**EXAMPLES["nihss"], "item_5b_untestable": "y", "item_5b__missing": "not_done", "item_5b__reason": "patient agitated",
+              "untestable_explanation": "right arm in a cast"}
+    for complete in (False, True):
+        form, valid = posted(NihssForm, values, baseline(context), complete=complete)
+        assert valid, form.errors
+        assert form.entry_input(complete).values["item_5b"] is None
