@@ -104,9 +104,15 @@ class NamedDecimalField(Named, DecimalField):
 
 
 class NamedRadioField(Named, RadioField):
-    """One choice out of several; an unknown value names the field and lists the choices."""
+    """One choice out of several; an unknown value names the field and lists the choices.
+
+    An empty value is no answer: the page's "clear" choice of each group posts it (see crfs/_field.html).
+    """
 
     def process_formdata(self, valuelist):
+        if valuelist and valuelist[0] == "":
+            self.data = None
+            return
         try:
             super().process_formdata(valuelist)
         except ValueError:

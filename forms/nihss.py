@@ -114,12 +114,19 @@ class NihssForm(CrfForm):
     untestable_explanation = text("Untestable items: explanation", 200, is_required=False)
 
     def check(self) -> None:
-        """An untestable item has no score, a testable one needs one; untestable items need an explanation, and only they."""
+        """An untestable item has no score, a testable one needs one; untestable items need an explanation, and only they.
+
+        These are rules for completing only: a draft keeps a score and an untestable tick side by side, so that
+        ticking an item untestable (or giving it a missing-data code) never loses the rest of the form.
+        """
+        if not self.completing:
+            return
         for code in UNTESTABLE:
             name = f"item_{code}"
             untestable = bool(self.value(f"{name}_untestable"))
             if untestable and self.value(name) is not None:
-                self.fail(name, f"{self[name].label.text}: leave the score empty when the item is marked untestable.")
+                self.fail(name, f"{self[name].label.text}: leave the score empty when the item is marked untestable "
+                                "(choose \u201cclear\u201d, or untick Untestable).")
             else:
                 self.require_if(not untestable, name, "unless the item is marked untestable")
         any_untestable = bool(untestable_codes(self.value))

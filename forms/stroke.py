@@ -78,7 +78,7 @@ class ProcedureStrokeForm(CrfForm):
         if moment is not None and randomized is not None and moment > randomized:
             self.fail("last_known_well", (
                 f"{self['last_known_well'].label.text}: must be before randomization "
-                f"({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M} at the site)."
+                f"({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} at the site)."
             ))
 
     def warnings(self) -> list[Warning]:
@@ -134,7 +134,13 @@ class ImagingIchForm(CrfForm):
         if moment is not None and hours and randomized is not None and moment - randomized > timedelta(hours=hours):
             found.append(Warning("imaging_late", "imaging_datetime", (
                 f"Imaging date and time: more than {hours} hours after randomization "
-                f"({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M} at the site); confirm the date and time."
+                f"({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} at the site); confirm the date and time."
+            )))
+        if moment is not None and randomized is not None and moment < randomized:
+            found.append(Warning("imaging_before_randomization", "imaging_datetime", (
+                f"Imaging date and time: before randomization ({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} "
+                "at the site), so it does not count for the 48-hour sICH endpoint (a haemorrhage then is exclusion 1); "
+                "confirm the date and time."
             )))
         site, increase = self.value("symptomatic"), self.value("nihss_increase")
         computed = heidelberg_symptomatic(self.value("ich_present"), increase)

@@ -75,7 +75,7 @@ def test_a_fall_below_the_threshold_raises_nothing(make_subject, site):
     ("leg-deb", lambda s: enter(s, "m6", "endpoint_events", event_type="amputation", event_date=date(2027, 5, 1), amputation_level="major", amputation_side="left"), "amputation"),
     ("defiance", lambda s: enter(s, "m6", "villalta", leg="left", ulcer=False, **{n: 2 for n in ("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation")}, redness=0, venous_ectasia=0, calf_compression_pain=0), "villalta_severe"),
     ("defiance", lambda s: enter(s, "d90", "villalta", leg="left", ulcer=True, **{n: 0 for n in ("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation", "redness", "venous_ectasia", "calf_compression_pain")}), "villalta_severe"),
-    ("angel-icas", lambda s: enter(s, "h48", "imaging_ich", imaging_datetime=datetime(2027, 1, 2, 12, tzinfo=timezone.utc), modality="ct", ich_present=True), "ich_after_randomization"),
+    ("angel-icas", lambda s: enter(s, "h48", "imaging_ich", imaging_datetime=datetime(2027, 1, 2, 12, tzinfo=timezone.utc), modality="ct", ich_present=True, heidelberg_class="2", symptomatic=True, nihss_increase=5), "ich_after_randomization"),
     ("defier", lambda s: enter(s, "m1", "endpoint_events", event_type="death", event_date=date(2027, 1, 25), death_cardiovascular="yes", death_cause="Synthetic"), "early_death"),
     ("precise-cal", lambda s: enter(s, "baseline", "perioperative_events", side_branch_loss=False, perforation=False, no_reflow=False, marker_measured=True, marker="ctn", marker_unit="ng/mL", marker_peak=Decimal("0.60"), marker_uln=Decimal("0.04")), "periprocedural_mi"),
     ("precise-cal", lambda s: enter(s, "m12", "qfr", angiography_date=date(2027, 12, 30), qfr_target_vessel=Decimal("0.80"), restenosis=False), "qfr_low"),
@@ -84,6 +84,97 @@ def test_each_safety_signal_of_the_protocols_raises_its_flag(make_subject, site,
     subject = make_subject(study, site, date(2027, 1, 1), index_time=None)
     setup(subject)
     assert kind in [f.kind for f in refresh_flags([subject], now=NOW) if f.safety]
+
+
+# -- sICH in ANGEL-ICAS: symptomatic, within 48 h after the randomization instant -----------------------------
+
+#: make_subject randomizes ANGEL-ICAS subjects at 09:00 in Shanghai on 2027-01-01, i.e. 01:00 UTC.
+RANDOMIZED = datetime(2027, 1, 1, 1, 0, tzinfo=timezone.utc)
+
+
+def _scan(subject, after: timedelta, *, present: bool = True, symptomatic: bool | None = True, increase: int | None = 5):
+    values = {"heidelberg_class": "2", "symptomatic": symptomatic, "nihss_increase": increase} if present else {}
+    return enter(subject, "h48", "imaging_ich", imaging_datetime=RANDOMIZED + after, modality="ct", ich_present=present, **values)
+
+
+def _sich(subject) -> list[Flag]:
+    return [f for f in refresh_flags([subject], now=NOW) if f.kind == "ich_after_randomization"]
+
+
+@pytest.fixture
+def stroke_subject(make_subject, site):
+    subject = make_subject("angel-icas", site, date(2027, 1, 1))
+    assert subject.index_at == RANDOMIZED
+    return subject
+
+
+def test_a_haemorrhage_on_imaging_before_randomization_is_no_sich(stroke_subject):
+    _scan(stroke_subject, -timedelta(minutes=30))  # exclusion 1, not the safety endpoint
+    assert _sich(stroke_subject) == []
+
+
+def test_an_asymptomatic_haemorrhage_is_recorded_but_raises_no_sich_flag(stroke_subject):
+    _scan(stroke_subject, timedelta(hours=20), symptomatic=False, increase=1)
+    assert _sich(stroke_subject) == []
+
+
+@pytest.mark.parametrize(("symptomatic", "increase", "flagged"), [
+    (True, 2, True),    # the investigator's judgement (e.g. a major intervention), below the NIHSS criterion
+    (False, 4, True),   # the computed Heidelberg NIHSS criterion, against the investigator's "no"
+    (False, 3, False),  # neither
+])
+def test_a_haemorrhage_is_symptomatic_when_the_investigator_or_the_heidelberg_nihss_criterion_says_so(stroke_subject, symptomatic, increase, flagged):
+    _scan(stroke_subject, timedelta(hours=20), symptomatic=symptomatic, increase=increase)
+    assert len(_sich(stroke_subject)) == (1 if flagged else 0)
+
+
+def test_the_protocol_chooses_who_makes_a_haemorrhage_symptomatic():
+    from ecrf.protocols import protocol_for
+
+    assert protocol_for("angel-icas").safety.sich_symptomatic_by == "either"
+
+
+def test_several_scans_within_48_hours_give_one_flag_named_by_the_earliest_sich(stroke_subject):
+    _scan(stroke_subject, timedelta(hours=6), symptomatic=False, increase=0)
+    _scan(stroke_subject, timedelta(hours=30, minutes=30))
+    _scan(stroke_subject, timedelta(hours=47, minutes=59, seconds=59))
+    _scan(stroke_subject, timedelta(hours=48, seconds=1))  # after the 48 h
+    [flag] = _sich(stroke_subject)
+    assert flag.message == (
+        "Symptomatic intracranial haemorrhage within 48 h after randomization: on imaging 30.5 h after randomization "
+        "(investigator, NIHSS up 5 points); 1 more finding(s)"
+    )
+    assert db.session.get(CrfEntry, flag.entry_id).sequence == 2
+    assert _sich(stroke_subject) == []  # raised once
+
+
+@pytest.mark.parametrize(("event_date", "symptomatic", "flagged"), [
+    (date(2027, 1, 2), True, True), (date(2027, 1, 3), True, True),  # the window ends 2027-01-03 09:00 at the site
+    (date(2027, 1, 2), False, False), (date(2027, 1, 4), True, False),
+])
+def test_an_sich_entered_as_an_endpoint_event_flags_too(stroke_subject, event_date, symptomatic, flagged):
+    enter(stroke_subject, "d7", "endpoint_events", event_type="intracranial_haemorrhage", event_date=event_date, ich_class="2", ich_symptomatic=symptomatic)
+    found = _sich(stroke_subject)
+    assert len(found) == (1 if flagged else 0)
+    if flagged:
+        assert found[0].message.endswith(f"entered as an endpoint event dated {event_date.isoformat()} (day {(event_date - date(2027, 1, 1)).days})")
+
+
+def test_the_48_hour_clock_starts_at_the_randomization_second(cli, site, make_screening, clock):
+    from ecrf.screening.services import enrol_from_screening
+
+    cli.invoke(args=["ecrf", "randomization", "generate", "angel-icas", "--seed", "5", "--per-stratum", "4"])
+    randomized = datetime(2027, 1, 1, 1, 0, 40, tzinfo=timezone.utc)
+    with clock(randomized):
+        subject = enrol_from_screening(make_screening("angel-icas", site), consent_date=date(2027, 1, 1), at=randomized)
+    assert subject.index_at == subject.randomized_at == randomized  # seconds kept
+    enter(subject, "h48", "imaging_ich", imaging_datetime=randomized - timedelta(seconds=20), modality="ct", ich_present=True,
+          heidelberg_class="2", symptomatic=True, nihss_increase=5)  # 20 s before randomization
+    assert _sich(subject) == []
+    enter(subject, "h48", "imaging_ich", imaging_datetime=randomized + timedelta(hours=48, seconds=-10), modality="ct", ich_present=True,
+          heidelberg_class="2", symptomatic=True, nihss_increase=5)  # 10 s inside the 48 h
+    [flag] = _sich(subject)
+    assert "47.9 h after randomization" in flag.message
 
 
 def test_a_signal_of_another_study_is_not_raised(make_subject, site):

@@ -67,7 +67,23 @@ def imaging_results(data: ImagingIchData) -> list[tuple[str, str]]:
             ("Symptomatic (investigator)", _yes_no(data.symptomatic))]
 
 
+def describe_imaging(data: ImagingIchData) -> str:
+    """One line for the visit's list of scans, e.g. "CT 2026-01-02 01:00 UTC, haemorrhage, Heidelberg 2, symptomatic"."""
+    when = f"{data.imaging_datetime:%Y-%m-%d %H:%M} UTC" if data.imaging_datetime else "time not entered"
+    parts = [f"{(data.modality or 'imaging').upper()} {when}"]
+    if data.ich_present is not None:
+        parts.append("haemorrhage" if data.ich_present else "no haemorrhage")
+    if data.ich_present and data.heidelberg_class:
+        parts.append(f"Heidelberg {data.heidelberg_class}")
+    if data.ich_present and (data.symptomatic or data.symptomatic_heidelberg):
+        parts.append("symptomatic")
+    return ", ".join(parts)
+
+
 INSTRUMENTS = [
     Instrument("procedure_stroke", ProcedureStrokeForm, ProcedureStrokeData),
-    Instrument("imaging_ich", ImagingIchForm, ImagingIchData, compute=compute_imaging, results=imaging_results),
+    # Repeating: every scan of the first 48 hours is one entry (a control scan after a first one, a scan at
+    # neurological worsening), so that the sICH rule sees each of them.
+    Instrument("imaging_ich", ImagingIchForm, ImagingIchData, repeating=True, compute=compute_imaging, results=imaging_results,
+               describe=describe_imaging),
 ]

@@ -256,7 +256,11 @@ class SafetyRules(Strict):
     #: Post-thrombotic syndrome is judged at visits from this target day on, after the acute phase; never at
     #: baseline, where the Villalta score is the presenting DVT's. Required with `villalta_severe`.
     villalta_pts_from_day: Annotated[int, Field(ge=1)] | None = None
+    #: sICH flag: a symptomatic intracranial haemorrhage this many hours after the index instant (randomization).
     ich_hours: Annotated[int, Field(ge=1)] | None = None
+    #: Who makes a haemorrhage on imaging symptomatic for that flag: the investigator's answer, the computed
+    #: Heidelberg NIHSS criterion (increase >= 4), or either of them.
+    sich_symptomatic_by: Literal["investigator", "heidelberg", "either"] = "either"
     early_death_days: Annotated[int, Field(ge=1)] | None = None
     periprocedural_mi_uln_multiple: Decimal | None = None
     #: QFR at or below this value at `qfr_visit` raises a flag (0.80: QFR <= 0.80 fails).

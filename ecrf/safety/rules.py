@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload
 
+from ecrf.clock import to_local
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.extensions import db
@@ -261,18 +263,57 @@ def _villalta_severe(subject, forms, safety) -> list[Cause]:
 
 
 def _ich_after_randomization(subject, forms, safety) -> list[Cause]:
+    """Symptomatic ICH within `ich_hours` after randomization (the index instant, to the second): one flag per subject.
+
+    A scan counts from the randomization instant on (before it, a haemorrhage is an exclusion, not an outcome)
+    when its haemorrhage is symptomatic by `sich_symptomatic_by`; an asymptomatic one raises nothing. A
+    symptomatic ICH entered as an endpoint event counts when its date (no time is recorded) falls on a site
+    calendar day the window touches. The earliest finding names the flag.
+    """
     if safety.ich_hours is None or subject.index_at is None:
         return []
-    causes = []
+    start = subject.index_at
+    end = start + timedelta(hours=safety.ich_hours)
+    found: list[tuple[datetime, CrfEntry, str]] = []
     for entry, data in forms.rows("imaging_ich"):
-        if data is None or not data.ich_present or data.imaging_datetime is None:
+        if data is None or not data.ich_present or data.imaging_datetime is None or not start <= data.imaging_datetime <= end:
             continue
-        hours = (data.imaging_datetime - subject.index_at).total_seconds() / 3600
-        if hours <= safety.ich_hours:
-            causes.append(_signal("ich_after_randomization", subject, entry, (
-                f"Intracranial haemorrhage on imaging {hours:.0f} h after randomization (within {safety.ich_hours} h)"
-            )))
-    return causes
+        why = _symptomatic_because(data, safety.sich_symptomatic_by)
+        if why:
+            hours = (data.imaging_datetime - start).total_seconds() / 3600
+            found.append((data.imaging_datetime, entry, f"on imaging {_hours(hours)} h after randomization ({why})"))
+    timezone = subject.site.timezone
+    first_day, last_day = to_local(start, timezone).date(), to_local(end, timezone).date()
+    for entry, data in forms.rows("endpoint_events"):
+        if (data is None or data.event_type != "intracranial_haemorrhage" or data.ich_symptomatic is not True
+                or data.event_date is None or not first_day <= data.event_date <= last_day):
+            continue
+        found.append((datetime.combine(data.event_date, time(), ZoneInfo(timezone)), entry,
+                      f"entered as an endpoint event dated {data.event_date.isoformat()} (day {(data.event_date - first_day).days})"))
+    if not found:
+        return []
+    _, entry, what = min(found, key=lambda item: item[0])
+    more = f"; {len(found) - 1} more finding(s)" if len(found) > 1 else ""
+    return [Cause(
+        f"ich_after_randomization:subject:{subject.id}", "ich_after_randomization", subject,
+        f"Symptomatic intracranial haemorrhage within {safety.ich_hours} h after randomization: {what}{more}",
+        safety=True, entry_id=entry.id, visit_id=entry.visit_id,
+    )]
+
+
+def _symptomatic_because(data, by: str) -> str | None:
+    """Why a haemorrhage on imaging is symptomatic under the protocol's choice, or None."""
+    reasons = []
+    if by in ("investigator", "either") and data.symptomatic is True:
+        reasons.append("investigator")
+    if by in ("heidelberg", "either") and data.symptomatic_heidelberg is True:
+        reasons.append(f"NIHSS up {data.nihss_increase} points")
+    return ", ".join(reasons) or None
+
+
+def _hours(hours: float) -> str:
+    """Hours shown with one decimal, never rounded up to the limit (47.99 h reads 47.9, not 48.0)."""
+    return f"{int(hours * 10) / 10:.1f}"
 
 
 def _early_death(subject, forms, safety) -> list[Cause]:

@@ -188,7 +188,8 @@ def enrol_from_screening(
                                 for gate in closed])
     if protocol.index.event == "randomization":
         local = at.astimezone(ZoneInfo(site.timezone))
-        index_date, index_time = local.date(), time(local.hour, local.minute) if protocol.index.with_time else None
+        # The whole instant, seconds included: the randomization time starts clocks counted in hours (ANGEL-ICAS sICH).
+        index_date, index_time = local.date(), local.time() if protocol.index.with_time else None
     elif index_date is None:
         raise InvalidInput.at("index_date", f"{protocol.index.label}: required; enter it as YYYY-MM-DD.")
     # One screening record enrols at most one subject: the first write claims it (a second enrolment at the

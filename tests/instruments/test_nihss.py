@@ -66,11 +66,28 @@ def test_a_testable_item_needs_a_score_to_complete(posted, context):
     assert posted(NihssForm, values, baseline(context), complete=False)[1]
 
 
-def test_an_untestable_item_must_have_no_score(posted, context):
+def test_an_untestable_item_must_have_no_score_to_complete_but_a_draft_keeps_both(posted, context):
     values = {**EXAMPLES["nihss"], "item_5b_untestable": "y", "untestable_explanation": "right arm amputated"}
-    form, valid = posted(NihssForm, values, baseline(context), complete=False)
+    form, valid = posted(NihssForm, values, baseline(context))
     assert not valid
-    assert form.item_5b.errors == ["5b. Motor arm, right: leave the score empty when the item is marked untestable."]
+    assert form.item_5b.errors == [
+        "5b. Motor arm, right: leave the score empty when the item is marked untestable (choose \u201cclear\u201d, or untick Untestable)."
+    ]
+    form, valid = posted(NihssForm, values, baseline(context), complete=False)
+    assert valid, form.errors
+
+
+def test_a_draft_with_an_explanation_but_no_untestable_item_is_kept(posted, context):
+    form, valid = posted(NihssForm, {**EXAMPLES["nihss"], "untestable_explanation": "intubated"}, baseline(context), complete=False)
+    assert valid, form.errors
+
+
+def test_a_cleared_score_posts_no_answer(posted, context):
+    form, valid = posted(NihssForm, {**EXAMPLES["nihss"], "item_7": ""}, baseline(context), complete=False)
+    assert valid, form.errors
+    assert form.value("item_7") is None
+    form, valid = posted(NihssForm, {**EXAMPLES["nihss"], "item_7": ""}, baseline(context))
+    assert form.item_7.errors == ["7. Limb ataxia: required unless the item is marked untestable."]
 
 
 def test_untestable_items_need_an_explanation_and_only_they(posted, context):
@@ -142,3 +159,12 @@ def test_at_day_0_an_aspects_below_6_must_be_confirmed_naming_the_score(posted, 
 def test_aspects_results_say_which_score_it_is(circulation, name):
     assert aspects_results(AspectsData(circulation=circulation, score=7)) == [(name, "7 of 10")]
     assert aspects_results(AspectsData(circulation=circulation)) == [("ASPECTS / pc-ASPECTS", "not entered")]
+
+
+def test_an_item_given_a_missing_code_over_a_score_saves_as_draft_and_complete_without_the_score(posted, context):
+    values = {**EXAMPLES["nihss"], "item_5b_untestable": "y", "item_5b__missing": "not_done", "item_5b__reason": "patient agitated",
+              "untestable_explanation": "right arm in a cast"}
+    for complete in (False, True):
+        form, valid = posted(NihssForm, values, baseline(context), complete=complete)
+        assert valid, form.errors
+        assert form.entry_input(complete).values["item_5b"] is None

@@ -45,7 +45,7 @@ def test_each_example_is_valid_and_needs_no_confirmation(posted, baseline, h48):
 def test_last_known_well_cannot_be_after_randomization(posted, baseline):
     form, valid = posted(ProcedureStrokeForm, {**EXAMPLES["procedure_stroke"], "last_known_well": "2026-01-01T06:01"}, baseline)
     assert not valid
-    assert form.last_known_well.errors == ["Last known well: must be before randomization (2026-01-01 06:00 at the site)."]
+    assert form.last_known_well.errors == ["Last known well: must be before randomization (2026-01-01 06:00:00 at the site)."]
 
 
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00", "9999-12-31T23:59"])
@@ -133,7 +133,7 @@ def test_imaging_must_lie_within_the_study(posted, h48):
 def test_imaging_later_than_48_hours_after_randomization_says_so(posted, h48):
     form, _ = posted(ImagingIchForm, {**EXAMPLES["imaging_ich"], "imaging_datetime": "2026-01-04T08:00"}, h48)
     assert [w.message for w in form.pending_warnings] == [
-        "Imaging date and time: more than 48 hours after randomization (2026-01-01 06:00 at the site); confirm the date and time."
+        "Imaging date and time: more than 48 hours after randomization (2026-01-01 06:00:00 at the site); confirm the date and time."
     ]
 
 
@@ -172,3 +172,23 @@ def test_results_show_computed_and_investigator_sich(h48):
 def test_imaging_more_than_48_hours_after_randomization_must_be_confirmed(posted, h48, moment, late):
     form, _ = posted(ImagingIchForm, {**EXAMPLES["imaging_ich"], "imaging_datetime": moment}, h48)
     assert [w.code for w in form.pending_warnings] == (["imaging_late"] if late else [])
+
+
+def test_imaging_before_the_randomization_second_says_it_does_not_count(posted, context):
+    h48 = context("angel-icas", "h48", index_at=RANDOMIZED.replace(second=40))  # 06:00:40 at the site
+    form, _ = posted(ImagingIchForm, {**EXAMPLES["imaging_ich"], "imaging_datetime": "2026-01-01T06:00"}, h48)
+    assert [w.message for w in form.pending_warnings] == [
+        "Imaging date and time: before randomization (2026-01-01 06:00:40 at the site), so it does not count for the 48-hour "
+        "sICH endpoint (a haemorrhage then is exclusion 1); confirm the date and time."
+    ]
+    form, _ = posted(ImagingIchForm, {**EXAMPLES["imaging_ich"], "imaging_datetime": "2026-01-01T06:01"}, h48)
+    assert form.pending_warnings == []
+
+
+def test_the_imaging_form_is_a_list_of_scans_each_described_in_a_line():
+    from ecrf.crfs.registry import instrument
+
+    assert instrument("imaging_ich").repeating
+    data = ImagingIchData(imaging_datetime=datetime(2026, 1, 2, 1, 0, tzinfo=UTC), modality="ct", ich_present=True,
+                          heidelberg_class="2", symptomatic=True, nihss_increase=5)
+    assert instrument("imaging_ich").describe(data) == "CT 2026-01-02 01:00 UTC, haemorrhage, Heidelberg 2, symptomatic"
