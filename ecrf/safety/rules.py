@@ -16,6 +16,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.extensions import db
+from ecrf.instruments.coronary import MARKERS, marker_summary
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import SafetyRules
 from ecrf.subjects.models import Subject, SubjectStatus
@@ -210,13 +211,15 @@ def _early_death(subject, forms, safety) -> list[Cause]:
 def _periprocedural_mi(subject, forms, safety) -> list[Cause]:
     if safety.periprocedural_mi_uln_multiple is None:
         return []
-    return [
-        _signal("periprocedural_mi", subject, entry, (
-            f"Periprocedural MI: {data.marker or 'cardiac marker'} peak {data.marker_uln_multiple}\u00d7 ULN "
-            f"(> {safety.periprocedural_mi_uln_multiple}\u00d7)"
-        ))
-        for entry, data in forms.rows("perioperative_events") if data is not None and data.periprocedural_mi
-    ]
+    causes = []
+    for entry, data in forms.rows("perioperative_events"):
+        if data is None or not data.periprocedural_mi:
+            continue
+        found = "; ".join(f"{name} {marker_summary(data, prefix)}" for prefix, name in MARKERS if getattr(data, f"{prefix}_mi"))
+        causes.append(_signal("periprocedural_mi", subject, entry, (
+            f"Periprocedural MI: {found} (> {safety.periprocedural_mi_uln_multiple}\u00d7 ULN)"
+        )))
+    return causes
 
 
 def _qfr_low(subject, forms, safety) -> list[Cause]:
