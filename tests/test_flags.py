@@ -132,6 +132,21 @@ def test_a_late_sae_report_is_flagged_and_resolved_once_reported(make_subject, s
     assert flags("sae_report_late")[0].status is FlagStatus.RESOLVED
 
 
+def test_seriousness_coded_unknown_starts_the_sae_report_clock_as_a_precaution(make_subject, site):
+    from ecrf.crfs.input import EntryInput
+    from ecrf.crfs.services import save_entry
+
+    subject = make_subject("defier", site, date(2027, 1, 1), consent_date=date(2026, 12, 28))
+    aware = NOW - timedelta(hours=30)
+    values = {"ae_term": "Fever", "onset_date": "2027-05-30", "ongoing": True, "serious": None, "aware_at": aware}
+    missing = {"serious": {"code": "unknown", "reason": "awaiting the discharge letter"}}
+    entry = save_entry(subject.visits[2], instrument("adverse_events"), EntryInput(values=values, missing=missing, complete=True), entry=None, by=None)
+    assert db.session.get(instrument("adverse_events").model, entry.id).sae_report_due_at == aware + timedelta(hours=24)
+    refresh_flags([subject], now=NOW)
+    (flag,) = flags("sae_report_late")
+    assert flag.message.startswith("Adverse event of unknown seriousness \u201cFever\u201d not reported to the sponsor within 24 h")
+
+
 def test_an_ongoing_ae_without_update_for_30_days_is_flagged(make_subject, site):
     subject = make_subject("defier", site, date(2027, 1, 1))
     entry = enter(subject, "m1", "adverse_events", ae_term="Claudication", onset_date="2027-02", ongoing=True, serious=False)

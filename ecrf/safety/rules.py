@@ -105,10 +105,13 @@ def _adverse_event_clocks(subject: Subject, forms: Found, safety: SafetyRules, n
         if ae is None:
             continue
         term = ae.ae_term or "adverse event"
-        if ae.serious and ae.reported_at is None and ae.sae_report_due_at is not None and ae.sae_report_due_at < now:
+        # The clock runs for a serious event and, as a precaution, for one whose seriousness is coded unknown
+        # (the computed deadline is set for those only).
+        if ae.serious is not False and ae.reported_at is None and ae.sae_report_due_at is not None and ae.sae_report_due_at < now:
+            what = "Serious adverse event" if ae.serious else "Adverse event of unknown seriousness"
             causes.append(Cause(
                 f"sae_report_late:{entry.id}", "sae_report_late", subject,
-                f"Serious adverse event \u201c{term}\u201d not reported to the sponsor within {safety.sae_report_hours} h "
+                f"{what} \u201c{term}\u201d not reported to the sponsor within {safety.sae_report_hours} h "
                 f"of the site becoming aware (due {ae.sae_report_due_at:%Y-%m-%d %H:%M} UTC)", entry_id=entry.id, visit_id=entry.visit_id,
             ))
         if ae.ongoing and entry.updated_at < now - timedelta(days=safety.ae_update_days):
