@@ -146,13 +146,35 @@ def restenosed(psvr: Decimal, occluded: bool, threshold: Decimal) -> bool:
 
 
 def uln_multiple(value: Decimal, upper_limit_of_normal: Decimal) -> Decimal:
-    """A laboratory value as a multiple of its upper limit of normal, 1 decimal half-up."""
+    """A laboratory value as a multiple of its upper limit of normal, unrounded (judge this; show `shown_multiple`)."""
     value, uln = Decimal(value), Decimal(upper_limit_of_normal)
     if value < 0:
         raise ValueError(f"value: {value} is negative")
     if uln <= 0:
         raise ValueError(f"upper_limit_of_normal: {uln} must be above 0")
-    return (value / uln).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return value / uln
+
+
+def shown_multiple(multiple: Decimal) -> Decimal:
+    """A multiple of ULN as shown: 1 decimal, half-up. For display only; thresholds judge the exact value."""
+    return Decimal(multiple).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def periprocedural_mi(peak: Decimal, upper_limit_of_normal: Decimal, multiple: Decimal,
+                      pre: Decimal | None = None, rise_percent: Decimal | None = None) -> bool:
+    """Periprocedural MI by one cardiac marker (§8.6): the post-PCI peak above `multiple` x ULN, judged exactly
+    (peak > multiple x ULN, no division, no rounding). When the pre-PCI value is itself above the ULN and
+    `rise_percent` is given, the peak must also exceed it by more than `rise_percent` % (UDMI: an elevated
+    baseline needs a rise)."""
+    peak, uln, multiple = Decimal(peak), Decimal(upper_limit_of_normal), Decimal(multiple)
+    if peak < 0 or (pre is not None and Decimal(pre) < 0):
+        raise ValueError(f"peak: {peak} is negative" if peak < 0 else f"pre: {pre} is negative")
+    if uln <= 0:
+        raise ValueError(f"upper_limit_of_normal: {uln} must be above 0")
+    above = peak > multiple * uln
+    if above and pre is not None and rise_percent is not None and Decimal(pre) > uln:
+        return peak * 100 > Decimal(pre) * (100 + Decimal(rise_percent))
+    return above
 
 
 def mrs_independent(score: int) -> bool:

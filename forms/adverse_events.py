@@ -3,29 +3,34 @@
 Rules where the issue left the choice to us (each is enforced in `check()` or `warnings()`):
 - Dates of onset and end may be partial (day, or day and month, unknown); an end is refused only
   when it is before the onset whatever the unknown parts are. Neither may be after the site's today.
-  An onset before day 0 is possible (events between consent and day 0) but unusual: a warning.
+  Adverse events are recorded from informed consent: an onset, awareness or report between consent and
+  day 0 is accepted as it is; one certainly before consent is refused (a condition present before consent
+  is medical history; if it worsened after consent, the worsening is the event).
 - The end date is required when the event is not ongoing and refused while it is ongoing.
-- "Serious" needs at least one criterion (on completing: a draft may be unfinished); a criterion ticked
-  on a non-serious event is refused at once.
+- "Serious" needs at least one criterion (on completing: a draft may be unfinished). A ticked criterion
+  makes the event serious: it is refused at once unless Serious is Yes (No, unanswered or coded unknown).
+- Seriousness may be coded unknown (the only missing-data code it takes): the SAE report clock then runs
+  from awareness as for a serious event, as a precaution, until the site answers Yes or No.
 - Outcome "fatal" <=> the criterion "resulted in death" (both ways): a fatal outcome makes the event
   serious with death ticked, and an event that resulted in death has a fatal outcome.
 - Ongoing = yes is refused with the outcomes that say the event ended: recovered/resolved,
   recovered/resolved with sequelae and fatal. Ongoing = no with "recovering" or "not recovered" is
   possible (e.g. the event is closed at the end of follow-up) but unusual: a warning.
 - Action taken is one choice (the main action); "other" needs a description.
-- Awareness: not before day 0, not in the future, not before the onset. Report to the sponsor: required
+- Awareness: not before consent, not in the future, not before the onset. Report to the sponsor: required
   for a serious event on completing (a draft may be saved without it), not before awareness, not in the
   future; a report later than the protocol's `sae_report_hours` is a warning to confirm.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from wtforms.validators import DataRequired, Optional
 
 from ecrf import partial_dates
 from ecrf.clock import to_local
-from forms.base import CrfForm, Warning
+from ecrf.crfs.models import MissingCode
+from forms.base import CrfForm, Warning, may_be_missing
 from forms.fields import NamedStringField, choice, datetime_field, text, tick, yes_no
 
 SEVERITY = [("mild", "Mild"), ("moderate", "Moderate"), ("severe", "Severe")]
@@ -102,7 +107,11 @@ class AdverseEventForm(CrfForm):
     onset_date = partial_date("Onset date")
     ongoing = yes_no("Ongoing")
     end_date = partial_date("End date", is_required=False)
-    serious = yes_no("Serious", description="Serious = meets at least one criterion below (a regulatory outcome, not the intensity).")
+    serious = may_be_missing(
+        yes_no("Serious", description="Serious = meets at least one criterion below (a regulatory outcome, not the intensity). "
+                                      "If not yet known, code it unknown: the SAE report clock then runs as a precaution."),
+        MissingCode.UNKNOWN,
+    )
     sae_death = tick("Resulted in death", CRITERION)
     sae_life_threatening = tick("Life-threatening", CRITERION)
     sae_hospitalisation = tick("In-patient hospitalisation or prolongation of hospitalisation", CRITERION)
@@ -141,8 +150,21 @@ class AdverseEventForm(CrfForm):
     def _label(self, name: str) -> str:
         return self[name].label.text
 
+    def recording_start(self) -> tuple[date, str]:
+        """From when adverse events are recorded: (date, what it is called) — the consent date, or day 0 when unknown."""
+        consent = self.context.consent_date
+        if consent is not None and consent < self.context.index_date:
+            return consent, "the informed consent date"
+        return self.context.index_date, "day 0"
+
     def _check_dates(self) -> None:
         onset, end, ongoing = self.value("onset_date"), self.value("end_date"), self.value("ongoing")
+        start, since = self.recording_start()
+        if onset and partial_dates.definitely_before(onset, start.isoformat()):
+            self.fail("onset_date", (
+                f"{self._label('onset_date')}: {onset} is before {since} ({start.isoformat()}); a condition present before "
+                "consent is medical history (if it worsened after consent, enter the date it worsened)."
+            ))
         for name in ("onset_date", "end_date"):
             day = self.value(name)
             if day and partial_dates.earliest(day) > self.context.site_today:
@@ -153,20 +175,26 @@ class AdverseEventForm(CrfForm):
             self.fail("end_date", f"{self._label('end_date')}: {end} is before the {self._label('onset_date')} ({onset}); "
                                   "an event cannot end before its onset.")
 
+    def seriousness_unknown(self) -> bool:
+        """Serious is coded unknown (the SAE report clock runs as a precaution)."""
+        return self.missing_code("serious") is MissingCode.UNKNOWN
+
     def _check_seriousness(self) -> None:
         serious = self.value("serious")
         ticked = [name for name in CRITERIA if self.value(name)]
-        if serious is False:
+        if serious is not True:
+            answer = {False: "Serious is No", None: "Serious is coded unknown" if self.seriousness_unknown() else "Serious is not answered"}[serious]
             for name in ticked:
-                self.fail(name, f"{self._label(name)}: tick seriousness criteria only for a serious event (Serious is No).")
-        elif serious and not ticked and self.completing:
+                self.fail(name, f"{self._label(name)}: a ticked seriousness criterion makes the event serious, but {answer}; "
+                                "answer Serious Yes, or untick the criterion.")
+        elif not ticked and self.completing:
             self.fail("serious", "Serious: tick at least one seriousness criterion.")
 
     def _check_outcome(self) -> None:
         outcome, serious, ongoing = self.value("outcome"), self.value("serious"), self.value("ongoing")
         died = bool(self.value("sae_death"))
         outcome_text = dict(OUTCOMES).get(outcome, "")
-        if outcome == "fatal" and serious is False:
+        if outcome == "fatal" and serious is not True:
             self.fail("outcome", f"Outcome: Fatal makes the event serious; answer Serious Yes and tick {self._label('sae_death')}.")
         elif outcome == "fatal" and serious and not died:
             self.fail("outcome", f"Outcome: Fatal needs the seriousness criterion {self._label('sae_death')} ticked.")
@@ -178,8 +206,9 @@ class AdverseEventForm(CrfForm):
 
     def _check_reporting(self) -> None:
         aware, reported, onset = self.value("aware_at"), self.value("reported_at"), self.value("onset_date")
+        start, since = self.recording_start()
         for name in ("aware_at", "reported_at"):
-            self.check_date_in_study(name)
+            self.check_date_in_study(name, not_before=start, since=since)
             self._not_in_future(name)
         if aware and onset and not self.aware_at.errors and partial_dates.definitely_before(aware.date().isoformat(), onset):
             self.fail("aware_at", f"{self._label('aware_at')}: {aware:%Y-%m-%d} is before the {self._label('onset_date')} ({onset}).")
@@ -197,15 +226,9 @@ class AdverseEventForm(CrfForm):
             self.fail(name, f"{self._label(name)}: must not be in the future (it is {now:%H:%M} now at the site).")
 
     def warnings(self) -> list[Warning]:
-        """Onset before day 0, an ended event not recovered, hospitalisation not marked serious, a late SAE report."""
+        """An ended event not recovered, hospitalisation not marked serious, a late SAE report."""
         found = []
-        onset, outcome = self.value("onset_date"), self.value("outcome")
-        if onset and partial_dates.definitely_before(onset, self.context.index_date.isoformat()):
-            found.append(Warning(
-                "onset_before_day_0", "onset_date",
-                f"Onset date {onset} is before day 0 ({self.context.index_date.isoformat()}): events before the study "
-                "started are usually medical history; confirm this one is an adverse event.",
-            ))
+        outcome = self.value("outcome")
         if self.value("ongoing") is False and outcome in CONTINUING_OUTCOMES:
             found.append(Warning(
                 "ended_not_recovered", "outcome",
@@ -219,7 +242,7 @@ class AdverseEventForm(CrfForm):
             ))
         hours = self.context.protocol.safety.sae_report_hours
         aware, reported = self.local_to_utc(self.value("aware_at")), self.local_to_utc(self.value("reported_at"))
-        due = sae_report_due(self.value("serious"), aware, hours)
+        due = sae_report_due(self.value("serious") or self.seriousness_unknown(), aware, hours)
         if reported_late(reported, due):
             late = (reported - aware).total_seconds() / 3600
             found.append(Warning(
@@ -231,7 +254,8 @@ class AdverseEventForm(CrfForm):
 
 
 def sae_report_due(serious: bool | None, aware_at: datetime | None, hours: int) -> datetime | None:
-    """When the report to the sponsor is due: awareness + the protocol's hours, for a serious event only."""
+    """When the report to the sponsor is due: awareness + the protocol's hours, for a serious event (or one whose
+    seriousness is unknown, passed here as serious) only."""
     return aware_at + timedelta(hours=hours) if serious and aware_at is not None else None
 
 

@@ -2,7 +2,8 @@
 
 Each data field `x` of a subclass gets two companions, `x__missing` (not done /
 unknown / not applicable) and `x__reason`. A field with a missing code needs no
-value but needs a reason. A draft may leave fields empty; a complete entry may not,
+value but needs a reason. A field declared with `may_be_missing(field, *codes)`
+accepts only those codes (none: it must always be answered, e.g. an event's type). A draft may leave fields empty; a complete entry may not,
 and must confirm every plausibility warning. Values that are wrong (out of range,
 not a number) are errors in both cases, so nothing invalid is ever stored.
 """
@@ -44,6 +45,8 @@ class FormContext:
     index_at: datetime | None = None
     #: The current instant (UTC); with `timezone` it gives the site's local time.
     now: datetime | None = None
+    #: The subject's informed consent date (on or before day 0): adverse events are recorded from it.
+    consent_date: date | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -69,14 +72,19 @@ class CrfForm(FlaskForm):
     #: Why a complete form is changed (required then; kept in the audit trail).
     reason_for_change = StringField("Reason for change", validators=[Optional(), Length(max=300, message="Reason for change: at most 300 characters.")])
 
+    #: The missing-data codes each data field accepts (filled by `__init_subclass__`).
+    allowed_missing: dict[str, tuple[MissingCode, ...]] = {}
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls.allowed_missing = dict(cls.allowed_missing)
         for name in list(vars(cls)):
             value = vars(cls)[name]
             if isinstance(value, UnboundField) and _is_data_name(name):
                 label = value.args[0] if value.args else name
+                codes = cls.allowed_missing[name] = tuple(getattr(value, "missing_codes", MissingCode))
                 setattr(cls, name + MISSING, SelectField(
-                    f"{label}: missing", choices=[SelectChoice("", "—")] + [SelectChoice(code.value, code.label) for code in MissingCode],
+                    f"{label}: missing", choices=[SelectChoice("", "—")] + [SelectChoice(code.value, code.label) for code in codes],
                     validators=[Optional()], validate_choice=False,
                 ))
                 setattr(cls, name + REASON, StringField(
@@ -108,8 +116,20 @@ class CrfForm(FlaskForm):
         return [f for f in self if _is_data_name(f.name)]
 
     def missing_code(self, name: str) -> MissingCode | None:
+        """The field's missing-data code, if it is one the field accepts."""
         value = self[name + MISSING].data
-        return MissingCode(value) if value in {c.value for c in MissingCode} else None
+        return next((code for code in self.allowed_missing.get(name, MissingCode) if code.value == value), None)
+
+    def _refused_missing_code(self, name: str) -> str | None:
+        """The message for a missing-data code the field does not accept (None when there is none such)."""
+        value = self[name + MISSING].data
+        allowed = self.allowed_missing.get(name, tuple(MissingCode))
+        if value not in {code.value for code in MissingCode} or value in {code.value for code in allowed}:
+            return None
+        label = self[name].label.text
+        if not allowed:
+            return f"{label}: cannot be given a missing-data code ({MissingCode(value).label}); it must be answered."
+        return f"{label}: the missing-data code {MissingCode(value).label} is not allowed; only {' or '.join(code.label for code in allowed)}."
 
     def missing_map(self) -> dict[str, dict[str, str]]:
         """{field: {code, reason}} for fields given a missing-data code."""
@@ -154,7 +174,10 @@ class CrfForm(FlaskForm):
         super().validate()
         for field in self.data_fields():
             code = self.missing_code(field.name)
-            if code:
+            refused = self._refused_missing_code(field.name)
+            if refused:
+                field.errors = [refused]
+            elif code:
                 field.errors = []
                 if not (self[field.name + REASON].data or "").strip():
                     self[field.name + REASON].errors = list(self[field.name + REASON].errors) + [
@@ -191,8 +214,9 @@ class CrfForm(FlaskForm):
 
     # -- common cross-field rules -----------------------------------------------------------
 
-    def check_date_in_study(self, name: str, *, not_after: date | None = None) -> None:
-        """A date may not lie before day 0 nor after today at the site."""
+    def check_date_in_study(self, name: str, *, not_after: date | None = None, not_before: date | None = None,
+                            since: str = "day 0") -> None:
+        """A date may not lie before day 0 (or `not_before`, called `since` in the message) nor after today at the site."""
         day = self.value(name)
         if isinstance(day, datetime):
             day = day.date()
@@ -202,8 +226,8 @@ class CrfForm(FlaskForm):
         latest = not_after or self.context.site_today
         if day > latest:
             self.fail(name, f"{label}: must not be after today at the site ({latest.isoformat()}).")
-        elif day < self.context.index_date:
-            self.fail(name, f"{label}: must not be before day 0 ({self.context.index_date.isoformat()}).")
+        elif day < (earliest := not_before or self.context.index_date):
+            self.fail(name, f"{label}: must not be before {since} ({earliest.isoformat()}).")
 
     def require_if(self, condition: bool, name: str, why: str) -> None:
         """`name` is required, on completing, when `condition` holds (and it carries no missing code)."""
@@ -283,6 +307,13 @@ class CrfForm(FlaskForm):
         if moment is None:
             return None
         return moment.replace(tzinfo=ZoneInfo(self.context.timezone)).astimezone(ZoneInfo("UTC"))
+
+
+def may_be_missing(field: UnboundField, *codes: MissingCode) -> UnboundField:
+    """Declare the only missing-data codes a data field accepts; with none, the field can never be left missing.
+    A field not declared so accepts every code."""
+    field.missing_codes = codes
+    return field
 
 
 def _is_data_name(name: str) -> bool:

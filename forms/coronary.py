@@ -7,7 +7,7 @@ gate, the MI multiple, the QFR flag) are read from the protocol file, never writ
 from __future__ import annotations
 
 from forms.base import CrfForm, Warning
-from forms.fields import choice, date_field, decimal, text, tick, yes_no
+from forms.fields import choice, date_field, datetime_field, decimal, text, tick, yes_no
 
 #: QFR is a dimensionless pressure ratio like FFR. clinical.md §6 marks its valid range
 #: unconfirmed; we accept 0.00-1.00 (2 decimals, as the sources report it): the
@@ -19,15 +19,17 @@ VESSELS = [("lad", "Left anterior descending (LAD)"), ("lcx", "Left circumflex (
 #: entry must record what was used, and a mismatch is a deviation for the monitor, not an entry error).
 DEVICES = [("dcb", "Drug-coated balloon (DCB)"), ("des", "Drug-eluting stent (DES)")]
 BAILOUT_REASONS = [("flow_limiting_dissection", "Flow-limiting dissection"), ("other", "Other")]
-MARKERS = [("ctn", "Cardiac troponin (cTn)"), ("ckmb", "CK-MB")]
+#: The cardiac markers of the protocol's MI definition ("cTn or CK-MB > 5x ULN"): field prefix and name.
+#: Both may be measured; each has its own unit, ULN, pre-PCI value, post-PCI peak and sampling time.
+MARKERS = [("ctn", "Troponin (cTn)"), ("ckmb", "CK-MB")]
 #: (field, label) of the calcium modification techniques, paper order; the protocol requires at least one.
 MODIFICATIONS = [("modification_ra", "Calcium modification: rotational atherectomy (RA)"),
                  ("modification_ivl", "Calcium modification: intravascular lithotripsy (IVL)"),
                  ("modification_elca", "Calcium modification: excimer laser coronary angioplasty (ELCA)")]
 #: A peak above this multiple of its ULN is almost always a unit mix-up (e.g. ng/L against ng/mL): confirm.
 MARKER_MULTIPLE_IMPLAUSIBLE = 1000
-#: Fields answered only when a marker was measured.
-MARKER_FIELDS = ("marker", "marker_unit", "marker_peak", "marker_uln")
+#: Fields (after the marker's prefix) answered only when that marker was measured.
+MARKER_FIELDS = ("_unit", "_uln", "_pre", "_peak", "_peak_at")
 
 
 def _qfr(label: str, description: str = ""):
@@ -75,36 +77,70 @@ class ProcedureCoronaryForm(CrfForm):
         ]
 
 
+CTN, CKMB = (name for _, name in MARKERS)
+
+
+def _measured(name: str):
+    return yes_no(f"{name} measured around the PCI")
+
+
+def _unit(name: str):
+    return text(f"{name}: unit", 20, is_required=False,
+                description="As the laboratory reports it, e.g. ng/L; the same for the ULN, the pre-PCI value and the peak")
+
+
+def _value(name: str, what: str, description: str, low: str = "0"):
+    return decimal(f"{name}: {what}", low, "100000", 3, is_required=False, description=description)
+
+
+def _sampled_at(name: str):
+    return datetime_field(f"{name}: post-PCI peak sampled at", is_required=False, description="Site local date and time the peak sample was drawn")
+
+
+ULN_HINT = "The laboratory's upper limit of normal (for troponin the 99th-percentile upper reference limit), same unit"
+PRE_HINT = "The last value before the PCI; if none was drawn, use the missing code not done"
+PEAK_HINT = "The highest value after the PCI"
+
+
 class PerioperativeEventsForm(CrfForm):
     side_branch_loss = yes_no("Side-branch loss")
     perforation = yes_no("Coronary perforation")
     no_reflow = yes_no("No-reflow / slow flow")
-    marker_measured = yes_no("Cardiac marker measured after PCI")
-    marker = choice("Cardiac marker", MARKERS, is_required=False, description="The marker whose peak is entered below")
-    marker_unit = text("Marker unit", 20, is_required=False, description="As the laboratory reports it, e.g. ng/mL; the same for the peak and the ULN")
-    marker_peak = decimal("Marker peak value", "0", "100000", 3, is_required=False)
-    marker_uln = decimal(
-        "Marker upper limit of normal", "0.001", "100000", 3, is_required=False,
-        description="The laboratory's upper limit of normal (for troponin the 99th-percentile upper reference limit), same unit as the peak",
-    )
+    ctn_measured = _measured(CTN)
+    ctn_unit = _unit(CTN)
+    ctn_uln = _value(CTN, "upper limit of normal", ULN_HINT, low="0.001")
+    ctn_pre = _value(CTN, "pre-PCI value", PRE_HINT)
+    ctn_peak = _value(CTN, "post-PCI peak", PEAK_HINT)
+    ctn_peak_at = _sampled_at(CTN)
+    ckmb_measured = _measured(CKMB)
+    ckmb_unit = _unit(CKMB)
+    ckmb_uln = _value(CKMB, "upper limit of normal", ULN_HINT, low="0.001")
+    ckmb_pre = _value(CKMB, "pre-PCI value", PRE_HINT)
+    ckmb_peak = _value(CKMB, "post-PCI peak", PEAK_HINT)
+    ckmb_peak_at = _sampled_at(CKMB)
 
     def check(self) -> None:
-        """The marker block is answered when a marker was measured, and left empty when not."""
-        measured = self.value("marker_measured")
-        for name in MARKER_FIELDS:
-            self.require_if(measured is True, name, "when a cardiac marker was measured")
-            self.leave_empty(measured is False, name, "when no cardiac marker was measured")
+        """Each marker's block is answered when it was measured and left empty when not; the peak is drawn
+        after day 0 began and not in the future."""
+        for prefix, _ in MARKERS:
+            measured = self.yes(f"{prefix}_measured")
+            for suffix in MARKER_FIELDS:
+                self.only_if(measured, prefix + suffix, "when the marker was measured", "when the marker was not measured")
+            self.check_date_in_study(f"{prefix}_peak_at")
 
     def warnings(self) -> list[Warning]:
-        """A peak over 1000 times its ULN: most likely the two were entered in different units."""
-        peak, uln = self.value("marker_peak"), self.value("marker_uln")
-        if peak is not None and uln and peak / uln > MARKER_MULTIPLE_IMPLAUSIBLE:
-            return [Warning("marker_multiple_high", "marker_peak", (
-                f"Marker peak value is more than {MARKER_MULTIPLE_IMPLAUSIBLE} times the upper limit of normal: "
-                "confirm both are in the same unit."
-            ))]
-        return []
-
+        """A value over 1000 times its ULN: most likely the two were entered in different units."""
+        found = []
+        for prefix, name in MARKERS:
+            uln = self.value(f"{prefix}_uln")
+            for suffix, what in (("_pre", "pre-PCI value"), ("_peak", "post-PCI peak")):
+                value = self.value(prefix + suffix)
+                if value is not None and uln and value > MARKER_MULTIPLE_IMPLAUSIBLE * uln:
+                    found.append(Warning(f"{prefix}{suffix}_multiple_high", prefix + suffix, (
+                        f"{name}: {what} is more than {MARKER_MULTIPLE_IMPLAUSIBLE} times the upper limit of normal: "
+                        "confirm both are in the same unit."
+                    )))
+        return found
 
 
 class QfrForm(CrfForm):

@@ -7,7 +7,7 @@ than stored silently.
 """
 from __future__ import annotations
 
-from forms.base import CrfForm
+from forms.base import CrfForm, may_be_missing
 from forms.fields import choice, date_field, text, yes_no
 # The same classifications as the safety-imaging and stent-fracture forms, so the codes agree across forms:
 # Heidelberg classes 1a-3d (clinical.md §8.5) and stent fracture types I-V (Jaff / Rocha-Singh; not in clinical.md).
@@ -59,7 +59,8 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 class EndpointEventForm(CrfForm):
-    event_type = choice("Event type", EVENT_TYPES)
+    #: Every rule and flag reads the type, and "unknown type" is no event: it must be answered, never coded missing.
+    event_type = may_be_missing(choice("Event type", EVENT_TYPES))
     event_date = date_field("Event date")
     # Revascularization
     revasc_vessel = choice(

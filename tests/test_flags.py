@@ -77,7 +77,7 @@ def test_a_fall_below_the_threshold_raises_nothing(make_subject, site):
     ("defiance", lambda s: enter(s, "d90", "villalta", leg="left", ulcer=True, **{n: 0 for n in ("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation", "redness", "venous_ectasia", "calf_compression_pain")}), "villalta_severe"),
     ("angel-icas", lambda s: enter(s, "h48", "imaging_ich", imaging_datetime=datetime(2027, 1, 2, 12, tzinfo=timezone.utc), modality="ct", ich_present=True, heidelberg_class="2", symptomatic=True, nihss_increase=5), "ich_after_randomization"),
     ("defier", lambda s: enter(s, "m1", "endpoint_events", event_type="death", event_date=date(2027, 1, 25), death_cardiovascular="yes", death_cause="Synthetic"), "early_death"),
-    ("precise-cal", lambda s: enter(s, "baseline", "perioperative_events", side_branch_loss=False, perforation=False, no_reflow=False, marker_measured=True, marker="ctn", marker_unit="ng/mL", marker_peak=Decimal("0.60"), marker_uln=Decimal("0.04")), "periprocedural_mi"),
+    ("precise-cal", lambda s: enter(s, "baseline", "perioperative_events", side_branch_loss=False, perforation=False, no_reflow=False, ctn_measured=True, ctn_unit="ng/mL", ctn_peak=Decimal("0.60"), ctn_uln=Decimal("0.04"), ckmb_measured=False), "periprocedural_mi"),
     ("precise-cal", lambda s: enter(s, "m12", "qfr", angiography_date=date(2027, 12, 30), qfr_target_vessel=Decimal("0.80"), restenosis=False), "qfr_low"),
 ])
 def test_each_safety_signal_of_the_protocols_raises_its_flag(make_subject, site, study, setup, kind):
@@ -177,6 +177,23 @@ def test_the_48_hour_clock_starts_at_the_randomization_second(cli, site, make_sc
     assert "47.9 h after randomization" in flag.message
 
 
+@pytest.mark.parametrize(("ctn_peak", "ckmb_peak", "found"), [
+    (Decimal("0.050"), Decimal("5.040"), "CK-MB 5.0 \u00d7 ULN (5.040, above 5.0)"),  # 5.04x CK-MB alone, shown rounded
+    (Decimal("0.201"), Decimal("1.000"), "Troponin (cTn) 5.0 \u00d7 ULN (5.025, above 5.0)"),
+    (Decimal("0.050"), Decimal("5.000"), None),  # 5.0x exactly is not "> 5x"
+])
+def test_periprocedural_mi_flags_either_marker_judged_unrounded(make_subject, site, ctn_peak, ckmb_peak, found):
+    subject = make_subject("precise-cal", site, date(2027, 1, 1))
+    enter(subject, "baseline", "perioperative_events", side_branch_loss=False, perforation=False, no_reflow=False,
+          ctn_measured=True, ctn_unit="ng/mL", ctn_uln=Decimal("0.040"), ctn_pre=Decimal("0.010"), ctn_peak=ctn_peak,
+          ckmb_measured=True, ckmb_unit="ng/mL", ckmb_uln=Decimal("1.000"), ckmb_pre=Decimal("0.500"), ckmb_peak=ckmb_peak)
+    raised = [f for f in refresh_flags([subject], now=NOW) if f.kind == "periprocedural_mi"]
+    if found is None:
+        assert raised == []
+    else:
+        assert [f.message for f in raised] == [f"Periprocedural MI: {found} (> 5\u00d7 ULN)"]
+
+
 def test_a_signal_of_another_study_is_not_raised(make_subject, site):
     subject = make_subject("precise-cal", site, date(2027, 1, 1))
     enter(subject, "m6", "endpoint_events", event_type="amputation", event_date=date(2027, 5, 1), amputation_level="major", amputation_side="left")
@@ -205,6 +222,21 @@ def test_a_late_sae_report_is_flagged_and_resolved_once_reported(make_subject, s
     db.session.get(instrument("adverse_events").model, entry.id).reported_at = NOW
     refresh_flags([subject], now=NOW)
     assert flags("sae_report_late")[0].status is FlagStatus.RESOLVED
+
+
+def test_seriousness_coded_unknown_starts_the_sae_report_clock_as_a_precaution(make_subject, site):
+    from ecrf.crfs.input import EntryInput
+    from ecrf.crfs.services import save_entry
+
+    subject = make_subject("defier", site, date(2027, 1, 1), consent_date=date(2026, 12, 28))
+    aware = NOW - timedelta(hours=30)
+    values = {"ae_term": "Fever", "onset_date": "2027-05-30", "ongoing": True, "serious": None, "aware_at": aware}
+    missing = {"serious": {"code": "unknown", "reason": "awaiting the discharge letter"}}
+    entry = save_entry(subject.visits[2], instrument("adverse_events"), EntryInput(values=values, missing=missing, complete=True), entry=None, by=None)
+    assert db.session.get(instrument("adverse_events").model, entry.id).sae_report_due_at == aware + timedelta(hours=24)
+    refresh_flags([subject], now=NOW)
+    (flag,) = flags("sae_report_late")
+    assert flag.message.startswith("Adverse event of unknown seriousness \u201cFever\u201d not reported to the sponsor within 24 h")
 
 
 def test_an_ongoing_ae_without_update_for_30_days_is_flagged(make_subject, site):

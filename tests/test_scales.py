@@ -124,6 +124,13 @@ def test_psv_ratio_and_restenosis_at_the_protocol_threshold():
     assert scales.restenosed(Decimal("1.10"), True, Decimal("2.4")) is True
 
 
+def test_a_uln_multiple_is_judged_unrounded_and_shown_rounded():
+    assert scales.uln_multiple(Decimal("5.04"), Decimal("1")) == Decimal("5.04")
+    assert scales.shown_multiple(scales.uln_multiple(Decimal("5.04"), Decimal("1"))) == Decimal("5.0")
+    assert scales.periprocedural_mi(Decimal("5.04"), Decimal("1"), Decimal("5")) is True
+    assert scales.periprocedural_mi(Decimal("5.00"), Decimal("1"), Decimal("5")) is False
+
+
 def test_uln_multiple_and_mrs_independence():
     assert scales.uln_multiple(Decimal("0.25"), Decimal("0.05")) == Decimal("5.0")
     assert scales.uln_multiple(Decimal("0.26"), Decimal("0.05")) == Decimal("5.2")

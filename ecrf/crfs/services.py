@@ -100,6 +100,7 @@ def form_context(subject: Subject, visit: Visit) -> FormContext:
         arm_code=subject.arm.code if subject.arm else None,
         index_at=subject.index_at,
         now=now_utc(),
+        consent_date=subject.consent_date,
     )
 
 
@@ -180,11 +181,11 @@ def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: Cr
         changed = True
     for name, value in entered.values.items():
         setattr(data, name, value)
+    entry.missing = entered.missing  # before computing: a missing code can count (seriousness unknown starts the SAE clock)
     if item.compute:
         item.compute(data, form_context(visit.subject, visit))
     if changed or entry.status is EntryStatus.DRAFT:
         entry.status = EntryStatus.COMPLETE if entered.complete else EntryStatus.DRAFT
-    entry.missing = entered.missing
     entry.confirmed_warnings = entered.confirmed_warnings
     entry.updated_at = now_utc()
     entry.updated_by_id = by.id if by else None
@@ -211,7 +212,7 @@ def _new_entry(visit: Visit, item: Instrument, by: User | None) -> tuple[CrfEntr
                          sequence=max((row.sequence for row in taken), default=0) + 1, created_by_id=by.id if by else None)
         db.session.add(entry)
     db.session.flush()
-    data = item.model(entry_id=entry.id)
+    data = item.model(entry_id=entry.id, entry=entry)
     db.session.add(data)
     return entry, data
 

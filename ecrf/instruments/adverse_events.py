@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ecrf.crfs.models import CrfData
+from ecrf.crfs.models import CrfData, MissingCode
 from ecrf.crfs.registry import Instrument
 from ecrf.db import UTCDateTime
 from forms.adverse_events import CRITERIA, AdverseEventForm, reported_late, sae_report_due
@@ -46,15 +46,23 @@ class AdverseEventData(CrfData):
     #: When the site became aware of the event, and when it reported it to the sponsor (UTC).
     aware_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: Computed, serious events only: aware_at + the protocol's safety.sae_report_hours (UTC), and whether
-    #: reported_at is after it (None until reported).
+    #: Computed, serious events and those whose seriousness is coded unknown (a precaution): aware_at + the
+    #: protocol's safety.sae_report_hours (UTC), and whether reported_at is after it (None until reported).
     sae_report_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reported_late: Mapped[bool | None]
 
 
+def seriousness_unknown(data: AdverseEventData) -> bool:
+    """Seriousness coded unknown (a missing-data code of the entry, set before computing)."""
+    missing = (data.entry.missing if data.entry is not None else None) or {}
+    return data.serious is None and (missing.get("serious") or {}).get("code") == MissingCode.UNKNOWN.value
+
+
 def compute(data: AdverseEventData, context: FormContext) -> None:
-    """The SAE report deadline and lateness, for serious events; both empty otherwise."""
-    data.sae_report_due_at = sae_report_due(data.serious, data.aware_at, context.protocol.safety.sae_report_hours)
+    """The SAE report deadline and lateness, for serious events and, as a precaution, those of unknown
+    seriousness; both empty otherwise."""
+    clock = bool(data.serious) or seriousness_unknown(data)
+    data.sae_report_due_at = sae_report_due(clock, data.aware_at, context.protocol.safety.sae_report_hours)
     data.reported_late = reported_late(data.reported_at, data.sae_report_due_at)
 
 
@@ -65,18 +73,21 @@ def _criteria(data: AdverseEventData) -> str:
 
 def describe(data: AdverseEventData) -> str:
     """One line for lists, e.g. "Groin haematoma — serious, onset 2026-01"."""
-    seriousness = {True: "serious", False: "non-serious"}.get(data.serious, "seriousness not entered")
+    seriousness = {True: "serious", False: "non-serious"}.get(data.serious, "seriousness unknown" if seriousness_unknown(data) else "seriousness not entered")
     onset = f"onset {data.onset_date}" if data.onset_date else "onset not entered"
     return f"{data.ae_term or 'Term not entered'} — {seriousness}, {onset}" + (", ongoing" if data.ongoing else "")
 
 
 def results(data: AdverseEventData) -> list[tuple[str, str]]:
     """Seriousness with its criteria and, for a serious event, the report deadline (UTC) and whether it was met."""
-    if not data.serious:
+    unknown = seriousness_unknown(data)
+    if not data.serious and not unknown:
         return [("Seriousness", "not serious" if data.serious is False else "not entered")]
     due = f"{data.sae_report_due_at:%Y-%m-%d %H:%M} UTC" if data.sae_report_due_at else "when the time the site became aware is entered"
     report = {True: "late", False: "on time", None: "not yet reported" if data.reported_at is None else "—"}[data.reported_late]
-    return [("Seriousness", f"serious: {_criteria(data) or 'no criterion ticked'}"), ("SAE report to the sponsor due", due), ("SAE report", report)]
+    seriousness = ("unknown: the SAE report clock runs as a precaution until Serious is answered" if unknown
+                   else f"serious: {_criteria(data) or 'no criterion ticked'}")
+    return [("Seriousness", seriousness), ("SAE report to the sponsor due", due), ("SAE report", report)]
 
 
 INSTRUMENTS = [Instrument("adverse_events", AdverseEventForm, AdverseEventData, repeating=True, compute=compute, results=results, describe=describe)]

@@ -1,7 +1,7 @@
 """PRECISE CAL coronary instruments: typed tables, crossover, periprocedural MI and the 12-month QFR flag."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Numeric, String
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ecrf import scales
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
+from ecrf.db import UTCDateTime
 from forms.base import FormContext
 from forms.coronary import MARKERS, PerioperativeEventsForm, ProcedureCoronaryForm, QfrForm
 
@@ -44,17 +45,32 @@ class PerioperativeEventsData(CrfData):
     side_branch_loss: Mapped[bool | None]
     perforation: Mapped[bool | None]
     no_reflow: Mapped[bool | None]
-    marker_measured: Mapped[bool | None]
-    #: ctn (cardiac troponin) / ckmb; its peak and upper limit of normal share marker_unit (free text).
-    marker: Mapped[str | None] = mapped_column(String(4))
-    marker_unit: Mapped[str | None] = mapped_column(String(20))
-    marker_peak: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
-    marker_uln: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
-    #: Computed: peak / ULN, 1 decimal half-up (scales.uln_multiple).
-    marker_uln_multiple: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    #: Troponin (cTn) and CK-MB, each: measured?, unit (free text, shared by its ULN, pre-PCI value and peak),
+    #: ULN, pre-PCI value, post-PCI peak and the peak's sampling instant (UTC).
+    ctn_measured: Mapped[bool | None]
+    ctn_unit: Mapped[str | None] = mapped_column(String(20))
+    ctn_uln: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
+    ctn_pre: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
+    ctn_peak: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
+    ctn_peak_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ckmb_measured: Mapped[bool | None]
+    ckmb_unit: Mapped[str | None] = mapped_column(String(20))
+    ckmb_uln: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
+    ckmb_pre: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
+    ckmb_peak: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
+    ckmb_peak_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Computed: each peak / its ULN, shown rounded (1 decimal half-up, scales.shown_multiple); the verdicts
+    #: below are judged on the exact values, not on these.
+    ctn_uln_multiple: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    ckmb_uln_multiple: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    #: Computed: the marker meets the MI definition (scales.periprocedural_mi); None until computable.
+    ctn_mi: Mapped[bool | None]
+    ckmb_mi: Mapped[bool | None]
     #: Computed: the protocol's MI multiple used (safety.periprocedural_mi_uln_multiple, 5 for PRECISE CAL).
     mi_threshold_uln: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
-    #: Computed: marker_uln_multiple > mi_threshold_uln (strictly: "> 5x ULN").
+    #: Computed: the protocol's rise over an elevated pre-PCI value used (safety.periprocedural_mi_rise_percent).
+    mi_rise_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    #: Computed: either marker meets the definition (True), both measured ones do not (False), else None.
     periprocedural_mi: Mapped[bool | None]
 
 
@@ -89,31 +105,63 @@ def procedure_results(data: ProcedureCoronaryData) -> list[tuple[str, str]]:
     return [("Crossover to a stent (stays in the DCB arm)", _yes_no(data.crossover, "not known until the device and bail-out are answered"))]
 
 
-def compute_perioperative(data: PerioperativeEventsData, context: FormContext) -> None:
-    """Peak marker as a multiple of its ULN, and periprocedural MI when it exceeds the protocol's multiple.
+def _marker(data: PerioperativeEventsData, prefix: str, name: str):
+    return getattr(data, f"{prefix}_{name}")
 
-    Disagreement (clinical.md 8.6): we use the protocol's own definition (cTn or CK-MB
-    > 5x ULN, PRECISE CAL), not UDMI / SCAI / ARC. The comparison uses the stored
-    multiple (1 decimal), so the verdict always agrees with the value shown: 5.04x
-    shows as 5.0x and is not MI; 5.05x shows as 5.1x and is.
+
+def _marker_verdict(data: PerioperativeEventsData, prefix: str, multiple: Decimal | None, rise: Decimal | None) -> None:
+    """One marker's shown multiple and MI verdict (judged exactly: 5.04x ULN is above 5x)."""
+    peak, uln, pre = (_marker(data, prefix, name) for name in ("peak", "uln", "pre"))
+    computable = _marker(data, prefix, "measured") and peak is not None and bool(uln)
+    setattr(data, f"{prefix}_uln_multiple", scales.shown_multiple(scales.uln_multiple(peak, uln)) if computable else None)
+    setattr(data, f"{prefix}_mi", scales.periprocedural_mi(peak, uln, multiple, pre, rise) if computable and multiple is not None else None)
+
+
+def compute_perioperative(data: PerioperativeEventsData, context: FormContext) -> None:
+    """Each marker's peak as a multiple of its ULN, and periprocedural MI when either meets the protocol's definition.
+
+    Disagreement (clinical.md 8.6): we use the protocol's own definition (cTn or CK-MB > 5x ULN, PRECISE CAL),
+    not SCAI / ARC; with an elevated pre-PCI value, the UDMI rise the protocol file sets. The verdict is judged
+    on the exact values (peak > 5 x ULN); the multiple is only shown rounded.
     """
-    threshold = context.protocol.safety.periprocedural_mi_uln_multiple
-    if data.marker_peak is None or not data.marker_uln:
-        data.marker_uln_multiple, data.mi_threshold_uln, data.periprocedural_mi = None, None, None
-        return
-    data.marker_uln_multiple = scales.uln_multiple(data.marker_peak, data.marker_uln)
-    data.mi_threshold_uln = threshold
-    data.periprocedural_mi = None if threshold is None else data.marker_uln_multiple > threshold
+    safety = context.protocol.safety
+    multiple, rise = safety.periprocedural_mi_uln_multiple, safety.periprocedural_mi_rise_percent
+    for prefix, _ in MARKERS:
+        _marker_verdict(data, prefix, multiple, rise)
+    data.mi_threshold_uln = multiple
+    data.mi_rise_percent = rise if multiple is not None else None
+    verdicts = [_marker(data, prefix, "mi") for prefix, _ in MARKERS if _marker(data, prefix, "measured")]
+    if any(verdicts):
+        data.periprocedural_mi = True
+    elif verdicts and all(verdict is False for verdict in verdicts):
+        data.periprocedural_mi = False
+    else:
+        data.periprocedural_mi = None
+
+
+def marker_summary(data: PerioperativeEventsData, prefix: str) -> str:
+    """One marker's peak as shown, e.g. "10.7 x ULN"; a value rounded onto the threshold says on which side it lies."""
+    shown, threshold = _marker(data, prefix, "uln_multiple"), data.mi_threshold_uln
+    text = f"{shown} \u00d7 ULN"
+    if threshold is not None and shown == threshold:
+        exact = scales.uln_multiple(_marker(data, prefix, "peak"), _marker(data, prefix, "uln"))
+        if exact != threshold:
+            text += f" ({exact:.3f}, {'above' if exact > threshold else 'below'} {threshold:.1f})"
+    return text
 
 
 def perioperative_results(data: PerioperativeEventsData) -> list[tuple[str, str]]:
-    """The peak marker's multiple of ULN and the MI verdict with its threshold."""
-    if data.marker_uln_multiple is None:
-        return [("Peak cardiac marker", "not measured" if data.marker_measured is False else "not computable until the peak and ULN are entered")]
-    marker = dict(MARKERS).get(data.marker or "", "Marker")
-    rows = [("Peak cardiac marker", f"{marker}: {data.marker_uln_multiple} \u00d7 ULN")]
+    """Each marker's multiple of ULN and the MI verdict with its threshold."""
+    rows = []
+    for prefix, name in MARKERS:
+        measured = _marker(data, prefix, "measured")
+        if _marker(data, prefix, "uln_multiple") is not None:
+            rows.append((name, marker_summary(data, prefix)))
+        else:
+            rows.append((name, "not measured" if measured is False else "not computable until the peak and ULN are entered"))
     if data.mi_threshold_uln is not None:
-        rows.append((f"Periprocedural MI (> {data.mi_threshold_uln:.1f} \u00d7 ULN)", _yes_no(data.periprocedural_mi)))
+        rise = f"; with an elevated pre-PCI value, a rise of more than {data.mi_rise_percent:.0f} %" if data.mi_rise_percent is not None else ""
+        rows.append((f"Periprocedural MI (either marker > {data.mi_threshold_uln:.1f} \u00d7 ULN{rise})", _yes_no(data.periprocedural_mi)))
     return rows
 
 

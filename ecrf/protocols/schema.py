@@ -262,7 +262,10 @@ class SafetyRules(Strict):
     #: Heidelberg NIHSS criterion (increase >= 4), or either of them.
     sich_symptomatic_by: Literal["investigator", "heidelberg", "either"] = "either"
     early_death_days: Annotated[int, Field(ge=1)] | None = None
-    periprocedural_mi_uln_multiple: Decimal | None = None
+    #: A cardiac marker's post-PCI peak above this multiple of its ULN is a periprocedural MI (judged unrounded).
+    periprocedural_mi_uln_multiple: Annotated[Decimal, Field(gt=0)] | None = None
+    #: When the pre-PCI value is already above the ULN, the peak must also rise more than this % above it.
+    periprocedural_mi_rise_percent: Annotated[Decimal, Field(ge=0)] | None = None
     #: QFR at or below this value at `qfr_visit` raises a flag (0.80: QFR <= 0.80 fails).
     qfr_flag_at_or_below: Decimal | None = None
     qfr_visit: Code | None = None

@@ -19,6 +19,7 @@ from ecrf.clock import to_local
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.extensions import db
+from ecrf.instruments.coronary import MARKERS, marker_summary
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import SafetyRules
 from ecrf.subjects.models import Subject, SubjectStatus
@@ -108,10 +109,13 @@ def _adverse_event_clocks(subject: Subject, forms: Found, safety: SafetyRules, n
         if ae is None:
             continue
         term = ae.ae_term or "adverse event"
-        if ae.serious and ae.reported_at is None and ae.sae_report_due_at is not None and ae.sae_report_due_at < now:
+        # The clock runs for a serious event and, as a precaution, for one whose seriousness is coded unknown
+        # (the computed deadline is set for those only).
+        if ae.serious is not False and ae.reported_at is None and ae.sae_report_due_at is not None and ae.sae_report_due_at < now:
+            what = "Serious adverse event" if ae.serious else "Adverse event of unknown seriousness"
             causes.append(Cause(
                 f"sae_report_late:{entry.id}", "sae_report_late", subject,
-                f"Serious adverse event \u201c{term}\u201d not reported to the sponsor within {safety.sae_report_hours} h "
+                f"{what} \u201c{term}\u201d not reported to the sponsor within {safety.sae_report_hours} h "
                 f"of the site becoming aware (due {ae.sae_report_due_at:%Y-%m-%d %H:%M} UTC)", entry_id=entry.id, visit_id=entry.visit_id,
             ))
         if ae.ongoing and entry.updated_at < now - timedelta(days=safety.ae_update_days):
@@ -334,13 +338,15 @@ def _early_death(subject, forms, safety) -> list[Cause]:
 def _periprocedural_mi(subject, forms, safety) -> list[Cause]:
     if safety.periprocedural_mi_uln_multiple is None:
         return []
-    return [
-        _signal("periprocedural_mi", subject, entry, (
-            f"Periprocedural MI: {data.marker or 'cardiac marker'} peak {data.marker_uln_multiple}\u00d7 ULN "
-            f"(> {safety.periprocedural_mi_uln_multiple}\u00d7)"
-        ))
-        for entry, data in forms.rows("perioperative_events") if data is not None and data.periprocedural_mi
-    ]
+    causes = []
+    for entry, data in forms.rows("perioperative_events"):
+        if data is None or not data.periprocedural_mi:
+            continue
+        found = "; ".join(f"{name} {marker_summary(data, prefix)}" for prefix, name in MARKERS if getattr(data, f"{prefix}_mi"))
+        causes.append(_signal("periprocedural_mi", subject, entry, (
+            f"Periprocedural MI: {found} (> {safety.periprocedural_mi_uln_multiple}\u00d7 ULN)"
+        )))
+    return causes
 
 
 def _qfr_low(subject, forms, safety) -> list[Cause]:

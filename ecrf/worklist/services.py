@@ -196,14 +196,16 @@ def open_flags(user: User, limit: int) -> list[Flag]:
 
 
 def sae_clocks(user: User, limit: int) -> list[SaeClock]:
-    """Serious adverse events at the user's sites not yet reported to the sponsor, soonest deadline first."""
+    """Serious adverse events (and those of unknown seriousness) at the user's sites not yet reported to the sponsor,
+    soonest deadline first."""
     pairs = _flag_pairs(user)
     if not pairs:
         return []
     rows = db.session.execute(
         select(CrfEntry, AdverseEventData.ae_term, AdverseEventData.sae_report_due_at)
         .join(AdverseEventData, AdverseEventData.entry_id == CrfEntry.id).join(Subject, Subject.id == CrfEntry.subject_id)
-        .where(AdverseEventData.serious.is_(True), AdverseEventData.reported_at.is_(None), AdverseEventData.sae_report_due_at.is_not(None),
+        # The deadline is set for serious events and, as a precaution, for those of unknown seriousness.
+        .where(AdverseEventData.serious.is_not(False), AdverseEventData.reported_at.is_(None), AdverseEventData.sae_report_due_at.is_not(None),
                tuple_(Subject.study_id, Subject.site_id).in_(pairs))
         .options(joinedload(CrfEntry.subject).joinedload(Subject.site), joinedload(CrfEntry.subject).joinedload(Subject.study),
                  joinedload(CrfEntry.visit).joinedload(Visit.definition))

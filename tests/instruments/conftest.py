@@ -24,13 +24,13 @@ def context():
 
     def make(study: str = "defier", visit_code: str = "m6", *, index_date: date = INDEX_DATE, today: date = TODAY,
              arm_code: str | None = None, timezone: str = "Asia/Shanghai", visit_date: date | None = None,
-             index_at: datetime | None = None, now: datetime | None = None) -> FormContext:
+             index_at: datetime | None = None, now: datetime | None = None, consent_date: date | None = None) -> FormContext:
         protocol = protocol_for(study)
         target_day = protocol.visit(visit_code).target_day
         return FormContext(
             protocol=protocol, index_date=index_date, site_today=today, timezone=timezone, visit_code=visit_code,
             visit_target_day=target_day, visit_date=visit_date or index_date + timedelta(days=target_day), arm_code=arm_code,
-            index_at=index_at, now=now or datetime.combine(today, time(4, 0), UTC),
+            index_at=index_at, now=now or datetime.combine(today, time(4, 0), UTC), consent_date=consent_date,
         )
 
     return make

@@ -1,7 +1,11 @@
 """Adverse events: partial dates, seriousness, outcome and reporting rules; the SAE report deadline."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, date, datetime, timezone
+
+import pytest
+
+from ecrf.crfs.models import CrfEntry
 
 from ecrf.instruments.adverse_events import AdverseEventData, compute, describe, results
 from forms.adverse_events import AdverseEventForm
@@ -81,12 +85,29 @@ def test_onset_possibly_today_is_accepted(posted, context):
     assert valid, form.errors
 
 
-def test_onset_before_day_0_needs_confirming(posted, context):
-    form, valid = _post(posted, context, onset_date="2025-12")
+def test_an_event_between_consent_and_day_0_is_entered_with_its_true_dates(posted, context):
+    ctx = context(consent_date=date(2025, 12, 28))  # day 0 is 2026-01-01
+    values = {**EXAMPLE, "onset_date": "2025-12-29", "aware_at": "2025-12-29T09:00", "reported_at": "2025-12-29T15:00"}
+    form, valid = posted(AdverseEventForm, values, ctx)
+    assert valid, (form.errors, _warnings(form))
+    assert form.entry_input(complete=True).values["aware_at"] == datetime(2025, 12, 29, 1, 0, tzinfo=UTC)
+
+
+def test_an_onset_before_consent_is_refused_as_medical_history(posted, context):
+    form, valid = _post(posted, lambda: context(consent_date=date(2025, 12, 28)), onset_date="2025-12-27")
     assert not valid
-    assert _warnings(form) == ["onset_before_day_0"]
-    form, valid = _post(posted, context, onset_date="2025-12", confirm="onset_before_day_0")
+    assert form.onset_date.errors == [
+        "Onset date: 2025-12-27 is before the informed consent date (2025-12-28); a condition present before consent "
+        "is medical history (if it worsened after consent, enter the date it worsened)."
+    ]
+    form, valid = _post(posted, lambda: context(consent_date=date(2025, 12, 28)), onset_date="2025-12")  # possibly after consent
     assert valid, form.errors
+
+
+def test_awareness_before_consent_is_refused(posted, context):
+    form, valid = _post(posted, lambda: context(consent_date=date(2025, 12, 28)), aware_at="2025-12-27T23:00")
+    assert not valid
+    assert form.aware_at.errors == ["Date and time the site became aware: must not be before the informed consent date (2025-12-28)."]
 
 
 # -- ongoing and end date ----------------------------------------------------------------------------
@@ -127,10 +148,43 @@ def test_a_draft_may_be_serious_without_criteria_nor_report_time(posted, context
     assert valid, form.errors
 
 
-def test_criteria_without_serious_are_refused(posted, context):
-    form, valid = posted(AdverseEventForm, {**NON_SERIOUS, "sae_life_threatening": "y"}, context(), complete=False)
+@pytest.mark.parametrize(("serious", "answer"), [
+    ({"serious": "False"}, "Serious is No"),
+    ({"serious": "", "serious__missing": "unknown", "serious__reason": "awaiting the discharge letter"}, "Serious is coded unknown"),
+])
+@pytest.mark.parametrize("complete", [True, False])
+def test_a_ticked_criterion_makes_the_event_serious_or_is_refused(posted, context, serious, answer, complete):
+    form, valid = posted(AdverseEventForm, {**NON_SERIOUS, **serious, "sae_life_threatening": "y"}, context(), complete=complete)
     assert not valid
-    assert form.sae_life_threatening.errors == ["Life-threatening: tick seriousness criteria only for a serious event (Serious is No)."]
+    assert form.sae_life_threatening.errors == [
+        f"Life-threatening: a ticked seriousness criterion makes the event serious, but {answer}; answer Serious Yes, or untick the criterion."
+    ]
+
+
+def test_a_draft_with_a_ticked_criterion_and_serious_unanswered_is_refused(posted, context):
+    form, valid = posted(AdverseEventForm, {**NON_SERIOUS, "serious": "", "sae_life_threatening": "y"}, context(), complete=False)
+    assert not valid
+    assert form.sae_life_threatening.errors == [
+        "Life-threatening: a ticked seriousness criterion makes the event serious, but Serious is not answered; "
+        "answer Serious Yes, or untick the criterion."
+    ]
+
+
+def test_seriousness_may_be_coded_unknown_but_not_not_done(posted, context):
+    unknown = {**NON_SERIOUS, "serious": "", "serious__missing": "unknown", "serious__reason": "awaiting the discharge letter"}
+    form, valid = posted(AdverseEventForm, unknown, context())
+    assert valid, form.errors
+    form, valid = posted(AdverseEventForm, {**unknown, "serious__missing": "not_done"}, context())
+    assert not valid
+    assert form.serious.errors == ["Serious: the missing-data code not done is not allowed; only unknown."]
+
+
+def test_a_late_report_of_an_event_of_unknown_seriousness_needs_confirming(posted, context):
+    values = {**NON_SERIOUS, "serious": "", "serious__missing": "unknown", "serious__reason": "awaiting the discharge letter",
+              "aware_at": "2026-01-01T08:00", "reported_at": "2026-01-02T09:00"}
+    form, valid = posted(AdverseEventForm, values, context())
+    assert not valid
+    assert _warnings(form) == ["sae_reported_late"]
 
 
 def test_a_serious_event_needs_the_report_time_on_completing(posted, context):
@@ -253,6 +307,15 @@ def test_compute_on_time_and_not_yet_reported(context):
     for data in (on_time, waiting):
         compute(data, context())
     assert (on_time.reported_late, waiting.sae_report_due_at, waiting.reported_late) == (False, _utc(2026, 1, 2, 6, 30), None)
+
+
+def test_seriousness_coded_unknown_starts_the_sae_report_clock(context):
+    entry = CrfEntry(missing={"serious": {"code": "unknown", "reason": "awaiting the discharge letter"}})
+    data = AdverseEventData(entry=entry, serious=None, aware_at=_utc(2026, 1, 1, 6, 30))
+    compute(data, context())
+    assert data.sae_report_due_at == _utc(2026, 1, 2, 6, 30)
+    assert results(data)[0] == ("Seriousness", "unknown: the SAE report clock runs as a precaution until Serious is answered")
+    assert describe(data).endswith("seriousness unknown, onset not entered")
 
 
 def test_compute_leaves_a_non_serious_event_without_deadline(context):

@@ -1,7 +1,7 @@
 """PRECISE CAL coronary forms: procedure with calcium modification, perioperative events, 12-month QFR."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -19,8 +19,11 @@ EXAMPLES = {
         "device": "dcb", "bailout_stent": "False",
     },
     "perioperative_events": {
-        "side_branch_loss": "False", "perforation": "False", "no_reflow": "False", "marker_measured": "True",
-        "marker": "ctn", "marker_unit": "ng/mL", "marker_peak": "0.150", "marker_uln": "0.014",
+        "side_branch_loss": "False", "perforation": "False", "no_reflow": "False",
+        "ctn_measured": "True", "ctn_unit": "ng/mL", "ctn_uln": "0.014", "ctn_pre": "0.010", "ctn_peak": "0.150",
+        "ctn_peak_at": "2026-01-02T08:00",
+        "ckmb_measured": "True", "ckmb_unit": "ng/mL", "ckmb_uln": "5.000", "ckmb_pre": "2.000", "ckmb_peak": "12.000",
+        "ckmb_peak_at": "2026-01-02T08:00",
     },
     "qfr": {"angiography_date": "2027-01-01", "qfr_target_vessel": "0.88", "restenosis": "False"},
 }
@@ -127,58 +130,115 @@ def test_crossover_is_a_dcb_subject_with_a_bailout_stent(baseline, device, bailo
 
 # -- perioperative_events ----------------------------------------------------------------------
 
+def _markers(**changes) -> PerioperativeEventsData:
+    """Computed perioperative data: troponin 0.150 (ULN 0.014, pre 0.010) and CK-MB 12 (ULN 5, pre 2), with changes."""
+    values = dict(ctn_measured=True, ctn_uln=Decimal("0.014"), ctn_pre=Decimal("0.010"), ctn_peak=Decimal("0.150"),
+                  ckmb_measured=True, ckmb_uln=Decimal("5.000"), ckmb_pre=Decimal("2.000"), ckmb_peak=Decimal("12.000"))
+    return PerioperativeEventsData(**{**values, **changes})
+
+
 def test_marker_details_are_required_when_measured_and_refused_when_not(posted, baseline):
-    values = {k: v for k, v in EXAMPLES["perioperative_events"].items() if k != "marker_uln"}
+    values = {k: v for k, v in EXAMPLES["perioperative_events"].items() if k != "ckmb_uln"}
     form, valid = posted(PerioperativeEventsForm, values, baseline)
     assert not valid
-    assert form.marker_uln.errors == ["Marker upper limit of normal: required when a cardiac marker was measured."]
-    form, valid = posted(PerioperativeEventsForm, {**EXAMPLES["perioperative_events"], "marker_measured": "False"}, baseline)
+    assert form.ckmb_uln.errors == ["CK-MB: upper limit of normal: required when the marker was measured."]
+    form, valid = posted(PerioperativeEventsForm, {**EXAMPLES["perioperative_events"], "ctn_measured": "False"}, baseline)
     assert not valid
-    assert form.marker_peak.errors == ["Marker peak value: leave empty when no cardiac marker was measured."]
-    unmeasured = {k: v for k, v in EXAMPLES["perioperative_events"].items() if not k.startswith("marker")}
-    _, valid = posted(PerioperativeEventsForm, {**unmeasured, "marker_measured": "False"}, baseline)
+    assert form.ctn_peak.errors == ["Troponin (cTn): post-PCI peak: leave empty when the marker was not measured."]
+    unmeasured = {k: v for k, v in EXAMPLES["perioperative_events"].items() if not k.startswith("ctn")}
+    _, valid = posted(PerioperativeEventsForm, {**unmeasured, "ctn_measured": "False"}, baseline)
     assert valid
 
 
-def test_uln_of_zero_is_refused(posted, baseline):
-    form, valid = posted(PerioperativeEventsForm, {**EXAMPLES["perioperative_events"], "marker_uln": "0"}, baseline)
+def test_troponin_and_ck_mb_are_both_entered_each_with_uln_pre_pci_value_and_sampling_time(posted, baseline):
+    form, valid = posted(PerioperativeEventsForm, EXAMPLES["perioperative_events"], baseline)
+    assert valid, form.errors
+    for prefix in ("ctn", "ckmb"):
+        assert {f"{prefix}_uln", f"{prefix}_pre", f"{prefix}_peak", f"{prefix}_peak_at"} <= set(form.data_field_names())
+    entered = form.entry_input(complete=True).values
+    assert (entered["ctn_pre"], entered["ckmb_pre"]) == (Decimal("0.010"), Decimal("2.000"))
+    assert entered["ckmb_peak_at"] == datetime(2026, 1, 2, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
+
+
+def test_a_pre_pci_value_not_drawn_takes_a_missing_code(posted, baseline):
+    values = {**EXAMPLES["perioperative_events"], "ckmb_pre": "", "ckmb_pre__missing": "not_done", "ckmb_pre__reason": "not drawn"}
+    form, valid = posted(PerioperativeEventsForm, values, baseline)
+    assert valid, form.errors
+
+
+def test_a_peak_sampled_before_day_0_is_refused(posted, baseline):
+    form, valid = posted(PerioperativeEventsForm, {**EXAMPLES["perioperative_events"], "ctn_peak_at": "2025-12-31T23:00"}, baseline)
     assert not valid
-    assert form.marker_uln.errors == ["Marker upper limit of normal: enter a number from 0.001 to 100000 (up to 3 decimals)."]
+    assert form.ctn_peak_at.errors == ["Troponin (cTn): post-PCI peak sampled at: must not be before day 0 (2026-01-01)."]
+
+
+def test_uln_of_zero_is_refused(posted, baseline):
+    form, valid = posted(PerioperativeEventsForm, {**EXAMPLES["perioperative_events"], "ctn_uln": "0"}, baseline)
+    assert not valid
+    assert form.ctn_uln.errors == ["Troponin (cTn): upper limit of normal: enter a number from 0.001 to 100000 (up to 3 decimals)."]
 
 
 def test_a_peak_over_1000_times_uln_must_be_confirmed_as_same_unit(posted, baseline):
-    form, valid = posted(PerioperativeEventsForm, {**EXAMPLES["perioperative_events"], "marker_peak": "15000"}, baseline)
+    form, valid = posted(PerioperativeEventsForm, {**EXAMPLES["perioperative_events"], "ckmb_peak": "15000"}, baseline)
     assert not valid
     assert [w.message for w in form.pending_warnings] == [
-        "Marker peak value is more than 1000 times the upper limit of normal: confirm both are in the same unit."
+        "CK-MB: post-PCI peak is more than 1000 times the upper limit of normal: confirm both are in the same unit."
     ]
 
 
-@pytest.mark.parametrize(("peak", "multiple", "mi"), [
+@pytest.mark.parametrize(("peak", "shown", "mi"), [
     ("5.000", Decimal("5.0"), False),   # 5x is not "> 5x"
-    ("5.040", Decimal("5.0"), False),   # shown as 5.0x, so not MI
+    ("5.040", Decimal("5.0"), True),    # shown as 5.0x, judged exactly: above 5x
+    ("5.001", Decimal("5.0"), True),
     ("5.050", Decimal("5.1"), True),
     ("0.500", Decimal("0.5"), False),
 ])
-def test_periprocedural_mi_is_a_multiple_strictly_above_the_protocol_value(baseline, peak, multiple, mi):
-    data = PerioperativeEventsData(marker_measured=True, marker="ckmb", marker_peak=Decimal(peak), marker_uln=Decimal("1.000"))
+def test_periprocedural_mi_is_judged_on_the_unrounded_multiple(baseline, peak, shown, mi):
+    data = _markers(ckmb_peak=Decimal(peak), ckmb_uln=Decimal("1.000"), ckmb_pre=Decimal("0.500"), ctn_measured=False,
+                    ctn_uln=None, ctn_pre=None, ctn_peak=None)
     compute_perioperative(data, baseline)
-    assert (data.marker_uln_multiple, data.mi_threshold_uln, data.periprocedural_mi) == (multiple, Decimal(5), mi)
+    assert (data.ckmb_uln_multiple, data.mi_threshold_uln, data.ckmb_mi, data.periprocedural_mi) == (shown, Decimal(5), mi, mi)
 
 
-def test_results_show_the_multiple_and_the_mi_verdict(baseline):
-    data = PerioperativeEventsData(marker_measured=True, marker="ctn", marker_peak=Decimal("0.150"), marker_uln=Decimal("0.014"))
+@pytest.mark.parametrize(("ctn_peak", "ckmb_peak", "ctn_mi", "ckmb_mi"), [
+    ("0.150", "12.000", True, False),   # troponin 10.7x, CK-MB 2.4x
+    ("0.050", "26.000", False, True),   # troponin 3.6x, CK-MB 5.2x
+    ("0.050", "12.000", False, False),
+])
+def test_either_marker_above_5_times_uln_is_a_periprocedural_mi(baseline, ctn_peak, ckmb_peak, ctn_mi, ckmb_mi):
+    data = _markers(ctn_peak=Decimal(ctn_peak), ckmb_peak=Decimal(ckmb_peak))
+    compute_perioperative(data, baseline)
+    assert (data.ctn_mi, data.ckmb_mi, data.periprocedural_mi) == (ctn_mi, ckmb_mi, ctn_mi or ckmb_mi)
+
+
+@pytest.mark.parametrize(("pre", "peak", "mi"), [
+    ("0.020", "0.080", True),    # pre-PCI at the ULN (not elevated): 8x ULN is enough
+    ("0.060", "0.080", True),    # elevated pre-PCI 0.060: 0.080 is a 33 % rise
+    ("0.070", "0.084", False),   # elevated: exactly 20 % is not "more than 20 %"
+    ("0.075", "0.080", False),   # elevated: a 7 % rise is an MI under way, not a periprocedural one
+])
+def test_an_elevated_pre_pci_value_needs_a_rise_of_more_than_the_protocol_percent(baseline, pre, peak, mi):
+    data = _markers(ctn_uln=Decimal("0.010"), ctn_pre=Decimal(pre), ctn_peak=Decimal(peak), ckmb_measured=False,
+                    ckmb_uln=None, ckmb_pre=None, ckmb_peak=None)
+    compute_perioperative(data, baseline)
+    assert (data.mi_rise_percent, data.ctn_mi, data.periprocedural_mi) == (Decimal(20), mi, mi)
+
+
+def test_results_show_each_multiple_rounded_and_the_mi_verdict(baseline):
+    data = _markers(ckmb_uln=Decimal("1.000"), ckmb_peak=Decimal("5.040"))
     compute_perioperative(data, baseline)
     assert perioperative_results(data) == [
-        ("Peak cardiac marker", "Cardiac troponin (cTn): 10.7 \u00d7 ULN"), ("Periprocedural MI (> 5.0 \u00d7 ULN)", "yes"),
+        ("Troponin (cTn)", "10.7 \u00d7 ULN"),
+        ("CK-MB", "5.0 \u00d7 ULN (5.040, above 5.0)"),
+        ("Periprocedural MI (either marker > 5.0 \u00d7 ULN; with an elevated pre-PCI value, a rise of more than 20 %)", "yes"),
     ]
 
 
 def test_no_marker_means_no_mi_verdict(baseline):
-    data = PerioperativeEventsData(marker_measured=False)
+    data = PerioperativeEventsData(ctn_measured=False, ckmb_measured=False)
     compute_perioperative(data, baseline)
-    assert (data.marker_uln_multiple, data.periprocedural_mi) == (None, None)
-    assert perioperative_results(data) == [("Peak cardiac marker", "not measured")]
+    assert (data.ctn_uln_multiple, data.ckmb_uln_multiple, data.periprocedural_mi) == (None, None, None)
+    assert perioperative_results(data)[:2] == [("Troponin (cTn)", "not measured"), ("CK-MB", "not measured")]
 
 
 # -- qfr ------------------------------------------------------------------------------------

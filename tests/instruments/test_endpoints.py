@@ -78,6 +78,17 @@ def test_a_missing_code_satisfies_a_required_detail(posted, context):
     assert valid, form.errors
 
 
+@pytest.mark.parametrize("code", ["not_done", "unknown", "not_applicable"])
+@pytest.mark.parametrize("complete", [True, False])
+def test_the_event_type_cannot_be_given_a_missing_data_code(posted, context, code, complete):
+    values = {"event_type": "", "event_type__missing": code, "event_type__reason": "not told", "event_date": "2026-03-10"}
+    form, valid = posted(EndpointEventForm, values, context(), complete=complete)
+    assert not valid
+    assert form.event_type.errors == [f"Event type: cannot be given a missing-data code ({code.replace('_', ' ')}); it must be answered."]
+    assert form.missing_map() == {}
+    assert [choice.value for choice in form.event_type__missing.choices] == [""]  # the page offers no code for it
+
+
 def test_event_date_lies_between_day_0_and_today(posted, context):
     form, valid = posted(EndpointEventForm, _event("stroke", event_date="2025-12-31"), context())
     assert not valid
