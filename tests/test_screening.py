@@ -327,3 +327,18 @@ def test_defier_stent_location_of_inclusion_4_is_asked_at_screening(client, coor
         assert judge(protocol, _without(numbers, field), answers).unanswered == [criterion]
     page = client.get("/studies/defier/sites/SH01/screening/new").get_data(as_text=True)
     assert 'name="stent_below_profunda_mm"' in page and 'name="stent_above_notch_mm"' in page
+
+
+def test_a_screening_answer_is_a_radio_choice_that_can_be_cleared(client, coordinator):
+    page = client.get("/studies/defiance/sites/SH01/screening/new").get_data(as_text=True)
+    assert 'type="radio" name="on_dialysis" id="on_dialysis-clear" value=""' in page  # one radio group, its last choice "clear"
+    assert '<ul class="form-control' not in page  # answers are radio buttons, not a list in a text box
+    form = _eligible_form("defiance", on_dialysis="True")
+    del form["gfr_ml_min"]
+    location = _screen(client, "defiance", form)
+    record = db.session.scalar(select(ScreeningRecord))
+    assert record.values["on_dialysis"] == "1"
+    response = post_form(client, location, {**form, "on_dialysis": ""})  # "clear" posts no answer
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.refresh(record)
+    assert "on_dialysis" not in record.values and record.outcome is ScreeningOutcome.IN_PROGRESS
