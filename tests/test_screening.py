@@ -313,6 +313,13 @@ def test_symptom_onset_is_counted_to_the_enrolment_date_and_judged_again_then(cl
     assert "Not eligible; these criteria are not met:" in page
     assert "Symptom onset within 12 weeks of enrollment in the study" in page
     assert "86 days before the enrolment date 2027-03-12" in page
+    with clock(NOW + timedelta(days=2)):  # saved again with that day as its screening date, the record is a screen failure
+        from ecrf.screening.services import save_screening
+
+        save_screening(record.study, record.site, screening_date=date(2027, 3, 12), values=record.values, answers=record.answers,
+                       strata=record.strata, by=None, record=record)
+        assert record.outcome is ScreeningOutcome.SCREEN_FAILURE
+        db.session.rollback()
     login(user)
     response = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-10"})
     assert response.status_code == 302 and len(subjects()) == 1
