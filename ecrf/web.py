@@ -24,7 +24,6 @@ from ecrf.db import commit_with_retry, lost_race
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.submissions.services import FIELD, AlreadySubmitted, claim, new_key, taken
-from forms.fields import show_errors
 
 T = TypeVar("T")
 FAILED = object()
@@ -44,6 +43,13 @@ class Repeated:
         """Redirect to the first post's result, saying that nothing was done twice."""
         flash("This form had already been sent: it was saved once, and is shown here.", "info")
         return redirect(self.url or fallback)
+
+
+def show_errors(form, error: InvalidInput) -> None:
+    """Put a service's messages on the fields they name, or on the form when no field is named."""
+    for field, message in error.problems:
+        target = getattr(form, field, None) if field else None
+        (target.errors if target is not None else form.form_errors).append(message)
 
 
 def form_key_field() -> Markup:

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ecrf import scales
+from ecrf.instruments.abi import ANKLE_FINDINGS, ITEMS, leg_abis
 from forms.base import CrfForm, Warning
-from forms.fields import choice, integer, tick
+from forms.fields import field_for
 
-SIDES = [("right", "Right"), ("left", "Left")]
-ANKLE_FINDINGS = [("not_measurable", "Not measurable (no signal)"), ("incompressible", "Incompressible")]
 #: Brachial pressures differing by more than this need confirming (suspected subclavian stenosis).
 BRACHIAL_DIFFERENCE_MMHG = 15
 #: (field, label) of the four ankle arteries, paper order.
@@ -18,28 +16,20 @@ ANKLE_ARTERIES = [
 ]
 
 
-def _ankle(label: str):
-    return integer(f"{label} (mmHg)", scales.PRESSURE_MIN, scales.PRESSURE_MAX, "mmHg", is_required=False)
-
-
-def _finding(label: str):
-    return choice(f"{label}: finding", ANKLE_FINDINGS, is_required=False)
-
-
 class AbiForm(CrfForm):
-    target_limb = choice("Target limb", SIDES)
-    brachial_right = integer("Brachial systolic, right arm (mmHg)", 50, 300, "mmHg", is_required=False)
-    brachial_right_not_measurable = tick("Right arm not measurable")
-    brachial_left = integer("Brachial systolic, left arm (mmHg)", 50, 300, "mmHg", is_required=False)
-    brachial_left_not_measurable = tick("Left arm not measurable")
-    pt_right = _ankle("Posterior tibial, right")
-    pt_right_finding = _finding("Posterior tibial, right")
-    dp_right = _ankle("Dorsalis pedis, right")
-    dp_right_finding = _finding("Dorsalis pedis, right")
-    pt_left = _ankle("Posterior tibial, left")
-    pt_left_finding = _finding("Posterior tibial, left")
-    dp_left = _ankle("Dorsalis pedis, left")
-    dp_left_finding = _finding("Dorsalis pedis, left")
+    target_limb = field_for(ITEMS["target_limb"])
+    brachial_right = field_for(ITEMS["brachial_right"])
+    brachial_right_not_measurable = field_for(ITEMS["brachial_right_not_measurable"])
+    brachial_left = field_for(ITEMS["brachial_left"])
+    brachial_left_not_measurable = field_for(ITEMS["brachial_left_not_measurable"])
+    pt_right = field_for(ITEMS["pt_right"])
+    pt_right_finding = field_for(ITEMS["pt_right_finding"])
+    dp_right = field_for(ITEMS["dp_right"])
+    dp_right_finding = field_for(ITEMS["dp_right_finding"])
+    pt_left = field_for(ITEMS["pt_left"])
+    pt_left_finding = field_for(ITEMS["pt_left_finding"])
+    dp_left = field_for(ITEMS["dp_left"])
+    dp_left_finding = field_for(ITEMS["dp_left_finding"])
 
     def check(self) -> None:
         """Each pressure is either measured or marked not measurable / incompressible, not both."""
@@ -75,16 +65,3 @@ class AbiForm(CrfForm):
                 ))
         return found
 
-
-def no_pedal_signal(get, side: str) -> bool:
-    """Whether neither ankle artery of the leg gives a signal (both marked not measurable), from a value getter."""
-    return all(get(f"{artery}_{side}_finding") == "not_measurable" for artery in ("pt", "dp"))
-
-
-def leg_abis(get) -> dict[str, Decimal | None]:
-    """ABI per leg from a value getter (form or data row); None where it cannot be computed, 0.00 with no pedal signal."""
-    brachial = [get(f"brachial_{side}") for side in ("right", "left")]
-    return {
-        side: scales.abi(get(f"pt_{side}"), get(f"dp_{side}"), *brachial, no_pedal_signal=no_pedal_signal(get, side))
-        for side in ("right", "left")
-    }

@@ -23,121 +23,49 @@ Rules where the issue left the choice to us (each is enforced in `check()` or `w
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-
-from wtforms.validators import DataRequired, Optional
+from datetime import date
 
 from ecrf import partial_dates
 from ecrf.clock import to_local
 from ecrf.crfs.models import MissingCode
-from forms.base import CrfForm, Warning, may_be_missing
-from forms.fields import NamedStringField, choice, datetime_field, text, tick, yes_no
-
-SEVERITY = [("mild", "Mild"), ("moderate", "Moderate"), ("severe", "Severe")]
-# Disagreement (clinical.md §7.3): several causality scales are in use. We use the MDCG 2020-10/1
-# 4-level scale (EU MDR clinical investigations), which also asks for device and procedure apart;
-# not the 5-level vigilance scale, the SHOCKWAVE-style 4 levels, or the CDASH demo's AEREL codes.
-RELATIONSHIP = [("not_related", "Not related"), ("possible", "Possible"), ("probable", "Probable"), ("causal", "Causal relationship")]
-MDCG_SCALE = (
-    "MDCG 2020-10/1: possible = a weak relation that cannot be ruled out; probable = a relevant relation "
-    "not reasonably explained by another cause; causal relationship = beyond reasonable doubt. If unsure, choose possible."
+from ecrf.instruments.adverse_events import (
+    CRITERIA,
+    ITEMS,
+    OUTCOMES,
+    reported_late,
+    sae_report_due,
 )
-#: CDISC OUT codelist (C66768), in project codes: RECOVERED/RESOLVED, RECOVERING/RESOLVING, NOT RECOVERED/NOT
-#: RESOLVED, RECOVERED/RESOLVED WITH SEQUELAE, FATAL, UNKNOWN.
-OUTCOMES = [
-    ("recovered", "Recovered/resolved"),
-    ("recovering", "Recovering/resolving"),
-    ("not_recovered", "Not recovered/not resolved"),
-    ("recovered_with_sequelae", "Recovered/resolved with sequelae"),
-    ("fatal", "Fatal"),
-    ("unknown", "Unknown"),
-]
+from forms.base import CrfForm, Warning
+from forms.fields import field_for
+
 #: Outcomes that say the event has ended (so it cannot be ongoing).
 ENDED_OUTCOMES = ("recovered", "recovered_with_sequelae", "fatal")
 #: Outcomes that say the event goes on (unusual when it is not ongoing).
 CONTINUING_OUTCOMES = ("recovering", "not_recovered")
-ACTIONS = [
-    ("none", "None"),
-    ("device_removed", "Device removed"),
-    ("procedure", "Procedure or surgery"),
-    ("medication", "Medication"),
-    ("hospitalisation", "Hospitalisation"),
-    ("other", "Other"),
-]
-CRITERION = "Seriousness criterion: tick all that apply."
-#: The seriousness criteria (device-trial list), paper order, with the CDASH flag each maps to.
-CRITERIA = (
-    "sae_death",  # AESDTH
-    "sae_life_threatening",  # AESLIFE
-    "sae_hospitalisation",  # AESHOSP
-    "sae_disability",  # AESDISAB
-    "sae_congenital_anomaly",  # AESCONG
-    "sae_intervention",  # device definition (ISO 14155 / MDR): intervention to prevent permanent impairment
-    "sae_medically_important",  # AESMIE
-)
-
-
-class PartialDateField(NamedStringField):
-    """A date whose day, or day and month, may be unknown; its data is the normalised text (or None)."""
-
-    def process_formdata(self, valuelist):
-        raw = (valuelist[0] if valuelist else "").strip()
-        self.data = raw or None
-        if raw:
-            try:
-                self.data = partial_dates.parse_partial(raw)
-            except ValueError as error:
-                raise ValueError(
-                    f"{self.label.text}: {error}; enter {partial_dates.FORMATS} (leave out the parts that are unknown)."
-                ) from None
-
-
-def partial_date(label: str, *, is_required: bool = True, description: str = ""):
-    """A partial date, YYYY-MM-DD, YYYY-MM or YYYY, stored as that text (a String(10) column)."""
-    allowed = f"a date as {partial_dates.FORMATS} (leave out the parts that are unknown)"
-    presence = DataRequired(message=f"{label}: required; enter {allowed}.") if is_required else Optional()
-    return PartialDateField(
-        label, allowed=allowed, description=description or f"{partial_dates.FORMATS}: leave out the day, or day and month, if unknown.",
-        validators=[presence], render_kw={"placeholder": "YYYY-MM-DD"},
-    )
 
 
 class AdverseEventForm(CrfForm):
-    ae_term = text("Adverse event term", 200, description="Verbatim, as the investigator words it; the diagnosis rather than its symptoms where known.")
-    onset_date = partial_date("Onset date")
-    ongoing = yes_no("Ongoing")
-    end_date = partial_date("End date", is_required=False)
-    serious = may_be_missing(
-        yes_no("Serious", description="Serious = meets at least one criterion below (a regulatory outcome, not the intensity). "
-                                      "If not yet known, code it unknown: the SAE report clock then runs as a precaution."),
-        MissingCode.UNKNOWN,
-    )
-    sae_death = tick("Resulted in death", CRITERION)
-    sae_life_threatening = tick("Life-threatening", CRITERION)
-    sae_hospitalisation = tick("In-patient hospitalisation or prolongation of hospitalisation", CRITERION)
-    sae_disability = tick("Persistent or significant disability/incapacity", CRITERION)
-    sae_congenital_anomaly = tick("Congenital anomaly/birth defect", CRITERION)
-    sae_intervention = tick("Medical or surgical intervention to prevent permanent impairment", CRITERION)
-    sae_medically_important = tick("Medically important event", CRITERION)
-    severity = choice(
-        "Severity (intensity)", SEVERITY,
-        description="Severity is not seriousness: a severe event need not be serious, and a serious one need not be severe.",
-    )
-    relation_device = choice("Relationship to the device", RELATIONSHIP, description=MDCG_SCALE)
-    relation_procedure = choice("Relationship to the procedure", RELATIONSHIP, description=MDCG_SCALE)
-    relation_drug = choice(
-        "Relationship to the drug", RELATIONSHIP,
-        description="The drug of a drug-coated or drug-eluting device, or the study drug; where there is none, "
-                    "use the missing code not applicable. " + MDCG_SCALE,
-    )
-    outcome = choice("Outcome", OUTCOMES)
-    action_taken = choice("Action taken", ACTIONS, description="The main action taken because of the event.")
-    action_other = text("Other action taken", 200, is_required=False)
-    aware_at = datetime_field("Date and time the site became aware", description="Site local time.")
-    reported_at = datetime_field(
-        "Date and time reported to the sponsor", is_required=False,
-        description="Site local time. Required for a serious event before completing; a draft may be saved without it.",
-    )
+    ae_term = field_for(ITEMS["ae_term"])
+    onset_date = field_for(ITEMS["onset_date"])
+    ongoing = field_for(ITEMS["ongoing"])
+    end_date = field_for(ITEMS["end_date"])
+    serious = field_for(ITEMS["serious"])
+    sae_death = field_for(ITEMS["sae_death"])
+    sae_life_threatening = field_for(ITEMS["sae_life_threatening"])
+    sae_hospitalisation = field_for(ITEMS["sae_hospitalisation"])
+    sae_disability = field_for(ITEMS["sae_disability"])
+    sae_congenital_anomaly = field_for(ITEMS["sae_congenital_anomaly"])
+    sae_intervention = field_for(ITEMS["sae_intervention"])
+    sae_medically_important = field_for(ITEMS["sae_medically_important"])
+    severity = field_for(ITEMS["severity"])
+    relation_device = field_for(ITEMS["relation_device"])
+    relation_procedure = field_for(ITEMS["relation_procedure"])
+    relation_drug = field_for(ITEMS["relation_drug"])
+    outcome = field_for(ITEMS["outcome"])
+    action_taken = field_for(ITEMS["action_taken"])
+    action_other = field_for(ITEMS["action_other"])
+    aware_at = field_for(ITEMS["aware_at"])
+    reported_at = field_for(ITEMS["reported_at"])
 
     def check(self) -> None:
         """Dates, seriousness, outcome and reporting rules (see the module docstring)."""
@@ -252,13 +180,3 @@ class AdverseEventForm(CrfForm):
             ))
         return found
 
-
-def sae_report_due(serious: bool | None, aware_at: datetime | None, hours: int) -> datetime | None:
-    """When the report to the sponsor is due: awareness + the protocol's hours, for a serious event (or one whose
-    seriousness is unknown, passed here as serious) only."""
-    return aware_at + timedelta(hours=hours) if serious and aware_at is not None else None
-
-
-def reported_late(reported_at: datetime | None, due: datetime | None) -> bool | None:
-    """Whether the report came after it was due; None while either is unknown."""
-    return None if reported_at is None or due is None else reported_at > due

@@ -14,43 +14,25 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.fields.core import UnboundField
 from wtforms.validators import Length, Optional
 
+from ecrf.crfs.context import FormContext
 from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import MissingCode
-from ecrf.protocols.schema import Protocol
 from forms.fields import wtforms_literal
 
 MISSING = "__missing"
 REASON = "__reason"
 #: Fields of the base class, never data.
 _NOT_DATA = {"csrf_token", "confirm", "version", "reason_for_change"}
-
-
-@dataclass(frozen=True)
-class FormContext:
-    """What a form needs to know about where it is entered."""
-
-    protocol: Protocol
-    index_date: date
-    site_today: date
-    timezone: str
-    visit_code: str
-    visit_target_day: int
-    visit_date: date | None
-    arm_code: str | None = None
-    #: The index instant, where the protocol's index has a time (ANGEL-ICAS randomization).
-    index_at: datetime | None = None
-    #: The current instant (UTC); with `timezone` it gives the site's local time.
-    now: datetime | None = None
-    #: The subject's informed consent date (on or before day 0): adverse events are recorded from it.
-    consent_date: date | None = None
-
-    @property
-    def is_baseline(self) -> bool:
-        return self.visit_target_day == 0
 
 
 @dataclass(frozen=True)

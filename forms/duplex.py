@@ -1,34 +1,26 @@
 """Duplex ultrasound of the target segment: occlusion, peak systolic velocities, PSV ratio."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
-from ecrf import scales
-from forms.abi import SIDES
+from ecrf.instruments.duplex import ITEMS, psvr
 from forms.base import CrfForm, Warning
-from forms.fields import choice, date_field, decimal, yes_no
-from forms.peripheral import SEGMENTS
+from forms.fields import field_for
 
 #: A PSV ratio above this needs confirming (our own plausibility limit: the reference gives none; a ratio this high
 #: is more often a mistyped velocity than a real lesion).
 PSVR_CONFIRM_ABOVE = Decimal(10)
 
 
-def _velocity(label: str):
-    # Limits are those scales.psv_ratio accepts, so a stored pair can always be computed.
-    return decimal(f"{label} (cm/s)", "1", "1000", 1, "cm/s", is_required=False, description="Leave empty when the segment is occluded.")
-
-
 class DuplexForm(CrfForm):
     # The exam date is asked (it may differ from the visit date); a date outside the visit window is to be confirmed.
-    exam_date = date_field("Duplex date")
-    side = choice("Target limb", SIDES)
-    segment = choice("Target segment", SEGMENTS)
+    exam_date = field_for(ITEMS["exam_date"])
+    side = field_for(ITEMS["side"])
+    segment = field_for(ITEMS["segment"])
     # Occlusion comes before the velocities: when occluded there is no flow to measure and they stay empty.
-    occluded = yes_no("Occlusion (no flow in the target segment)")
-    psv_lesion = _velocity("Intrastenotic peak systolic velocity")
-    psv_proximal = _velocity("Prestenotic (proximal) peak systolic velocity")
+    occluded = field_for(ITEMS["occluded"])
+    psv_lesion = field_for(ITEMS["psv_lesion"])
+    psv_proximal = field_for(ITEMS["psv_proximal"])
 
     def check(self) -> None:
         """Date in the study; both velocities when the segment is open, none when it is occluded."""
@@ -49,10 +41,3 @@ class DuplexForm(CrfForm):
             ))
         return found
 
-
-def psvr(get: Callable[[str], object]) -> Decimal | None:
-    """PSV ratio from a value getter (form or data row); None when occluded or a velocity is missing."""
-    lesion, proximal = get("psv_lesion"), get("psv_proximal")
-    if get("occluded") or lesion is None or proximal is None:
-        return None
-    return scales.psv_ratio(lesion, proximal)

@@ -6,14 +6,10 @@ true date that contradicts eligibility: it is kept, with a warning to confirm.
 """
 from __future__ import annotations
 
+from ecrf.instruments.dvt import ANTICOAGULATION_ITEMS, PROCEDURE_DVT_ITEMS
 from forms.base import CrfForm, Warning
-from forms.fields import choice, date_field, text, tick, yes_no
+from forms.fields import field_for
 
-LEGS = [("right", "Right"), ("left", "Left")]
-ANTICOAGULANTS = [
-    ("apixaban", "Apixaban"), ("rivaroxaban", "Rivaroxaban"), ("dabigatran", "Dabigatran"), ("edoxaban", "Edoxaban"),
-    ("warfarin", "Warfarin"), ("lmwh", "Low-molecular-weight heparin"), ("ufh", "Unfractionated heparin"), ("other", "Other"),
-]
 #: (field, label) of the venous segments with thrombus, central to distal (tick all that apply).
 SEGMENTS = [
     ("thrombus_ivc", "Thrombus: inferior vena cava"), ("thrombus_common_iliac", "Thrombus: common iliac vein"),
@@ -24,24 +20,21 @@ SEGMENTS = [
 PROXIMAL_SEGMENTS = ("thrombus_common_iliac", "thrombus_external_iliac", "thrombus_common_femoral")
 
 class ProcedureDvtForm(CrfForm):
-    affected_leg = choice("Affected leg", LEGS)
+    affected_leg = field_for(PROCEDURE_DVT_ITEMS["affected_leg"])
     # Thrombus segments: tick all that apply.
-    thrombus_ivc = tick(SEGMENTS[0][1], description=(
-        "Tick all that apply; at least one of common iliac, external iliac or common femoral. "
-        "Thrombus extending more than 2 cm into the IVC excludes the subject"
-    ))
-    thrombus_common_iliac = tick(SEGMENTS[1][1])
-    thrombus_external_iliac = tick(SEGMENTS[2][1])
-    thrombus_common_femoral = tick(SEGMENTS[3][1])
-    thrombus_femoral = tick(SEGMENTS[4][1])
-    thrombus_popliteal = tick(SEGMENTS[5][1])
-    thrombus_calf = tick(SEGMENTS[6][1])
-    symptom_onset_date = date_field("Symptom onset date")
-    anticoagulant = choice("Anticoagulant at baseline", ANTICOAGULANTS)
-    anticoagulant_other = text("Anticoagulant: specify other", 100, is_required=False)
-    anticoagulant_start_date = date_field("Anticoagulant start date")
-    thrombectomy_performed = yes_no("ClotTriever thrombectomy performed")
-    thrombectomy_date = date_field("Thrombectomy date", is_required=False)
+    thrombus_ivc = field_for(PROCEDURE_DVT_ITEMS["thrombus_ivc"])
+    thrombus_common_iliac = field_for(PROCEDURE_DVT_ITEMS["thrombus_common_iliac"])
+    thrombus_external_iliac = field_for(PROCEDURE_DVT_ITEMS["thrombus_external_iliac"])
+    thrombus_common_femoral = field_for(PROCEDURE_DVT_ITEMS["thrombus_common_femoral"])
+    thrombus_femoral = field_for(PROCEDURE_DVT_ITEMS["thrombus_femoral"])
+    thrombus_popliteal = field_for(PROCEDURE_DVT_ITEMS["thrombus_popliteal"])
+    thrombus_calf = field_for(PROCEDURE_DVT_ITEMS["thrombus_calf"])
+    symptom_onset_date = field_for(PROCEDURE_DVT_ITEMS["symptom_onset_date"])
+    anticoagulant = field_for(PROCEDURE_DVT_ITEMS["anticoagulant"])
+    anticoagulant_other = field_for(PROCEDURE_DVT_ITEMS["anticoagulant_other"])
+    anticoagulant_start_date = field_for(PROCEDURE_DVT_ITEMS["anticoagulant_start_date"])
+    thrombectomy_performed = field_for(PROCEDURE_DVT_ITEMS["thrombectomy_performed"])
+    thrombectomy_date = field_for(PROCEDURE_DVT_ITEMS["thrombectomy_date"])
 
     def check(self) -> None:
         """Proximal DVT, onset not after day 0, anticoagulant started by day 0, thrombectomy date."""
@@ -86,15 +79,13 @@ class ProcedureDvtForm(CrfForm):
 
 
 class AnticoagulationForm(CrfForm):
-    anticoagulated = yes_no("Currently anticoagulated")
-    agent = choice("Anticoagulant", ANTICOAGULANTS, is_required=False)
-    agent_other = text("Anticoagulant: specify other", 100, is_required=False)
+    anticoagulated = field_for(ANTICOAGULATION_ITEMS["anticoagulated"])
+    agent = field_for(ANTICOAGULATION_ITEMS["agent"])
+    agent_other = field_for(ANTICOAGULATION_ITEMS["agent_other"])
     # "Since the last visit" has no meaning at baseline: these are asked at follow-up visits only.
-    changed = yes_no("Anticoagulation changed since the last visit", is_required=False,
-                     description="Started, stopped, switched to another agent or dose changed; not asked at baseline")
-    change_reason = text("Reason for the change", 200, is_required=False)
-    bleeding = yes_no("Bleeding since the last visit", is_required=False,
-                      description="Any bleeding, also to be recorded as an adverse event; not asked at baseline")
+    changed = field_for(ANTICOAGULATION_ITEMS["changed"])
+    change_reason = field_for(ANTICOAGULATION_ITEMS["change_reason"])
+    bleeding = field_for(ANTICOAGULATION_ITEMS["bleeding"])
 
     def check(self) -> None:
         """Agent when anticoagulated; change and bleeding questions at follow-up only; a reason for a change."""

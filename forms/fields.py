@@ -7,12 +7,32 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from wtforms import BooleanField, DateField, DateTimeLocalField, DecimalField, EmailField, IntegerField, RadioField, StringField, TextAreaField, TimeField
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    DecimalField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
-from ecrf.auth.emails import MAX_LENGTH as EMAIL_MAX_LENGTH, ONE_ADDRESS, is_email_address
-from ecrf.errors import InvalidInput
+from ecrf import partial_dates
+from ecrf.auth.emails import MAX_LENGTH as EMAIL_MAX_LENGTH
+from ecrf.auth.emails import ONE_ADDRESS, is_email_address
+from ecrf.crfs.items import Item, Kind
 from ecrf.guards import BIGINT_MAX
 
 
@@ -249,6 +269,65 @@ def text(label: str, max_length: int = 200, *, is_required: bool = True, long: b
     )
 
 
+class PartialDateField(NamedStringField):
+    """A date whose day, or day and month, may be unknown; its data is the normalised text (or None)."""
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = raw or None
+        if raw:
+            try:
+                self.data = partial_dates.parse_partial(raw)
+            except ValueError as error:
+                raise ValueError(
+                    f"{self.label.text}: {error}; enter {partial_dates.FORMATS} (leave out the parts that are unknown)."
+                ) from None
+
+
+def partial_date(label: str, *, is_required: bool = True, description: str = ""):
+    """A partial date, YYYY-MM-DD, YYYY-MM or YYYY, stored as that text (a String(10) column)."""
+    allowed = f"a date as {partial_dates.FORMATS} (leave out the parts that are unknown)"
+    presence = DataRequired(message=f"{label}: required; enter {allowed}.") if is_required else Optional()
+    return PartialDateField(
+        label, allowed=allowed, description=description or f"{partial_dates.FORMATS}: leave out the day, or day and month, if unknown.",
+        validators=[presence], render_kw={"placeholder": "YYYY-MM-DD"},
+    )
+
+
+def field_for(item: Item):
+    """The form field of an entered item, made from its declaration (label, kind, unit, range, code list,
+    missing-data codes, required, help text)."""
+    if item.derived:
+        raise ValueError(f"{item.name} is derived: it has no form field")
+    common = {"is_required": item.required, "description": item.description}
+    kind = item.kind
+    if kind is Kind.INTEGER:
+        field = integer(item.label, int(item.low), int(item.high), item.unit, **common)  # type: ignore[arg-type]
+    elif kind is Kind.DECIMAL:
+        field = decimal(item.label, str(item.low), str(item.high), item.places or 0, item.unit, **common)
+    elif kind is Kind.CHOICE:
+        field = choice(item.label, list(item.codes), **common)
+    elif kind is Kind.GRADED:
+        field = graded(item.label, list(item.codes), **common)  # type: ignore[arg-type]
+    elif kind is Kind.YES_NO:
+        field = yes_no(item.label, **common)
+    elif kind is Kind.TICK:
+        field = tick(item.label, item.description)
+    elif kind is Kind.DATE:
+        field = date_field(item.label, **common)
+    elif kind is Kind.DATETIME:
+        field = datetime_field(item.label, **common)
+    elif kind is Kind.PARTIAL_DATE:
+        field = partial_date(item.label, **common)
+    elif kind is Kind.TEXT:
+        field = text(item.label, item.max_length or 200, long=item.long, **common)
+    else:
+        raise ValueError(f"{item.name}: no form field for kind {kind}")
+    if item.missing is not None:
+        field.missing_codes = item.missing  # read by CrfForm (forms.base.may_be_missing)
+    return field
+
+
 class NamedEmailField(Named, EmailField):
     """One email address; the value is kept as typed, so that a refused one is shown again unchanged."""
 
@@ -270,11 +349,4 @@ def email_field(label: str = "Email", *, description: str = ""):
         validators=[required(label, ONE_ADDRESS), one_email_address(label)],
         render_kw={"autocomplete": "email", "maxlength": EMAIL_MAX_LENGTH},
     )
-
-
-def show_errors(form, error: InvalidInput) -> None:
-    """Put a service's messages on the fields they name, or on the form when no field is named."""
-    for field, message in error.problems:
-        target = getattr(form, field, None) if field else None
-        (target.errors if target is not None else form.form_errors).append(message)
 

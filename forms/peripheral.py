@@ -1,92 +1,36 @@
-"""Peripheral (femoropopliteal and below-the-knee) forms: target lesion, procedure, stent fracture x-ray.
-
-Also the segment list the duplex form shares.
-"""
+"""Peripheral (femoropopliteal and below-the-knee) forms: target lesion, procedure, stent fracture x-ray."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ecrf import scales
-from forms.abi import SIDES
+from ecrf.instruments.peripheral import (  # noqa: F401 (re-exported)
+    DEVICES,
+    LESION_PERIPHERAL_ITEMS,
+    PROCEDURE_PERIPHERAL_ITEMS,
+    STENT_FRACTURE_ITEMS,
+    STENTS,
+    TERRITORIES,
+    parc_success,
+    stented,
+    territory,
+)
 from forms.base import CrfForm, Warning
-from forms.fields import choice, date_field, decimal, integer, text, tick, yes_no
-
-#: Arterial segments, proximal to distal (PARC anatomic levels, clinical.md §8.1; PARC Table 3). The list covers
-#: the femoropopliteal and below-the-knee studies (DEFIER, LEG-DEB); common femoral, profunda and pedal arteries are
-#: left out because no study treats them.
-SEGMENTS = [
-    ("sfa_proximal", "SFA, proximal third"), ("sfa_mid", "SFA, middle third"), ("sfa_distal", "SFA, distal third"),
-    ("popliteal_p1", "Popliteal P1 (above the knee)"), ("popliteal_p2", "Popliteal P2 (knee joint)"),
-    ("popliteal_p3", "Popliteal P3 (below the knee)"), ("tibioperoneal_trunk", "Tibioperoneal trunk"),
-    ("anterior_tibial", "Anterior tibial"), ("posterior_tibial", "Posterior tibial"), ("peroneal", "Peroneal"),
-]
-#: PARC: the femoropopliteal level ends at the origin of the anterior tibial artery, so P3 is femoropopliteal and
-#: the tibioperoneal trunk is below the knee (tibiopedal).
-FEMOROPOPLITEAL = {"sfa_proximal", "sfa_mid", "sfa_distal", "popliteal_p1", "popliteal_p2", "popliteal_p3"}
-TERRITORIES = {"femoropopliteal": "Femoropopliteal", "below_knee": "Below the knee"}
-
-#: PARC calcification grades (clinical.md §8.1 lists focal / mild / moderate / severe) plus "none". The issue asked for
-#: none / mild / moderate / severe; "focal" is kept because PARC grades it, so PARC data map one to one.
-CALCIFICATION = [
-    ("none", "None"),
-    ("focal", "Focal: < 180° and < half the lesion length"),
-    ("mild", "Mild: < 180° and > half the lesion length"),
-    ("moderate", "Moderate: ≥ 180° and < half the lesion length"),
-    ("severe", "Severe: ≥ 180° and > half the lesion length"),
-]
-
-STENT_REASONS = [
-    ("flow_limiting_dissection", "Flow-limiting dissection"), ("residual_stenosis", "Residual stenosis > 30 %"), ("other", "Other"),
-]
-#: Fields of the procedure form's "tick all that apply" device list.
-DEVICES = ("device_predilatation", "device_dcb", "device_des", "device_bms", "device_atherectomy", "device_other")
-STENTS = ("device_des", "device_bms")
-
-#: Stent fracture types as commonly classified (Jaff / Rocha-Singh). NOT in the project's clinical reference
-#: (clinical.md has no stent-fracture classification); labels as the project issue gives them.
-FRACTURE_TYPES = [
-    ("I", "I: single strut"), ("II", "II: multiple struts"), ("III", "III: transverse, without displacement"),
-    ("IV", "IV: transverse, with displacement"), ("V", "V: spiral / gap"),
-]
-
-
-# -- shared helpers -------------------------------------------------------------------------
-
-def territory(segment: str | None) -> str | None:
-    """Femoropopliteal or below the knee, for a segment code (LEG-DEB reports by territory)."""
-    if segment is None:
-        return None
-    return "femoropopliteal" if segment in FEMOROPOPLITEAL else "below_knee"
-
-
-def stented(get: Callable[[str], object]) -> bool:
-    """Whether a stent (drug-eluting or bare-metal) was placed, from a value getter (form or data row)."""
-    return any(bool(get(name)) for name in STENTS)
-
-
-def parc_success(get: Callable[[str], object]) -> bool | None:
-    """PARC technical success from a value getter (form or data row); None until residual stenosis and dissection are known."""
-    residual, dissection = get("residual_stenosis_pct"), get("flow_limiting_dissection")
-    if residual is None or dissection is None:
-        return None
-    return scales.parc_technical_success(residual, stented(get), dissection)
-
+from forms.fields import field_for
 
 # -- target lesion ----------------------------------------------------------------------------
 
 class LesionPeripheralForm(CrfForm):
-    side = choice("Target limb", SIDES)
+    side = field_for(LESION_PERIPHERAL_ITEMS["side"])
     # One segment per lesion: a lesion spanning several segments is entered at its tightest narrowing (where the
     # follow-up duplex samples); its extent is given by the length.
-    segment = choice("Target segment", SEGMENTS, description="For a lesion over several segments: the segment of its tightest narrowing.")
+    segment = field_for(LESION_PERIPHERAL_ITEMS["segment"])
     # Physiological range only; the study limits (DEFIER <= 300 mm) are eligibility rules in the protocol file.
-    lesion_length_mm = integer("Lesion length (mm)", 1, 500, "mm")
+    lesion_length_mm = field_for(LESION_PERIPHERAL_ITEMS["lesion_length_mm"])
     # Occlusion is asked first: an occluded lesion must be entered as 100 % (DEFIER's eligibility reads stenosis_pct).
-    occluded = yes_no("Total occlusion")
-    stenosis_pct = integer("Diameter stenosis (%)", 1, 100, "%", description="A total occlusion is 100 %.")
-    calcification = choice("Calcification (PARC)", CALCIFICATION)
-    in_stent_restenosis = yes_no("In-stent restenosis")
-    reference_diameter_mm = decimal("Reference vessel diameter (mm)", "1.0", "12.0", 1, "mm")
+    occluded = field_for(LESION_PERIPHERAL_ITEMS["occluded"])
+    stenosis_pct = field_for(LESION_PERIPHERAL_ITEMS["stenosis_pct"])
+    calcification = field_for(LESION_PERIPHERAL_ITEMS["calcification"])
+    in_stent_restenosis = field_for(LESION_PERIPHERAL_ITEMS["in_stent_restenosis"])
+    reference_diameter_mm = field_for(LESION_PERIPHERAL_ITEMS["reference_diameter_mm"])
 
     def check(self) -> None:
         """An occlusion is 100 % stenosis and 100 % is an occlusion: a mismatch is refused, not corrected silently."""
@@ -109,22 +53,22 @@ class LesionPeripheralForm(CrfForm):
 # -- procedure ----------------------------------------------------------------------------------
 
 class ProcedurePeripheralForm(CrfForm):
-    procedure_date = date_field("Procedure date")
-    device_predilatation = tick("Devices used: predilatation balloon")
-    device_dcb = tick("Devices used: drug-coated balloon")
-    device_des = tick("Devices used: drug-eluting stent")
-    device_bms = tick("Devices used: bare-metal stent")
-    device_atherectomy = tick("Devices used: atherectomy")
-    device_other = tick("Devices used: other")
-    device_other_specify = text("Other device: specify", 100, is_required=False)
-    provisional_stent = yes_no("Provisional stent placed", description="A stent placed for a suboptimal balloon result (bail-out).")
-    provisional_stent_reason = choice("Reason for the provisional stent", STENT_REASONS, is_required=False)
-    provisional_stent_reason_other = text("Other reason for the provisional stent: specify", 100, is_required=False)
-    residual_stenosis_pct = integer("Residual stenosis after the procedure (%)", 0, 100, "%")
+    procedure_date = field_for(PROCEDURE_PERIPHERAL_ITEMS["procedure_date"])
+    device_predilatation = field_for(PROCEDURE_PERIPHERAL_ITEMS["device_predilatation"])
+    device_dcb = field_for(PROCEDURE_PERIPHERAL_ITEMS["device_dcb"])
+    device_des = field_for(PROCEDURE_PERIPHERAL_ITEMS["device_des"])
+    device_bms = field_for(PROCEDURE_PERIPHERAL_ITEMS["device_bms"])
+    device_atherectomy = field_for(PROCEDURE_PERIPHERAL_ITEMS["device_atherectomy"])
+    device_other = field_for(PROCEDURE_PERIPHERAL_ITEMS["device_other"])
+    device_other_specify = field_for(PROCEDURE_PERIPHERAL_ITEMS["device_other_specify"])
+    provisional_stent = field_for(PROCEDURE_PERIPHERAL_ITEMS["provisional_stent"])
+    provisional_stent_reason = field_for(PROCEDURE_PERIPHERAL_ITEMS["provisional_stent_reason"])
+    provisional_stent_reason_other = field_for(PROCEDURE_PERIPHERAL_ITEMS["provisional_stent_reason_other"])
+    residual_stenosis_pct = field_for(PROCEDURE_PERIPHERAL_ITEMS["residual_stenosis_pct"])
     # PARC technical success also requires no flow-limiting dissection (clinical.md §8.1), so it is asked; the
     # translesional gradient (< 10 mmHg) is rarely measured and is left out.
-    flow_limiting_dissection = yes_no("Flow-limiting dissection at the end of the procedure")
-    technical_success = yes_no("Technical success (investigator's judgement)")
+    flow_limiting_dissection = field_for(PROCEDURE_PERIPHERAL_ITEMS["flow_limiting_dissection"])
+    technical_success = field_for(PROCEDURE_PERIPHERAL_ITEMS["technical_success"])
 
     def check(self) -> None:
         """Date in the study; at least one device; specifications and the stent reason when they apply; a provisional stent is ticked."""
@@ -165,9 +109,9 @@ class ProcedurePeripheralForm(CrfForm):
 # -- stent fracture (x-ray) ------------------------------------------------------------------------
 
 class StentFractureForm(CrfForm):
-    xray_date = date_field("X-ray date")
-    fracture = yes_no("Stent fracture")
-    fracture_type = choice("Fracture type", FRACTURE_TYPES, is_required=False)
+    xray_date = field_for(STENT_FRACTURE_ITEMS["xray_date"])
+    fracture = field_for(STENT_FRACTURE_ITEMS["fracture"])
+    fracture_type = field_for(STENT_FRACTURE_ITEMS["fracture_type"])
 
     def check(self) -> None:
         """X-ray date in the study; a fracture type exactly when there is a fracture."""

@@ -8,62 +8,29 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ecrf.clock import to_local
+from ecrf.instruments.stroke import (
+    IMAGING_ICH_ITEMS,
+    PROCEDURE_STROKE_ITEMS,
+    SICH_NIHSS_INCREASE,
+    heidelberg_symptomatic,
+)
 from ecrf.protocols.schema import Protocol
 from forms.base import CrfForm, Warning
-from forms.fields import choice, datetime_field, integer, text, yes_no
+from forms.fields import field_for
 
-OCCLUSION_SITES = [
-    ("ica", "Intracranial internal carotid artery (ICA)"), ("mca_m1", "Middle cerebral artery, M1 segment"),
-    ("va_v4", "Vertebral artery, V4 segment"), ("basilar", "Basilar artery"),
-]
-#: "Not performed" is our addition: a randomized subject may not get the rescue treatment
-#: (analysed by intention to treat), and the form must be able to say so, with a reason.
-RESCUE_TREATMENTS = [("balloon", "Balloon angioplasty alone"), ("stent", "Stenting (balloon-assisted or direct)"), ("none", "Not performed")]
-#: eTICI grades (Liebeskind 2019; not in clinical.md). mTICI has no 2c: its 2b is eTICI 2b or 2c.
-REPERFUSION_GRADES = [(grade, grade) for grade in ("0", "1", "2a", "2b", "2c", "3")]
-REPERFUSION_SCALE = "0 none; 1 thrombus reduction without distal reperfusion; 2a < 50 %; 2b 50-89 %; 2c 90-99 %; 3 complete"
-MODALITIES = [("ct", "CT"), ("mri", "MRI")]
 #: Fields of imaging_ich answered only when a haemorrhage is present.
 ICH_FIELDS = ("heidelberg_class", "symptomatic", "nihss_increase")
-#: Heidelberg Bleeding Classification (von Kummer, Stroke 2015;46:2981). clinical.md §8.5 names
-#: 1a HI1, 1b HI2, 1c PH1, 2 PH2 and 3a (remote parenchymal haematoma) and calls the rest of
-#: class 3 extracerebral; 3b-3d (intraventricular, subarachnoid, subdural) are from the paper.
-#: One class per entry: when there are several haemorrhages, the site records the largest.
-HEIDELBERG_CLASSES = [
-    ("1a", "1a HI1: scattered small petechiae, no mass effect"),
-    ("1b", "1b HI2: confluent petechiae, no mass effect"),
-    ("1c", "1c PH1: haematoma within infarcted tissue, < 30 %, no substantive mass effect"),
-    ("2", "2 PH2: haematoma of 30 % or more of the infarcted tissue, obvious mass effect"),
-    ("3a", "3a Parenchymal haematoma remote from the infarcted tissue"),
-    ("3b", "3b Intraventricular haemorrhage"),
-    ("3c", "3c Subarachnoid haemorrhage"),
-    ("3d", "3d Subdural haemorrhage"),
-]
-#: sICH definition: Heidelberg (clinical.md §8.5 Disagreement: Heidelberg / SITS-MOST / ECASS II; the
-#: protocol names none). Heidelberg counts a new ICH as symptomatic with a NIHSS increase of >= 4
-#: points (not ECASS II's "> 4"), or >= 2 points in one item, or a major intervention, when nothing
-#: else explains it. Only the first part is computed; the site's "symptomatic" answer covers the rest.
-SICH_NIHSS_INCREASE = 4
 #: Used when the protocol has no rule on hours_since_last_known_well.
 DEFAULT_ONSET_HOURS = 24
 
 
-def heidelberg_symptomatic(ich_present: bool | None, nihss_increase: int | None) -> bool | None:
-    """Heidelberg's NIHSS criterion for sICH: a haemorrhage with an increase of at least 4 points (None if unknown)."""
-    if ich_present is False:
-        return False
-    if ich_present is None or nihss_increase is None:
-        return None
-    return nihss_increase >= SICH_NIHSS_INCREASE
-
-
 class ProcedureStrokeForm(CrfForm):
-    last_known_well = datetime_field("Last known well", description="Site local date and time")
-    occlusion_site = choice("Occlusion site", OCCLUSION_SITES)
-    residual_stenosis_pct = integer("Residual stenosis after thrombectomy (%)", 0, 100, "%")
-    rescue_treatment = choice("Rescue treatment performed", RESCUE_TREATMENTS)
-    rescue_not_performed_reason = text("Rescue treatment: reason not performed", 200, is_required=False)
-    reperfusion_etici = choice("Final reperfusion grade (eTICI)", REPERFUSION_GRADES, description=REPERFUSION_SCALE)
+    last_known_well = field_for(PROCEDURE_STROKE_ITEMS["last_known_well"])
+    occlusion_site = field_for(PROCEDURE_STROKE_ITEMS["occlusion_site"])
+    residual_stenosis_pct = field_for(PROCEDURE_STROKE_ITEMS["residual_stenosis_pct"])
+    rescue_treatment = field_for(PROCEDURE_STROKE_ITEMS["rescue_treatment"])
+    rescue_not_performed_reason = field_for(PROCEDURE_STROKE_ITEMS["rescue_not_performed_reason"])
+    reperfusion_etici = field_for(PROCEDURE_STROKE_ITEMS["reperfusion_etici"])
 
     def check(self) -> None:
         """Last known well before randomization and within the protocol's hours; a reason when no rescue treatment."""
@@ -107,16 +74,12 @@ def onset_hours(protocol: Protocol) -> int:
 
 
 class ImagingIchForm(CrfForm):
-    imaging_datetime = datetime_field("Imaging date and time", description="Site local date and time")
-    modality = choice("Modality", MODALITIES)
-    ich_present = yes_no("Intracranial haemorrhage present")
-    heidelberg_class = choice("Heidelberg classification", HEIDELBERG_CLASSES, is_required=False,
-                              description="If there are several haemorrhages, the largest")
-    symptomatic = yes_no("Symptomatic haemorrhage (investigator)", is_required=False, description=(
-        "Heidelberg: NIHSS up 4 points or more, or 2 or more in one item, or intubation / hemicraniectomy / drainage, with no other cause"
-    ))
-    nihss_increase = integer("NIHSS increase (points)", 0, 42, "points", is_required=False,
-                             description="From the score immediately before the deterioration; 0 if none")
+    imaging_datetime = field_for(IMAGING_ICH_ITEMS["imaging_datetime"])
+    modality = field_for(IMAGING_ICH_ITEMS["modality"])
+    ich_present = field_for(IMAGING_ICH_ITEMS["ich_present"])
+    heidelberg_class = field_for(IMAGING_ICH_ITEMS["heidelberg_class"])
+    symptomatic = field_for(IMAGING_ICH_ITEMS["symptomatic"])
+    nihss_increase = field_for(IMAGING_ICH_ITEMS["nihss_increase"])
 
     def check(self) -> None:
         """Imaging within the study; classification, symptoms and NIHSS increase exactly when a haemorrhage is present."""

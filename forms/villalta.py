@@ -1,11 +1,10 @@
 """Villalta post-thrombotic syndrome scale, for the affected leg."""
 from __future__ import annotations
 
+from ecrf.instruments.villalta import ITEMS, SCORING
 from ecrf.scales import VILLALTA_ITEMS, villalta_total
 from forms.base import CrfForm, Warning
-from forms.fields import choice, integer, yes_no
-
-SCORING = "0 none, 1 mild, 2 moderate, 3 severe"
+from forms.fields import field_for, integer
 
 
 def _item(label: str):
@@ -13,21 +12,21 @@ def _item(label: str):
 
 
 class VillaltaForm(CrfForm):
-    leg = choice("Affected leg", [("right", "Right"), ("left", "Left")])
+    leg = field_for(ITEMS["leg"])
     # Symptoms, rated by the patient
-    pain = _item("Pain")
-    cramps = _item("Cramps")
-    heaviness = _item("Heaviness")
-    paresthesia = _item("Paresthesia")
-    pruritus = _item("Pruritus")
+    pain = field_for(ITEMS["pain"])
+    cramps = field_for(ITEMS["cramps"])
+    heaviness = field_for(ITEMS["heaviness"])
+    paresthesia = field_for(ITEMS["paresthesia"])
+    pruritus = field_for(ITEMS["pruritus"])
     # Signs, rated by the clinician
-    pretibial_edema = _item("Pretibial edema")
-    skin_induration = _item("Skin induration")
-    hyperpigmentation = _item("Hyperpigmentation")
-    redness = _item("Redness")
-    venous_ectasia = _item("Venous ectasia")
-    calf_compression_pain = _item("Pain on calf compression")
-    ulcer = yes_no("Venous ulcer present")
+    pretibial_edema = field_for(ITEMS["pretibial_edema"])
+    skin_induration = field_for(ITEMS["skin_induration"])
+    hyperpigmentation = field_for(ITEMS["hyperpigmentation"])
+    redness = field_for(ITEMS["redness"])
+    venous_ectasia = field_for(ITEMS["venous_ectasia"])
+    calf_compression_pain = field_for(ITEMS["calf_compression_pain"])
+    ulcer = field_for(ITEMS["ulcer"])
 
     def warnings(self) -> list[Warning]:
         """At day 0, a total contradicting the protocol's eligibility (DEFIANCE enrols Villalta > 9), to be confirmed."""

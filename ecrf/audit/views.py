@@ -29,13 +29,13 @@ def field_history(subject_code: str, visit_code: str, code: str, sequence: int):
     subject, visit, item, entry = load_entry(subject_code, visit_code, code, sequence)
     require(current_user, Action.VIEW_AUDIT, subject.study_id, subject.site_id)
     field = request.args.get("field")
-    if field and field not in item.form.data_field_names():
+    if field and field not in item.items.entered_names():
         abort(404)
     about_data = (AuditEvent.object_type == item.model.__tablename__) & (AuditEvent.object_id == str(entry.id))
     about_entry = (AuditEvent.object_type == "crf_entries") & (AuditEvent.object_id == str(entry.id))
     stmt = select(AuditEvent).where(about_data & (AuditEvent.field == field) if field else or_(about_data, about_entry))
     events = db.session.scalars(stmt.order_by(AuditEvent.id.desc())).all()
-    label = item.form.field_label(field) if field else item.label
+    label = item.items.label(field) if field else item.label
     return render_template("audit/history.html", title=f"History of {label}", subject=subject, events=events, entry=entry, item=item)
 
 

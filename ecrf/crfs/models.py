@@ -141,6 +141,14 @@ class CrfData(db.Model):
     """Base of the typed data tables: one row per entry, keyed by the entry's id."""
 
     __abstract__ = True
+    #: The instrument's items (`ecrf.crfs.items.Items`): each is a nullable column of the same name.
+    __items__: Any = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """One column per item, typed by its kind (before the declarative mapping reads the class)."""
+        for item in vars(cls).get("__items__", ()):
+            setattr(cls, item.name, mapped_column(item.column_type(), nullable=True))
+        super().__init_subclass__(**kwargs)
 
     @declared_attr
     def entry_id(cls) -> Mapped[int]:  # noqa: N805

@@ -16,6 +16,7 @@ from ecrf.audit.trail import set_reason
 from ecrf.auth.models import User
 from ecrf.auth.services import PasswordCheck
 from ecrf.clock import now_utc, site_today
+from ecrf.crfs.context import FormContext
 from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import CrfData, CrfEntry, EntryStatus, LifecycleError, Signature
 from ecrf.crfs.registry import Instrument, instrument
@@ -26,7 +27,6 @@ from ecrf.protocols import protocol_for
 from ecrf.safety.services import refresh_flags
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
-from forms.base import CrfForm, FormContext
 
 
 class FormStatus(str, Enum):
@@ -109,12 +109,12 @@ def entry_data(item: Instrument, entry: CrfEntry | None) -> CrfData | None:
     return None if entry is None else db.session.get(item.model, entry.id)
 
 
-def initial_values(form_class: type[CrfForm], data: CrfData | None, context: FormContext) -> dict:
-    """Stored values in form shape: instants shown in the site's local time."""
+def initial_values(item: Instrument, data: CrfData | None, context: FormContext) -> dict:
+    """Stored entered values in form shape: instants shown in the site's local time."""
     if data is None:
         return {}
     values = {}
-    for name in form_class.data_field_names():
+    for name in item.items.entered_names():
         value = getattr(data, name, None)
         if isinstance(value, datetime):
             value = value.astimezone(ZoneInfo(context.timezone)).replace(tzinfo=None)
@@ -124,7 +124,7 @@ def initial_values(form_class: type[CrfForm], data: CrfData | None, context: For
 
 def entered_values(item: Instrument, data: CrfData | None) -> dict[str, object]:
     """The entered (not computed) values of a data row, by field."""
-    return {name: getattr(data, name, None) for name in item.form.data_field_names()} if data is not None else {}
+    return {name: getattr(data, name, None) for name in item.items.entered_names()} if data is not None else {}
 
 
 #: The digest new signatures are bound to (`Signature.digest_version`).
@@ -222,8 +222,8 @@ def conflict(entry: CrfEntry, item: Instrument, entered: EntryInput) -> InvalidI
     stored = entered_values(item, entry_data(item, entry))
     who = db.session.get(User, entry.updated_by_id) if entry.updated_by_id else None
     differences = [
-        f"{item.form.field_label(name)}: saved as {_shown(stored.get(name))}, you entered {_shown(entered.values.get(name))}"
-        for name in item.form.data_field_names() if stored.get(name) != entered.values.get(name)
+        f"{item.items.label(name)}: saved as {_shown(stored.get(name))}, you entered {_shown(entered.values.get(name))}"
+        for name in item.items.entered_names() if stored.get(name) != entered.values.get(name)
     ]
     changes = "; ".join(differences) or "no value differs from yours"
     # A signature, a verification or a visit-date change also gives the form a new version, without a save.

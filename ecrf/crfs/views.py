@@ -16,6 +16,7 @@ from ecrf.crfs.services import (
 from ecrf.extensions import db
 from ecrf.visits.services import visit_by_code
 from ecrf.web import FAILED, Repeated, act, submit
+from forms.registry import form_for
 
 bp = Blueprint("crfs", __name__, url_prefix="/subjects")
 
@@ -48,7 +49,7 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
         abort(404)
     context = form_context(subject, visit)
     data = entry_data(item, existing)
-    form = item.form(data=initial_values(item.form, data, context), context=context)
+    form = form_for(code)(data=initial_values(item, data, context), context=context)
     if existing is not None and request.method == "GET":
         form.load_missing(existing.missing)
         form.version.data = existing.version

@@ -3,38 +3,57 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Numeric, String
-from sqlalchemy.orm import Mapped, mapped_column
-
 from ecrf import scales
+from ecrf.crfs.context import FormContext
+from ecrf.crfs.items import Item, Kind, items
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
-from forms.abi import AbiForm, leg_abis, no_pedal_signal
-from forms.base import FormContext
+
+SIDES = [("right", "Right"), ("left", "Left")]
+
+ANKLE_FINDINGS = [("not_measurable", "Not measurable (no signal)"), ("incompressible", "Incompressible")]
+
+
+ITEMS = items(
+    Item("target_limb", "Target limb", Kind.CHOICE, codes=SIDES),
+    Item("brachial_right", "Brachial systolic, right arm (mmHg)", Kind.INTEGER, low=50, high=300, unit="mmHg", required=False),
+    Item("brachial_right_not_measurable", "Right arm not measurable", Kind.TICK),
+    Item("brachial_left", "Brachial systolic, left arm (mmHg)", Kind.INTEGER, low=50, high=300, unit="mmHg", required=False),
+    Item("brachial_left_not_measurable", "Left arm not measurable", Kind.TICK),
+    #: Ankle systolic pressures, mmHg; the *_finding columns say why one is absent.
+    Item("pt_right", "Posterior tibial, right (mmHg)", Kind.INTEGER, low=scales.PRESSURE_MIN, high=scales.PRESSURE_MAX, unit="mmHg", required=False),
+    Item("pt_right_finding", "Posterior tibial, right: finding", Kind.CHOICE, codes=ANKLE_FINDINGS, required=False, length=20),
+    Item("dp_right", "Dorsalis pedis, right (mmHg)", Kind.INTEGER, low=scales.PRESSURE_MIN, high=scales.PRESSURE_MAX, unit="mmHg", required=False),
+    Item("dp_right_finding", "Dorsalis pedis, right: finding", Kind.CHOICE, codes=ANKLE_FINDINGS, required=False, length=20),
+    Item("pt_left", "Posterior tibial, left (mmHg)", Kind.INTEGER, low=scales.PRESSURE_MIN, high=scales.PRESSURE_MAX, unit="mmHg", required=False),
+    Item("pt_left_finding", "Posterior tibial, left: finding", Kind.CHOICE, codes=ANKLE_FINDINGS, required=False, length=20),
+    Item("dp_left", "Dorsalis pedis, left (mmHg)", Kind.INTEGER, low=scales.PRESSURE_MIN, high=scales.PRESSURE_MAX, unit="mmHg", required=False),
+    Item("dp_left_finding", "Dorsalis pedis, left: finding", Kind.CHOICE, codes=ANKLE_FINDINGS, required=False, length=20),
+    #: Computed: ABI per leg (2 decimals) and its AHA/ACC band.
+    Item("abi_right", "ABI right", Kind.DECIMAL, places=2, precision=4, derived_from=("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable", "pt_right", "pt_right_finding", "dp_right", "dp_right_finding")),
+    Item("band_right", "ABI band right", Kind.TEXT, length=20, derived_from=("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable", "pt_right", "pt_right_finding", "dp_right", "dp_right_finding")),
+    Item("abi_left", "ABI left", Kind.DECIMAL, places=2, precision=4, derived_from=("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable", "pt_left", "pt_left_finding", "dp_left", "dp_left_finding")),
+    Item("band_left", "ABI band left", Kind.TEXT, length=20, derived_from=("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable", "pt_left", "pt_left_finding", "dp_left", "dp_left_finding")),
+)
+
+
+def no_pedal_signal(get, side: str) -> bool:
+    """Whether neither ankle artery of the leg gives a signal (both marked not measurable), from a value getter."""
+    return all(get(f"{artery}_{side}_finding") == "not_measurable" for artery in ("pt", "dp"))
+
+
+def leg_abis(get) -> dict[str, Decimal | None]:
+    """ABI per leg from a value getter (form or data row); None where it cannot be computed, 0.00 with no pedal signal."""
+    brachial = [get(f"brachial_{side}") for side in ("right", "left")]
+    return {
+        side: scales.abi(get(f"pt_{side}"), get(f"dp_{side}"), *brachial, no_pedal_signal=no_pedal_signal(get, side))
+        for side in ("right", "left")
+    }
 
 
 class AbiData(CrfData):
     __tablename__ = "abi_data"
-
-    target_limb: Mapped[str | None] = mapped_column(String(5))
-    brachial_right: Mapped[int | None]
-    brachial_right_not_measurable: Mapped[bool | None]
-    brachial_left: Mapped[int | None]
-    brachial_left_not_measurable: Mapped[bool | None]
-    #: Ankle systolic pressures, mmHg; the *_finding columns say why one is absent.
-    pt_right: Mapped[int | None]
-    pt_right_finding: Mapped[str | None] = mapped_column(String(20))
-    dp_right: Mapped[int | None]
-    dp_right_finding: Mapped[str | None] = mapped_column(String(20))
-    pt_left: Mapped[int | None]
-    pt_left_finding: Mapped[str | None] = mapped_column(String(20))
-    dp_left: Mapped[int | None]
-    dp_left_finding: Mapped[str | None] = mapped_column(String(20))
-    #: Computed: ABI per leg (2 decimals) and its AHA/ACC band.
-    abi_right: Mapped[Decimal | None] = mapped_column(Numeric(4, 2))
-    band_right: Mapped[str | None] = mapped_column(String(20))
-    abi_left: Mapped[Decimal | None] = mapped_column(Numeric(4, 2))
-    band_left: Mapped[str | None] = mapped_column(String(20))
+    __items__ = ITEMS
 
 
 def compute(data: AbiData, context: FormContext) -> None:
@@ -65,6 +84,6 @@ def results(data: AbiData) -> list[tuple[str, str]]:
 #: procedure) and `abi_post`, the ABI after the procedure at the index procedure or discharge. The safety rules
 #: measure a later fall from the best value after the procedure (ecrf/safety/rules.py).
 INSTRUMENTS = [
-    Instrument("abi", AbiForm, AbiData, compute=compute, results=results),
-    Instrument("abi_post", AbiForm, AbiData, compute=compute, results=results),
+    Instrument("abi", AbiData, compute=compute, results=results),
+    Instrument("abi_post", AbiData, compute=compute, results=results),
 ]

@@ -1,55 +1,115 @@
 """Adverse events: typed table, with the SAE report deadline and whether the report was late."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
-
+from ecrf.crfs.context import FormContext
+from ecrf.crfs.items import Item, Kind, items
 from ecrf.crfs.models import CrfData, MissingCode
 from ecrf.crfs.registry import Instrument
-from ecrf.db import UTCDateTime
-from forms.adverse_events import CRITERIA, AdverseEventForm, reported_late, sae_report_due
-from forms.base import FormContext
+
+SEVERITY = [("mild", "Mild"), ("moderate", "Moderate"), ("severe", "Severe")]
+
+# Disagreement (clinical.md §7.3): several causality scales are in use. We use the MDCG 2020-10/1
+# 4-level scale (EU MDR clinical investigations), which also asks for device and procedure apart;
+# not the 5-level vigilance scale, the SHOCKWAVE-style 4 levels, or the CDASH demo's AEREL codes.
+RELATIONSHIP = [("not_related", "Not related"), ("possible", "Possible"), ("probable", "Probable"), ("causal", "Causal relationship")]
+
+MDCG_SCALE = (
+    "MDCG 2020-10/1: possible = a weak relation that cannot be ruled out; probable = a relevant relation "
+    "not reasonably explained by another cause; causal relationship = beyond reasonable doubt. If unsure, choose possible."
+)
+
+#: CDISC OUT codelist (C66768), in project codes: RECOVERED/RESOLVED, RECOVERING/RESOLVING, NOT RECOVERED/NOT
+#: RESOLVED, RECOVERED/RESOLVED WITH SEQUELAE, FATAL, UNKNOWN.
+OUTCOMES = [
+    ("recovered", "Recovered/resolved"),
+    ("recovering", "Recovering/resolving"),
+    ("not_recovered", "Not recovered/not resolved"),
+    ("recovered_with_sequelae", "Recovered/resolved with sequelae"),
+    ("fatal", "Fatal"),
+    ("unknown", "Unknown"),
+]
+
+ACTIONS = [
+    ("none", "None"),
+    ("device_removed", "Device removed"),
+    ("procedure", "Procedure or surgery"),
+    ("medication", "Medication"),
+    ("hospitalisation", "Hospitalisation"),
+    ("other", "Other"),
+]
+
+CRITERION = "Seriousness criterion: tick all that apply."
+
+
+#: The seriousness criteria (device-trial list), paper order, with the CDASH flag each maps to.
+CRITERIA = (
+    "sae_death",  # AESDTH
+    "sae_life_threatening",  # AESLIFE
+    "sae_hospitalisation",  # AESHOSP
+    "sae_disability",  # AESDISAB
+    "sae_congenital_anomaly",  # AESCONG
+    "sae_intervention",  # device definition (ISO 14155 / MDR): intervention to prevent permanent impairment
+    "sae_medically_important",  # AESMIE
+)
+
+
+ITEMS = items(
+    #: Verbatim term (CDASH AETERM); coding (MedDRA) is not done in the eCRF.
+    Item("ae_term", "Adverse event term", Kind.TEXT, max_length=200, description="Verbatim, as the investigator words it; the diagnosis rather than its symptoms where known."),
+    #: Partial dates: "YYYY-MM-DD", "YYYY-MM" (day unknown) or "YYYY" (day and month unknown), as SDTM --DTC.
+    Item("onset_date", "Onset date", Kind.PARTIAL_DATE),
+    Item("ongoing", "Ongoing", Kind.YES_NO),
+    Item("end_date", "End date", Kind.PARTIAL_DATE, required=False),
+    Item("serious", "Serious", Kind.YES_NO, description="Serious = meets at least one criterion below (a regulatory outcome, not the intensity). If not yet known, code it unknown: the SAE report clock then runs as a precaution.", missing=(MissingCode.UNKNOWN,)),
+    #: Seriousness criteria (ticked only for a serious event); CDASH AESDTH, AESLIFE, AESHOSP, AESDISAB, AESCONG,
+    #: the device criterion "intervention to prevent permanent impairment", AESMIE.
+    Item("sae_death", "Resulted in death", Kind.TICK, description=CRITERION),
+    Item("sae_life_threatening", "Life-threatening", Kind.TICK, description=CRITERION),
+    Item("sae_hospitalisation", "In-patient hospitalisation or prolongation of hospitalisation", Kind.TICK, description=CRITERION),
+    Item("sae_disability", "Persistent or significant disability/incapacity", Kind.TICK, description=CRITERION),
+    Item("sae_congenital_anomaly", "Congenital anomaly/birth defect", Kind.TICK, description=CRITERION),
+    Item("sae_intervention", "Medical or surgical intervention to prevent permanent impairment", Kind.TICK, description=CRITERION),
+    Item("sae_medically_important", "Medically important event", Kind.TICK, description=CRITERION),
+    #: Intensity: mild / moderate / severe (not seriousness).
+    Item("severity", "Severity (intensity)", Kind.CHOICE, codes=SEVERITY, description="Severity is not seriousness: a severe event need not be serious, and a serious one need not be severe.", length=10),
+    #: MDCG 2020-10/1: not_related / possible / probable / causal.
+    Item("relation_device", "Relationship to the device", Kind.CHOICE, codes=RELATIONSHIP, description=MDCG_SCALE, length=12),
+    Item("relation_procedure", "Relationship to the procedure", Kind.CHOICE, codes=RELATIONSHIP, description=MDCG_SCALE, length=12),
+    Item("relation_drug", "Relationship to the drug", Kind.CHOICE, codes=RELATIONSHIP, description=(
+        "The drug of a drug-coated or drug-eluting device, or the study drug; where there is none, "
+        "use the missing code not applicable. " + MDCG_SCALE
+    ), length=12),
+    #: CDISC OUT: recovered / recovering / not_recovered / recovered_with_sequelae / fatal / unknown.
+    Item("outcome", "Outcome", Kind.CHOICE, codes=OUTCOMES, length=25),
+    #: none / device_removed / procedure / medication / hospitalisation / other (then action_other says what).
+    Item("action_taken", "Action taken", Kind.CHOICE, codes=ACTIONS, description="The main action taken because of the event.", length=20),
+    Item("action_other", "Other action taken", Kind.TEXT, max_length=200, required=False),
+    #: When the site became aware of the event, and when it reported it to the sponsor (UTC).
+    Item("aware_at", "Date and time the site became aware", Kind.DATETIME, description="Site local time."),
+    Item("reported_at", "Date and time reported to the sponsor", Kind.DATETIME, required=False, description="Site local time. Required for a serious event before completing; a draft may be saved without it."),
+    #: Computed, serious events and those whose seriousness is coded unknown (a precaution): aware_at + the
+    #: protocol's safety.sae_report_hours (UTC), and whether reported_at is after it (None until reported).
+    Item("sae_report_due_at", "SAE report to the sponsor due", Kind.DATETIME, derived_from=("serious", "aware_at")),
+    Item("reported_late", "SAE reported late", Kind.YES_NO, derived_from=("reported_at", "sae_report_due_at")),
+)
+
+
+def sae_report_due(serious: bool | None, aware_at: datetime | None, hours: int) -> datetime | None:
+    """When the report to the sponsor is due: awareness + the protocol's hours, for a serious event (or one whose
+    seriousness is unknown, passed here as serious) only."""
+    return aware_at + timedelta(hours=hours) if serious and aware_at is not None else None
+
+
+def reported_late(reported_at: datetime | None, due: datetime | None) -> bool | None:
+    """Whether the report came after it was due; None while either is unknown."""
+    return None if reported_at is None or due is None else reported_at > due
 
 
 class AdverseEventData(CrfData):
     __tablename__ = "adverse_events_data"
-
-    #: Verbatim term (CDASH AETERM); coding (MedDRA) is not done in the eCRF.
-    ae_term: Mapped[str | None] = mapped_column(String(200))
-    #: Partial dates: "YYYY-MM-DD", "YYYY-MM" (day unknown) or "YYYY" (day and month unknown), as SDTM --DTC.
-    onset_date: Mapped[str | None] = mapped_column(String(10))
-    ongoing: Mapped[bool | None]
-    end_date: Mapped[str | None] = mapped_column(String(10))
-    serious: Mapped[bool | None]
-    #: Seriousness criteria (ticked only for a serious event); CDASH AESDTH, AESLIFE, AESHOSP, AESDISAB, AESCONG,
-    #: the device criterion "intervention to prevent permanent impairment", AESMIE.
-    sae_death: Mapped[bool | None]
-    sae_life_threatening: Mapped[bool | None]
-    sae_hospitalisation: Mapped[bool | None]
-    sae_disability: Mapped[bool | None]
-    sae_congenital_anomaly: Mapped[bool | None]
-    sae_intervention: Mapped[bool | None]
-    sae_medically_important: Mapped[bool | None]
-    #: Intensity: mild / moderate / severe (not seriousness).
-    severity: Mapped[str | None] = mapped_column(String(10))
-    #: MDCG 2020-10/1: not_related / possible / probable / causal.
-    relation_device: Mapped[str | None] = mapped_column(String(12))
-    relation_procedure: Mapped[str | None] = mapped_column(String(12))
-    relation_drug: Mapped[str | None] = mapped_column(String(12))
-    #: CDISC OUT: recovered / recovering / not_recovered / recovered_with_sequelae / fatal / unknown.
-    outcome: Mapped[str | None] = mapped_column(String(25))
-    #: none / device_removed / procedure / medication / hospitalisation / other (then action_other says what).
-    action_taken: Mapped[str | None] = mapped_column(String(20))
-    action_other: Mapped[str | None] = mapped_column(String(200))
-    #: When the site became aware of the event, and when it reported it to the sponsor (UTC).
-    aware_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: Computed, serious events and those whose seriousness is coded unknown (a precaution): aware_at + the
-    #: protocol's safety.sae_report_hours (UTC), and whether reported_at is after it (None until reported).
-    sae_report_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    reported_late: Mapped[bool | None]
+    __items__ = ITEMS
 
 
 def seriousness_unknown(data: AdverseEventData) -> bool:
@@ -67,7 +127,7 @@ def compute(data: AdverseEventData, context: FormContext) -> None:
 
 
 def _criteria(data: AdverseEventData) -> str:
-    labels = [getattr(AdverseEventForm, name).args[0].lower() for name in CRITERIA if getattr(data, name)]
+    labels = [ITEMS.label(name).lower() for name in CRITERIA if getattr(data, name)]
     return "; ".join(labels)
 
 
@@ -90,4 +150,4 @@ def results(data: AdverseEventData) -> list[tuple[str, str]]:
     return [("Seriousness", seriousness), ("SAE report to the sponsor due", due), ("SAE report", report)]
 
 
-INSTRUMENTS = [Instrument("adverse_events", AdverseEventForm, AdverseEventData, repeating=True, compute=compute, results=results, describe=describe)]
+INSTRUMENTS = [Instrument("adverse_events", AdverseEventData, repeating=True, compute=compute, results=results, describe=describe)]

@@ -1,89 +1,122 @@
 """PRECISE CAL coronary instruments: typed tables, crossover, periprocedural MI and the 12-month QFR flag."""
 from __future__ import annotations
 
-from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Numeric, String
-from sqlalchemy.orm import Mapped, mapped_column
+#: QFR is a dimensionless pressure ratio like FFR. clinical.md §6 marks its valid range
+#: unconfirmed; we accept 0.00-1.00 (2 decimals, as the sources report it): the
+#: computation models a distal/aortic pressure ratio under fixed or contrast flow, which cannot exceed 1.
+QFR_LOW, QFR_HIGH = "0.00", "1.00"
+#: The cardiac markers of the protocol's MI definition ("cTn or CK-MB > 5x ULN"): field prefix and name.
+#: Both may be measured; each has its own unit, ULN, pre-PCI value, post-PCI peak and sampling time.
+MARKERS = [("ctn", "Troponin (cTn)"), ("ckmb", "CK-MB")]
 
 from ecrf import scales
+from ecrf.crfs.context import FormContext
+from ecrf.crfs.items import Item, Kind, items
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
-from ecrf.db import UTCDateTime
-from forms.base import FormContext
-from forms.coronary import MARKERS, PerioperativeEventsForm, ProcedureCoronaryForm, QfrForm
+
+VESSELS = [("lad", "Left anterior descending (LAD)"), ("lcx", "Left circumflex (LCx)"), ("rca", "Right coronary artery (RCA)"),
+           ("left_main", "Left main"), ("other", "Other")]
+
+#: The randomized arm's device. The form neither shows nor checks the subject's arm (open-label, but the
+#: entry must record what was used, and a mismatch is a deviation for the monitor, not an entry error).
+DEVICES = [("dcb", "Drug-coated balloon (DCB)"), ("des", "Drug-eluting stent (DES)")]
+
+BAILOUT_REASONS = [("flow_limiting_dissection", "Flow-limiting dissection"), ("other", "Other")]
+
+ULN_HINT = "The laboratory's upper limit of normal (for troponin the 99th-percentile upper reference limit), same unit"
+
+PRE_HINT = "The last value before the PCI; if none was drawn, use the missing code not done"
+
+PEAK_HINT = "The highest value after the PCI"
+
+
+PROCEDURE_CORONARY_ITEMS = items(
+    #: lad / lcx / rca / left_main / other (then target_vessel_other says which).
+    Item("target_vessel", "Target vessel", Kind.CHOICE, codes=VESSELS, length=10),
+    Item("target_vessel_other", "Target vessel: specify other", Kind.TEXT, max_length=100, required=False),
+    Item("reference_diameter_mm", "Reference vessel diameter (mm)", Kind.DECIMAL, low="1.00", high="6.00", places=2, unit="mm"),
+    #: Calcium modification techniques used (tick all that apply): rotational atherectomy, IVL, excimer laser.
+    Item("modification_ra", "Calcium modification: rotational atherectomy (RA)", Kind.TICK, description="Tick all that apply; at least one"),
+    Item("modification_ivl", "Calcium modification: intravascular lithotripsy (IVL)", Kind.TICK),
+    Item("modification_elca", "Calcium modification: excimer laser coronary angioplasty (ELCA)", Kind.TICK),
+    #: QFR after calcium modification (the randomization gate's value), 0.00-1.00.
+    Item("qfr_post_modification", "QFR after calcium modification", Kind.DECIMAL, low=QFR_LOW, high=QFR_HIGH, places=2, description="Quantitative flow ratio of the target vessel, 0.00-1.00"),
+    #: dcb / des: the device used, as entered (not checked against the randomized arm).
+    Item("device", "Device used", Kind.CHOICE, codes=DEVICES, description="The device of the subject's randomized arm"),
+    #: DCB subjects only: a bail-out stent was placed (the subject stays in the DCB arm).
+    Item("bailout_stent", "Bail-out stent (DCB subjects)", Kind.YES_NO, required=False, description="A DCB subject who gets a bail-out stent stays in the DCB arm; the crossover is recorded"),
+    #: flow_limiting_dissection / other (then bailout_reason_other says which).
+    Item("bailout_reason", "Bail-out stent: reason", Kind.CHOICE, codes=BAILOUT_REASONS, required=False, length=30),
+    Item("bailout_reason_other", "Bail-out stent: specify other reason", Kind.TEXT, max_length=200, required=False),
+    #: Computed: a DCB subject got a bail-out stent (False for DES; None until the bail-out question is answered).
+    Item("crossover", "Crossover to a stent (stays in the DCB arm)", Kind.YES_NO, derived_from=("device", "bailout_stent")),
+)
 
 
 class ProcedureCoronaryData(CrfData):
     __tablename__ = "procedure_coronary_data"
 
-    #: lad / lcx / rca / left_main / other (then target_vessel_other says which).
-    target_vessel: Mapped[str | None] = mapped_column(String(10))
-    target_vessel_other: Mapped[str | None] = mapped_column(String(100))
-    reference_diameter_mm: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
-    #: Calcium modification techniques used (tick all that apply): rotational atherectomy, IVL, excimer laser.
-    modification_ra: Mapped[bool | None]
-    modification_ivl: Mapped[bool | None]
-    modification_elca: Mapped[bool | None]
-    #: QFR after calcium modification (the randomization gate's value), 0.00-1.00.
-    qfr_post_modification: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
-    #: dcb / des: the device used, as entered (not checked against the randomized arm).
-    device: Mapped[str | None] = mapped_column(String(3))
-    #: DCB subjects only: a bail-out stent was placed (the subject stays in the DCB arm).
-    bailout_stent: Mapped[bool | None]
-    #: flow_limiting_dissection / other (then bailout_reason_other says which).
-    bailout_reason: Mapped[str | None] = mapped_column(String(30))
-    bailout_reason_other: Mapped[str | None] = mapped_column(String(200))
-    #: Computed: a DCB subject got a bail-out stent (False for DES; None until the bail-out question is answered).
-    crossover: Mapped[bool | None]
+    __items__ = PROCEDURE_CORONARY_ITEMS
+
+
+PERIOPERATIVE_EVENTS_ITEMS = items(
+    Item("side_branch_loss", "Side-branch loss", Kind.YES_NO),
+    Item("perforation", "Coronary perforation", Kind.YES_NO),
+    Item("no_reflow", "No-reflow / slow flow", Kind.YES_NO),
+    #: Troponin (cTn) and CK-MB, each: measured?, unit (free text, shared by its ULN, pre-PCI value and peak),
+    #: ULN, pre-PCI value, post-PCI peak and the peak's sampling instant (UTC).
+    Item("ctn_measured", "Troponin (cTn) measured around the PCI", Kind.YES_NO),
+    Item("ctn_unit", "Troponin (cTn): unit", Kind.TEXT, max_length=20, required=False, description="As the laboratory reports it, e.g. ng/L; the same for the ULN, the pre-PCI value and the peak"),
+    Item("ctn_uln", "Troponin (cTn): upper limit of normal", Kind.DECIMAL, low="0.001", high="100000", places=3, required=False, description=ULN_HINT),
+    Item("ctn_pre", "Troponin (cTn): pre-PCI value", Kind.DECIMAL, low="0", high="100000", places=3, required=False, description=PRE_HINT),
+    Item("ctn_peak", "Troponin (cTn): post-PCI peak", Kind.DECIMAL, low="0", high="100000", places=3, required=False, description=PEAK_HINT),
+    Item("ctn_peak_at", "Troponin (cTn): post-PCI peak sampled at", Kind.DATETIME, required=False, description="Site local date and time the peak sample was drawn"),
+    Item("ckmb_measured", "CK-MB measured around the PCI", Kind.YES_NO),
+    Item("ckmb_unit", "CK-MB: unit", Kind.TEXT, max_length=20, required=False, description="As the laboratory reports it, e.g. ng/L; the same for the ULN, the pre-PCI value and the peak"),
+    Item("ckmb_uln", "CK-MB: upper limit of normal", Kind.DECIMAL, low="0.001", high="100000", places=3, required=False, description=ULN_HINT),
+    Item("ckmb_pre", "CK-MB: pre-PCI value", Kind.DECIMAL, low="0", high="100000", places=3, required=False, description=PRE_HINT),
+    Item("ckmb_peak", "CK-MB: post-PCI peak", Kind.DECIMAL, low="0", high="100000", places=3, required=False, description=PEAK_HINT),
+    Item("ckmb_peak_at", "CK-MB: post-PCI peak sampled at", Kind.DATETIME, required=False, description="Site local date and time the peak sample was drawn"),
+    #: Computed: each peak / its ULN, shown rounded (1 decimal half-up, scales.shown_multiple); the verdicts
+    #: below are judged on the exact values, not on these.
+    Item("ctn_uln_multiple", "Troponin (cTn): peak as a multiple of the ULN", Kind.DECIMAL, places=1, precision=10, derived_from=("ctn_measured", "ctn_uln", "ctn_peak")),
+    Item("ckmb_uln_multiple", "CK-MB: peak as a multiple of the ULN", Kind.DECIMAL, places=1, precision=10, derived_from=("ckmb_measured", "ckmb_uln", "ckmb_peak")),
+    #: Computed: the marker meets the MI definition (scales.periprocedural_mi); None until computable.
+    Item("ctn_mi", "Troponin (cTn) meets the periprocedural MI definition", Kind.YES_NO, derived_from=("ctn_measured", "ctn_uln", "ctn_pre", "ctn_peak")),
+    Item("ckmb_mi", "CK-MB meets the periprocedural MI definition", Kind.YES_NO, derived_from=("ckmb_measured", "ckmb_uln", "ckmb_pre", "ckmb_peak")),
+    #: Computed: the protocol's MI multiple used (safety.periprocedural_mi_uln_multiple, 5 for PRECISE CAL).
+    Item("mi_threshold_uln", "The protocol's MI multiple of the ULN", Kind.DECIMAL, places=1, precision=4, derived_from=()),
+    #: Computed: the protocol's rise over an elevated pre-PCI value used (safety.periprocedural_mi_rise_percent).
+    Item("mi_rise_percent", "The protocol's rise over an elevated pre-PCI value (%)", Kind.DECIMAL, places=1, precision=5, derived_from=()),
+    #: Computed: either marker meets the definition (True), both measured ones do not (False), else None.
+    Item("periprocedural_mi", "Periprocedural MI", Kind.YES_NO, derived_from=("ctn_mi", "ckmb_mi")),
+)
 
 
 class PerioperativeEventsData(CrfData):
     __tablename__ = "perioperative_events_data"
 
-    side_branch_loss: Mapped[bool | None]
-    perforation: Mapped[bool | None]
-    no_reflow: Mapped[bool | None]
-    #: Troponin (cTn) and CK-MB, each: measured?, unit (free text, shared by its ULN, pre-PCI value and peak),
-    #: ULN, pre-PCI value, post-PCI peak and the peak's sampling instant (UTC).
-    ctn_measured: Mapped[bool | None]
-    ctn_unit: Mapped[str | None] = mapped_column(String(20))
-    ctn_uln: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
-    ctn_pre: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
-    ctn_peak: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
-    ctn_peak_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    ckmb_measured: Mapped[bool | None]
-    ckmb_unit: Mapped[str | None] = mapped_column(String(20))
-    ckmb_uln: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
-    ckmb_pre: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
-    ckmb_peak: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
-    ckmb_peak_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: Computed: each peak / its ULN, shown rounded (1 decimal half-up, scales.shown_multiple); the verdicts
-    #: below are judged on the exact values, not on these.
-    ctn_uln_multiple: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
-    ckmb_uln_multiple: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
-    #: Computed: the marker meets the MI definition (scales.periprocedural_mi); None until computable.
-    ctn_mi: Mapped[bool | None]
-    ckmb_mi: Mapped[bool | None]
-    #: Computed: the protocol's MI multiple used (safety.periprocedural_mi_uln_multiple, 5 for PRECISE CAL).
-    mi_threshold_uln: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
-    #: Computed: the protocol's rise over an elevated pre-PCI value used (safety.periprocedural_mi_rise_percent).
-    mi_rise_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
-    #: Computed: either marker meets the definition (True), both measured ones do not (False), else None.
-    periprocedural_mi: Mapped[bool | None]
+    __items__ = PERIOPERATIVE_EVENTS_ITEMS
+
+
+QFR_ITEMS = items(
+    Item("angiography_date", "Angiography date", Kind.DATE),
+    Item("qfr_target_vessel", "QFR of the target vessel", Kind.DECIMAL, low=QFR_LOW, high=QFR_HIGH, places=2, description="Quantitative flow ratio, 0.00-1.00"),
+    Item("restenosis", "Target-vessel restenosis", Kind.YES_NO, description="Angiographic diameter stenosis of 50 % or more in the target vessel"),
+    #: Computed: the protocol's flag value used (safety.qfr_flag_at_or_below, 0.80 for PRECISE CAL).
+    Item("qfr_threshold", "The protocol's QFR flag value", Kind.DECIMAL, places=2, precision=3, derived_from=()),
+    #: Computed: qfr_target_vessel <= qfr_threshold (0.80 itself is flagged).
+    Item("qfr_at_or_below_threshold", "QFR at or below the protocol's value", Kind.YES_NO, derived_from=("qfr_target_vessel",)),
+)
 
 
 class QfrData(CrfData):
     __tablename__ = "qfr_data"
 
-    angiography_date: Mapped[date | None]
-    qfr_target_vessel: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
-    restenosis: Mapped[bool | None]
-    #: Computed: the protocol's flag value used (safety.qfr_flag_at_or_below, 0.80 for PRECISE CAL).
-    qfr_threshold: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
-    #: Computed: qfr_target_vessel <= qfr_threshold (0.80 itself is flagged).
-    qfr_at_or_below_threshold: Mapped[bool | None]
+    __items__ = QFR_ITEMS
 
 
 def _yes_no(value: bool | None, unknown: str = "not computable") -> str:
@@ -184,7 +217,7 @@ def qfr_results(data: QfrData) -> list[tuple[str, str]]:
 
 
 INSTRUMENTS = [
-    Instrument("procedure_coronary", ProcedureCoronaryForm, ProcedureCoronaryData, compute=compute_procedure, results=procedure_results),
-    Instrument("perioperative_events", PerioperativeEventsForm, PerioperativeEventsData, compute=compute_perioperative, results=perioperative_results),
-    Instrument("qfr", QfrForm, QfrData, compute=compute_qfr, results=qfr_results),
+    Instrument("procedure_coronary", ProcedureCoronaryData, compute=compute_procedure, results=procedure_results),
+    Instrument("perioperative_events", PerioperativeEventsData, compute=compute_perioperative, results=perioperative_results),
+    Instrument("qfr", QfrData, compute=compute_qfr, results=qfr_results),
 ]

@@ -1,38 +1,48 @@
 """Duplex ultrasound: typed table with the computed PSV ratio and the patency judgement at the protocol's threshold."""
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
 from decimal import Decimal
 
-from sqlalchemy import Numeric, String
-from sqlalchemy.orm import Mapped, mapped_column
-
 from ecrf import scales
+from ecrf.crfs.context import FormContext
+from ecrf.crfs.items import Item, Kind, items
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
-from forms.base import FormContext
-from forms.duplex import DuplexForm, psvr
+from ecrf.instruments.abi import SIDES
+from ecrf.instruments.peripheral import SEGMENTS
+
+ITEMS = items(
+    Item("exam_date", "Duplex date", Kind.DATE),
+    Item("side", "Target limb", Kind.CHOICE, codes=SIDES),
+    Item("segment", "Target segment", Kind.CHOICE, codes=SEGMENTS, length=20),
+    Item("occluded", "Occlusion (no flow in the target segment)", Kind.YES_NO),
+    #: Peak systolic velocities, cm/s: in the lesion and just before it; empty when occluded.
+    Item("psv_lesion", "Intrastenotic peak systolic velocity (cm/s)", Kind.DECIMAL, low="1", high="1000", places=1, unit="cm/s", required=False, description="Leave empty when the segment is occluded."),
+    Item("psv_proximal", "Prestenotic (proximal) peak systolic velocity (cm/s)", Kind.DECIMAL, low="1", high="1000", places=1, unit="cm/s", required=False, description="Leave empty when the segment is occluded."),
+    #: Computed: intrastenotic / prestenotic PSV, 2 decimals (empty when occluded).
+    Item("psvr", "PSV ratio", Kind.DECIMAL, places=2, precision=6, derived_from=("occluded", "psv_lesion", "psv_proximal")),
+    #: Computed: restenosis (occlusion, or PSVR at or above psvr_threshold) and its opposite, duplex patency of the
+    #: segment at this exam (not "primary patency", which also needs freedom from reintervention). Empty when not judged.
+    Item("restenosis", "Restenosis", Kind.YES_NO, derived_from=("occluded", "psvr", "psvr_threshold")),
+    Item("patent", "Duplex patency", Kind.YES_NO, derived_from=("occluded", "psvr", "psvr_threshold")),
+    #: The protocol's PSVR threshold when the entry was first saved; kept on later saves so that a protocol
+    #: amendment does not change past judgements. Empty when the protocol had none.
+    Item("psvr_threshold", "The protocol's PSVR threshold", Kind.DECIMAL, places=2, precision=4, derived_from=()),
+)
+
+
+def psvr(get: Callable[[str], object]) -> Decimal | None:
+    """PSV ratio from a value getter (form or data row); None when occluded or a velocity is missing."""
+    lesion, proximal = get("psv_lesion"), get("psv_proximal")
+    if get("occluded") or lesion is None or proximal is None:
+        return None
+    return scales.psv_ratio(lesion, proximal)
 
 
 class DuplexData(CrfData):
     __tablename__ = "duplex_data"
-
-    exam_date: Mapped[date | None]
-    side: Mapped[str | None] = mapped_column(String(5))
-    segment: Mapped[str | None] = mapped_column(String(20))
-    occluded: Mapped[bool | None]
-    #: Peak systolic velocities, cm/s: in the lesion and just before it; empty when occluded.
-    psv_lesion: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
-    psv_proximal: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
-    #: Computed: intrastenotic / prestenotic PSV, 2 decimals (empty when occluded).
-    psvr: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
-    #: Computed: restenosis (occlusion, or PSVR at or above psvr_threshold) and its opposite, duplex patency of the
-    #: segment at this exam (not "primary patency", which also needs freedom from reintervention). Empty when not judged.
-    restenosis: Mapped[bool | None]
-    patent: Mapped[bool | None]
-    #: The protocol's PSVR threshold when the entry was first saved; kept on later saves so that a protocol
-    #: amendment does not change past judgements. Empty when the protocol had none.
-    psvr_threshold: Mapped[Decimal | None] = mapped_column(Numeric(4, 2))
+    __items__ = ITEMS
 
 
 def compute(data: DuplexData, context: FormContext) -> None:
@@ -62,4 +72,4 @@ def results(data: DuplexData) -> list[tuple[str, str]]:
     return [ratio, ("Judgement", f"patent (PSV ratio {data.psvr} is below {data.psvr_threshold})")]
 
 
-INSTRUMENTS = [Instrument("duplex", DuplexForm, DuplexData, compute=compute, results=results)]
+INSTRUMENTS = [Instrument("duplex", DuplexData, compute=compute, results=results)]

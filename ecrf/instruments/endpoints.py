@@ -1,50 +1,118 @@
 """Endpoint events: one typed table for every event type; several entries per visit."""
 from __future__ import annotations
 
-from datetime import date
-
-from sqlalchemy import String, Text
-from sqlalchemy.orm import Mapped, mapped_column
-
+from ecrf.crfs.items import Item, Kind, items
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
-from forms.endpoints import TYPE_FIELDS, EndpointEventForm, choice_text, field_label
+from ecrf.instruments.peripheral import FRACTURE_TYPES
+from ecrf.instruments.stroke import HEIDELBERG_CLASSES
+
+EVENT_TYPES = [
+    ("revascularization", "Revascularization"),
+    ("amputation", "Amputation"),
+    ("myocardial_infarction", "Myocardial infarction"),
+    ("stroke", "Stroke"),
+    ("intracranial_haemorrhage", "Intracranial haemorrhage on imaging"),
+    ("stent_fracture", "Stent fracture"),
+    ("device_thrombosis", "Device thrombosis"),
+    ("death", "Death"),
+]
+
+REVASC_VESSELS = [
+    ("target_lesion", "Target lesion"),
+    ("target_vessel", "Target vessel (outside the target lesion)"),
+    ("other", "Other vessel"),
+]
+
+REVASC_METHODS = [("endovascular", "Endovascular"), ("surgical", "Surgical")]
+
+#: PARC (clinical.md §8.2): major = at or above the ankle.
+AMPUTATION_LEVELS = [("major", "Major (at or above the ankle)"), ("minor", "Minor (below the ankle)")]
+
+SIDES = [("right", "Right"), ("left", "Left")]
+
+MI_TYPES = [("periprocedural", "Periprocedural"), ("spontaneous", "Spontaneous")]
+
+STROKE_TYPES = [("ischaemic", "Ischaemic"), ("haemorrhagic", "Haemorrhagic"), ("undetermined", "Undetermined")]
+
+#: ARC certainty (clinical.md §8.4).
+THROMBOSIS_CERTAINTY = [("definite", "Definite"), ("probable", "Probable"), ("possible", "Possible")]
+
+ARC_CERTAINTY = (
+    "ARC: definite = confirmed by angiography or pathology; probable = unexplained death within 30 days, or MI "
+    "in the device's territory without angiographic confirmation; possible = unexplained death after 30 days."
+)
+
+#: A tri-state answer, not yes/no plus a missing code: "unknown" is the site's clinical answer. (ARC counts a
+#: death as cardiac unless a non-cardiac cause is established; not in clinical.md: the analysis applies it, not the form.)
+YES_NO_UNKNOWN = [("yes", "Yes"), ("no", "No"), ("unknown", "Unknown")]
+
+
+#: The fields that belong to each event type, in paper order.
+TYPE_FIELDS: dict[str, tuple[str, ...]] = {
+    "revascularization": ("revasc_vessel", "revasc_clinically_driven", "revasc_method"),
+    "amputation": ("amputation_level", "amputation_side", "amputation_planned"),
+    "myocardial_infarction": ("mi_type", "mi_target_vessel"),
+    "stroke": ("stroke_type", "stroke_disabling"),
+    "intracranial_haemorrhage": ("ich_class", "ich_symptomatic"),
+    "stent_fracture": ("fracture_type",),
+    "device_thrombosis": ("thrombosis_certainty",),
+    "death": ("death_cardiovascular", "death_cause"),
+}
+
+ITEMS = items(
+    #: revascularization / amputation / myocardial_infarction / stroke / intracranial_haemorrhage /
+    #: stent_fracture / device_thrombosis / death; the columns below are filled for their own type only.
+    Item("event_type", "Event type", Kind.CHOICE, codes=EVENT_TYPES, missing=(), length=30),
+    Item("event_date", "Event date", Kind.DATE),
+    #: target_lesion / target_vessel / other.
+    Item("revasc_vessel", "Revascularized vessel", Kind.CHOICE, codes=REVASC_VESSELS, required=False, description="Target lesion (PARC): the treated segment plus 10 mm proximal and 10 mm distal to it.", length=15),
+    Item("revasc_clinically_driven", "Clinically driven", Kind.YES_NO, required=False, description="Yes when prompted by symptoms or an objective decline (e.g. ABI) with restenosis on imaging; no when done for imaging findings alone."),
+    #: endovascular / surgical.
+    Item("revasc_method", "Revascularization method", Kind.CHOICE, codes=REVASC_METHODS, required=False, length=15),
+    #: major (at or above the ankle, PARC) / minor.
+    Item("amputation_level", "Amputation level", Kind.CHOICE, codes=AMPUTATION_LEVELS, required=False),
+    Item("amputation_side", "Amputation side", Kind.CHOICE, codes=SIDES, required=False),
+    #: Planned before the index procedure (LEG-DEB reports planned and unplanned amputations apart).
+    Item("amputation_planned", "Amputation planned before the index procedure", Kind.YES_NO, required=False),
+    #: periprocedural / spontaneous.
+    Item("mi_type", "Myocardial infarction type", Kind.CHOICE, codes=MI_TYPES, required=False, description="Periprocedural: as the protocol defines it (cardiac marker threshold within 48-72 h of a procedure).", length=15),
+    Item("mi_target_vessel", "Myocardial infarction related to the target vessel", Kind.YES_NO, required=False),
+    #: ischaemic / haemorrhagic / undetermined.
+    Item("stroke_type", "Stroke type", Kind.CHOICE, codes=STROKE_TYPES, required=False, length=15),
+    Item("stroke_disabling", "Disabling stroke", Kind.YES_NO, required=False),
+    #: Heidelberg Bleeding Classification: 1a, 1b, 1c, 2, 3a, 3b, 3c, 3d.
+    Item("ich_class", "Heidelberg class", Kind.CHOICE, codes=HEIDELBERG_CLASSES, required=False),
+    Item("ich_symptomatic", "Symptomatic haemorrhage", Kind.YES_NO, required=False, description="Heidelberg: NIHSS up >= 4 points, or >= 2 in one item, or leading to intubation, hemicraniectomy or drainage, with no other explanation."),
+    #: I, II, III, IV or V.
+    Item("fracture_type", "Stent fracture type", Kind.CHOICE, codes=FRACTURE_TYPES, required=False),
+    #: ARC: definite / probable / possible.
+    Item("thrombosis_certainty", "Device thrombosis certainty", Kind.CHOICE, codes=THROMBOSIS_CERTAINTY, required=False, description=ARC_CERTAINTY, length=10),
+    #: yes / no / unknown (the site's answer; "unknown" is not a missing value here).
+    Item("death_cardiovascular", "Cardiovascular death", Kind.CHOICE, codes=YES_NO_UNKNOWN, required=False),
+    Item("death_cause", "Cause of death", Kind.TEXT, max_length=200, required=False, description="The medical cause only: no names or other details that identify anyone."),
+    Item("adjudication_note", "Note for adjudication", Kind.TEXT, max_length=1000, long=True, required=False, description="Optional, for the clinical events committee (circumstances, source documents). No names."),
+)
+
+
+def choice_text(name: str, value: object) -> str:
+    """The text shown for a stored value of an item of this instrument ("major" -> "Major (at or above the ankle)")."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    label = ITEMS[name].code_label(value)
+    return str(value) if label is None else label
+
+
+def field_label(name: str) -> str:
+    """The label of an item of this instrument."""
+    return ITEMS.label(name)
 
 
 class EndpointEventData(CrfData):
     __tablename__ = "endpoint_events_data"
-
-    #: revascularization / amputation / myocardial_infarction / stroke / intracranial_haemorrhage /
-    #: stent_fracture / device_thrombosis / death; the columns below are filled for their own type only.
-    event_type: Mapped[str | None] = mapped_column(String(30))
-    event_date: Mapped[date | None]
-    #: target_lesion / target_vessel / other.
-    revasc_vessel: Mapped[str | None] = mapped_column(String(15))
-    revasc_clinically_driven: Mapped[bool | None]
-    #: endovascular / surgical.
-    revasc_method: Mapped[str | None] = mapped_column(String(15))
-    #: major (at or above the ankle, PARC) / minor.
-    amputation_level: Mapped[str | None] = mapped_column(String(5))
-    amputation_side: Mapped[str | None] = mapped_column(String(5))
-    #: Planned before the index procedure (LEG-DEB reports planned and unplanned amputations apart).
-    amputation_planned: Mapped[bool | None]
-    #: periprocedural / spontaneous.
-    mi_type: Mapped[str | None] = mapped_column(String(15))
-    mi_target_vessel: Mapped[bool | None]
-    #: ischaemic / haemorrhagic / undetermined.
-    stroke_type: Mapped[str | None] = mapped_column(String(15))
-    stroke_disabling: Mapped[bool | None]
-    #: Heidelberg Bleeding Classification: 1a, 1b, 1c, 2, 3a, 3b, 3c, 3d.
-    ich_class: Mapped[str | None] = mapped_column(String(2))
-    ich_symptomatic: Mapped[bool | None]
-    #: I, II, III, IV or V.
-    fracture_type: Mapped[str | None] = mapped_column(String(3))
-    #: ARC: definite / probable / possible.
-    thrombosis_certainty: Mapped[str | None] = mapped_column(String(10))
-    #: yes / no / unknown (the site's answer; "unknown" is not a missing value here).
-    death_cardiovascular: Mapped[str | None] = mapped_column(String(7))
-    death_cause: Mapped[str | None] = mapped_column(String(200))
-    adjudication_note: Mapped[str | None] = mapped_column(Text)
+    __items__ = ITEMS
 
 
 def _short(name: str, value: object) -> str | None:
@@ -101,4 +169,4 @@ def results(data: EndpointEventData) -> list[tuple[str, str]]:
     return [("Event", describe(data))] + details
 
 
-INSTRUMENTS = [Instrument("endpoint_events", EndpointEventForm, EndpointEventData, repeating=True, results=results, describe=describe)]
+INSTRUMENTS = [Instrument("endpoint_events", EndpointEventData, repeating=True, results=results, describe=describe)]

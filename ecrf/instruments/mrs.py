@@ -1,29 +1,46 @@
 """Modified Rankin Scale: typed table, pre-stroke flag and functional independence (mRS 0-2) for the outcome."""
 from __future__ import annotations
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
-
 from ecrf import scales
+from ecrf.crfs.context import FormContext
+from ecrf.crfs.items import Item, Kind, items
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
-from forms.base import FormContext
-from forms.mrs import GRADES, PRESTROKE_LABEL, MrsForm
+
+#: grade -> standard description (clinical.md §4).
+GRADES: list[tuple[int, str]] = [
+    (0, "No symptoms at all"),
+    (1, "No significant disability despite symptoms; able to carry out all usual duties and activities"),
+    (2, "Slight disability; unable to carry out all previous activities, but able to look after own affairs without assistance"),
+    (3, "Moderate disability; requiring some help, but able to walk without assistance"),
+    (4, "Moderately severe disability; unable to walk without assistance and unable to attend to own bodily needs without assistance"),
+    (5, "Severe disability; bedridden, incontinent and requiring constant nursing care and attention"),
+    (6, "Dead"),
+]
+
+METHODS = [("in_person", "In person"), ("telephone", "Telephone")]
+
+
+PRESTROKE_LABEL = "Pre-stroke mRS"
+
+ITEMS = items(
+    #: mRS 0-6 (0-5 when pre-stroke).
+    Item("score", "mRS score", Kind.GRADED, codes=GRADES, required=False, description="Function at this visit"),
+    #: in_person / telephone; asked only after day 0.
+    Item("method", "How the mRS was obtained", Kind.CHOICE, codes=METHODS, length=10),
+    #: Asked only after day 0.
+    Item("assessor_blinded", "Assessor blinded to the treatment arm", Kind.YES_NO),
+    #: Computed: True when entered at day 0, where the score is the pre-stroke (premorbid) mRS.
+    Item("prestroke", "Pre-stroke (entered at day 0)", Kind.YES_NO, derived_from=()),
+    #: Computed, outcome only: mRS 0-2 (functional independence); None for the pre-stroke mRS or without a score.
+    Item("independent", "Functional independence (mRS 0-2)", Kind.YES_NO, derived_from=("score",)),
+)
 
 
 class MrsData(CrfData):
     __tablename__ = "mrs_data"
 
-    #: mRS 0-6 (0-5 when pre-stroke).
-    score: Mapped[int | None]
-    #: in_person / telephone; asked only after day 0.
-    method: Mapped[str | None] = mapped_column(String(10))
-    #: Asked only after day 0.
-    assessor_blinded: Mapped[bool | None]
-    #: Computed: True when entered at day 0, where the score is the pre-stroke (premorbid) mRS.
-    prestroke: Mapped[bool | None]
-    #: Computed, outcome only: mRS 0-2 (functional independence); None for the pre-stroke mRS or without a score.
-    independent: Mapped[bool | None]
+    __items__ = ITEMS
 
 
 def compute(data: MrsData, context: FormContext) -> None:
@@ -43,4 +60,4 @@ def results(data: MrsData) -> list[tuple[str, str]]:
     return found
 
 
-INSTRUMENTS = [Instrument("mrs", MrsForm, MrsData, compute=compute, results=results)]
+INSTRUMENTS = [Instrument("mrs", MrsData, compute=compute, results=results)]

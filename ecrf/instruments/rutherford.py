@@ -1,23 +1,45 @@
 """Rutherford category: typed table and whether the limb has chronic limb-threatening ischaemia."""
 from __future__ import annotations
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
-
+from ecrf.crfs.context import FormContext
+from ecrf.crfs.items import Item, Kind, items
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
-from forms.base import FormContext
-from forms.rutherford import CATEGORIES, RutherfordForm, is_clti
+
+#: category -> clinical description (clinical.md §2.1; its inner dashes written as parentheses).
+CATEGORIES: list[tuple[int, str]] = [
+    (0, "Asymptomatic (no hemodynamically significant occlusive disease)"),
+    (1, "Mild claudication"),
+    (2, "Moderate claudication"),
+    (3, "Severe claudication"),
+    (4, "Ischemic rest pain"),
+    (5, "Minor tissue loss (nonhealing ulcer, focal gangrene with diffuse pedal ischemia)"),
+    (6, "Major tissue loss (extending above the transmetatarsal level, functional foot no longer salvageable)"),
+]
+
+
+#: Categories 4-6 are chronic limb-threatening ischaemia (clinical.md §2.1).
+CLTI_CATEGORIES = range(4, 7)
+
+
+def is_clti(category: int) -> bool:
+    """Rutherford 4-6: chronic limb-threatening ischaemia."""
+    return category in CLTI_CATEGORIES
+
+
+ITEMS = items(
+    Item("limb", "Target limb", Kind.CHOICE, codes=(("right", "Right"), ("left", "Left"))),
+    #: Rutherford category 0-6 of that limb.
+    Item("category", "Rutherford category", Kind.GRADED, codes=CATEGORIES, description="Of the target limb, at this visit"),
+    #: Computed: category 4-6 (chronic limb-threatening ischaemia); None until the category is entered.
+    Item("clti", "Chronic limb-threatening ischaemia (Rutherford 4-6)", Kind.YES_NO, derived_from=("category",)),
+)
 
 
 class RutherfordData(CrfData):
     __tablename__ = "rutherford_data"
 
-    limb: Mapped[str | None] = mapped_column(String(5))
-    #: Rutherford category 0-6 of that limb.
-    category: Mapped[int | None]
-    #: Computed: category 4-6 (chronic limb-threatening ischaemia); None until the category is entered.
-    clti: Mapped[bool | None]
+    __items__ = ITEMS
 
 
 def compute(data: RutherfordData, context: FormContext) -> None:
@@ -35,4 +57,4 @@ def results(data: RutherfordData) -> list[tuple[str, str]]:
     ]
 
 
-INSTRUMENTS = [Instrument("rutherford", RutherfordForm, RutherfordData, compute=compute, results=results)]
+INSTRUMENTS = [Instrument("rutherford", RutherfordData, compute=compute, results=results)]

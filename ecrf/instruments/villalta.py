@@ -1,35 +1,39 @@
 """Villalta scale: typed table with the computed total and ISTH class."""
 from __future__ import annotations
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
-
 from ecrf import scales
+from ecrf.crfs.context import FormContext
+from ecrf.crfs.items import Item, Kind, items
 from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
-from forms.base import FormContext
-from forms.villalta import VillaltaForm
+
+SCORING = "0 none, 1 mild, 2 moderate, 3 severe"
+
+
+ITEMS = items(
+    Item("leg", "Affected leg", Kind.CHOICE, codes=(("right", "Right"), ("left", "Left"))),
+    Item("pain", "Pain", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("cramps", "Cramps", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("heaviness", "Heaviness", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("paresthesia", "Paresthesia", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("pruritus", "Pruritus", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("pretibial_edema", "Pretibial edema", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("skin_induration", "Skin induration", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("hyperpigmentation", "Hyperpigmentation", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("redness", "Redness", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("venous_ectasia", "Venous ectasia", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("calf_compression_pain", "Pain on calf compression", Kind.INTEGER, low=0, high=3, description=SCORING),
+    Item("ulcer", "Venous ulcer present", Kind.YES_NO),
+    #: Computed: sum of the 11 items (0-33) and class none / mild / moderate / severe.
+    Item("total", "Villalta total", Kind.INTEGER, derived_from=("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation", "redness", "venous_ectasia", "calf_compression_pain")),
+    Item("severity", "Post-thrombotic syndrome", Kind.TEXT, length=10, derived_from=("total", "ulcer")),
+)
 
 
 class VillaltaData(CrfData):
     __tablename__ = "villalta_data"
 
-    leg: Mapped[str | None] = mapped_column(String(5))
-    pain: Mapped[int | None]
-    cramps: Mapped[int | None]
-    heaviness: Mapped[int | None]
-    paresthesia: Mapped[int | None]
-    pruritus: Mapped[int | None]
-    pretibial_edema: Mapped[int | None]
-    skin_induration: Mapped[int | None]
-    hyperpigmentation: Mapped[int | None]
-    redness: Mapped[int | None]
-    venous_ectasia: Mapped[int | None]
-    calf_compression_pain: Mapped[int | None]
-    ulcer: Mapped[bool | None]
-    #: Computed: sum of the 11 items (0-33) and class none / mild / moderate / severe.
-    total: Mapped[int | None]
-    severity: Mapped[str | None] = mapped_column(String(10))
+    __items__ = ITEMS
 
 
 def compute(data: VillaltaData, context: FormContext) -> None:
@@ -48,4 +52,4 @@ def results(data: VillaltaData) -> list[tuple[str, str]]:
     return [("Villalta total", f"{data.total} of 33"), ("Post-thrombotic syndrome", data.severity)]
 
 
-INSTRUMENTS = [Instrument("villalta", VillaltaForm, VillaltaData, compute=compute, results=results)]
+INSTRUMENTS = [Instrument("villalta", VillaltaData, compute=compute, results=results)]

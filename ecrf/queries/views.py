@@ -19,7 +19,7 @@ def new(subject_code: str, visit_code: str, code: str, sequence: int):
     subject, visit, item, entry = load_entry(subject_code, visit_code, code, sequence)
     require(current_user, Action.RAISE_QUERY, subject.study_id, subject.site_id)
     field = request.form.get("field", "")
-    if field not in item.form.data_field_names():
+    if field not in item.items.entered_names():
         abort(404)
     query = act(lambda: raise_query(entry, field, request.form.get("text", ""), current_user),
                 once=lambda query: url_for("queries.thread", query_id=query.id))

@@ -26,7 +26,7 @@ from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.studies.models import Site
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus, pending_status_filters
-from forms.abi import no_pedal_signal
+from ecrf.instruments.abi import no_pedal_signal
 
 
 @dataclass(frozen=True)
