@@ -23,10 +23,11 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = _secret_key(name, app.config.get("SECRET_KEY"), Path(app.instance_path))
 
-    from ecrf import models  # noqa: F401  (every table in the metadata)
+    from ecrf import effects, models  # noqa: F401  (models: every table in the metadata)
     from ecrf.audit import trail
 
     trail.install()
+    effects.connect_receivers()  # what follows a write (flags, deviations, end of follow-up): one place
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
@@ -96,6 +97,7 @@ PUBLIC_ENDPOINTS = {"auth.login", "auth.forgot_password", "auth.reset_password",
 
 
 def _register_request_hooks(app: Flask) -> None:
+    from ecrf.audit.trail import set_actor
     from ecrf.auth.views import end_idle_session, require_own_password
 
     app.before_request(end_idle_session)  # first: an idle session ends before anything relies on the user
@@ -110,8 +112,6 @@ def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def require_login():
         """Every page but the log-in page needs a logged-in user, whose changes the audit trail records."""
-        from ecrf.audit.trail import set_actor
-
         authenticated = current_user.is_authenticated
         set_actor(db.session, current_user if authenticated else None)
         if request.endpoint not in PUBLIC_ENDPOINTS and not authenticated:

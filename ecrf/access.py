@@ -16,6 +16,9 @@ from sqlalchemy.orm import joinedload
 from ecrf.auth.models import Membership, Role, User
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
+from ecrf.queries.models import DataQuery
+from ecrf.safety.models import Flag
+from ecrf.screening.models import ScreeningRecord
 from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
 
@@ -177,8 +180,6 @@ def may_record_visit(user: User, subject: Subject, visit) -> bool:
 
 def screening_or_404(user: User, number: str):
     """A screening record, if the user may see its study's screening log at its site; 404 otherwise."""
-    from ecrf.screening.models import ScreeningRecord
-
     record = db.session.scalar(scoped(
         select(ScreeningRecord).where(ScreeningRecord.screening_number == number), user,
         ScreeningRecord.study_id, ScreeningRecord.site_id,
@@ -190,8 +191,6 @@ def screening_or_404(user: User, number: str):
 
 def query_or_404(user: User, query_id: int):
     """A query, if the user may see its subject and the audit-level detail of its site; 404 otherwise."""
-    from ecrf.queries.models import DataQuery
-
     query = db.session.get(DataQuery, query_id)
     if query is None:
         abort(404)
@@ -221,8 +220,6 @@ def may_take_query_step(user: User, query, step: str) -> bool:
 def settleable_queries(user: User) -> ColumnElement[bool] | None:
     """SQL (on queries joined to their subjects): the queries the user may close or re-open, as `may_take_query_step`;
     None when there are none."""
-    from ecrf.queries.models import DataQuery
-
     known = grants(user)
     pair = tuple_(Subject.study_id, Subject.site_id)
     any_query = [held for held in known.roles if known.allows(Action.SETTLE_ANY_QUERY, *held)]
@@ -239,8 +236,6 @@ def require_query_step(user: User, query, step: str) -> None:
 
 def flag_or_404(user: User, flag_id: int):
     """A flag, if the user may see flags at its study and site; 404 otherwise."""
-    from ecrf.safety.models import Flag
-
     flag = db.session.get(Flag, flag_id)
     if flag is None or not can(user, Action.VIEW_FLAGS, flag.study_id, flag.site_id):
         abort(404)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from ecrf.extensions import db
@@ -111,10 +113,6 @@ def nightly_command(on_date_text: str | None, dry_run: bool) -> None:
 @click.option("--run-once", is_flag=True, help="Run the scheduled job once now and exit.")
 def scheduler_command(run_once: bool) -> None:
     """The scheduler process: the nightly pass every few minutes and the outbox every minute (one process; a second one runs no nightly pass)."""
-    import logging
-
-    from flask import current_app
-
     from ecrf import scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -20,7 +20,10 @@ from sqlalchemy.orm import Mapper, Session
 
 from ecrf.audit.models import AuditEvent
 from ecrf.clock import now_utc
+from ecrf.crfs.models import CrfEntry
 from ecrf.db import Base
+from ecrf.queries.models import DataQuery
+from ecrf.subjects.models import Subject
 
 #: Bookkeeping columns not worth a row of their own (the event's time and user say the same).
 SKIPPED_FIELDS = {"version", "updated_at", "updated_by_id", "created_at", "created_by_id"}
@@ -88,10 +91,6 @@ def _text(value) -> str | None:
 
 
 def _subject_id(session: Session, obj) -> int | None:
-    from ecrf.crfs.models import CrfEntry
-    from ecrf.queries.models import DataQuery
-    from ecrf.subjects.models import Subject
-
     if isinstance(obj, Subject):
         return obj.id
     if getattr(obj, "subject_id", None) is not None:

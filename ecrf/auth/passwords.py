@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
 from ecrf.auth.emails import normalise_email
 
 MIN_LENGTH = 12
@@ -20,8 +22,6 @@ MAX_LENGTH = 200
 
 @cache
 def _common_passwords() -> frozenset[str]:
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
-
     return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])
 
 

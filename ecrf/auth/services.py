@@ -45,6 +45,7 @@ from ecrf.auth.sessions import ACCOUNT_LOCKED, PASSWORD_CHANGED, PASSWORD_RESET,
 from ecrf.clock import now_utc
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
+from ecrf.notify.outbox import queue_keyed
 
 __all__ = [
     "LoginAttempt", "PasswordCheck", "ResetLinkUnusable", "authenticate", "change_password", "complete_password_reset",
@@ -208,8 +209,6 @@ def _check_failed(user: User, purpose: str, what: str) -> None:
 
 def _locked(user: User, until: datetime, now: datetime, reason: str) -> None:
     """Audit a new lock and queue the owner's email about it."""
-    from ecrf.notify.outbox import queue_keyed
-
     record_event(db.session, "account_locked", object_type="users", object_id=user.id, new=until, reason=reason)
     context = {"user": user, "at": now, "until": until, "limit": max_failures(), "base": _base_url(),
                "minutes": int(lock_duration().total_seconds() // 60)}
@@ -261,8 +260,6 @@ def change_password(user: User, new_password: str) -> None:
 def request_password_reset(email: str) -> None:
     """Someone asked for a reset link for `email`: for an active account, a single-use link by email (at most one
     per account every few minutes); otherwise nothing is sent. Audited either way. Flushes, never commits."""
-    from ecrf.notify.outbox import queue_keyed
-
     now, typed = now_utc(), normalise_email(email)
     user = user_by_email(typed) if is_email_address(typed) else None
 

@@ -24,7 +24,8 @@ from ecrf.db import lock_row, update_where
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
-from ecrf.safety.services import refresh_flags
+from ecrf.queries.services import open_query_count
+from ecrf.signals import entry_saved
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
@@ -191,7 +192,7 @@ def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: Cr
     entry.updated_by_id = by.id if by else None
     flag_modified(entry, "updated_at")  # every save is a new version of the entry, even with equal values
     db.session.flush()
-    refresh_flags([visit.subject])  # a safety signal in the new values reaches the investigator now
+    entry_saved.send(entry, visit=visit, by=by)  # its receiver refreshes the subject's flags
     return entry
 
 
@@ -330,8 +331,6 @@ def signature_holds(signature: Signature, item: Instrument, entry: CrfEntry) -> 
 
 def lock_entries(entries: list[CrfEntry], by: User) -> None:
     """The data manager locks entries; open queries on an entry block it."""
-    from ecrf.queries.services import open_query_count
-
     for visit_id in sorted({entry.visit_id for entry in entries}):
         lock_row(db.session, Visit, visit_id)  # as signing and date changes do: one after another, never a deadlock
     blocked = [entry for entry in entries if open_query_count(entry)]

@@ -9,8 +9,10 @@ from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import User
 from ecrf.clock import now_utc, site_today
+from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
+from ecrf.crfs.services import save_entry
 from ecrf.db import update_where
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
@@ -87,9 +89,6 @@ def _ae_visit(flag: Flag):
 def confirm_flag(flag: Flag, by: User) -> CrfEntry:
     """The investigator confirms a safety signal: an adverse event entry opens as a draft, prefilled from the flag,
     saved through the adverse event form's own service (so it takes a "none to report" mark's place)."""
-    from ecrf.crfs.input import EntryInput
-    from ecrf.crfs.services import save_entry  # (entries raise flags: imported late)
-
     _decide(flag, FlagStatus.CONFIRMED, "confirmed")
     visit = _ae_visit(flag)
     if visit is None:

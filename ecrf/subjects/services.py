@@ -14,6 +14,7 @@ from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod, IndexEvent
+from ecrf.signals import subject_changed
 from ecrf.studies.models import Arm, Site, Study
 from ecrf.studies.services import study_site, take_number
 from ecrf.subjects.models import Subject, SubjectStatus
@@ -169,6 +170,4 @@ def end_participation(subject: Subject, status: SubjectStatus | None, on: date, 
         raise InvalidInput(problems)
     subject.status, subject.status_date, subject.status_reason = status, on, reason.strip()
     db.session.flush()
-    from ecrf.safety.services import refresh_flags  # (safety rules read subjects: imported late)
-
-    refresh_flags([subject])
+    subject_changed.send(subject, by=by)  # its receiver refreshes the subject's flags

@@ -57,6 +57,15 @@ class Visit(db.Model):
         )
         return and_(cls.visit_date.is_(None), cls.missed.is_(False), not_(left_follow_up))
 
+    @property
+    def window_text(self) -> str:
+        """The window as messages show it: "2027-02-25 to 2027-03-16"."""
+        return f"{self.window_start.isoformat()} to {self.window_end.isoformat()}"
+
+    def in_window(self, day: date) -> bool:
+        """Whether `day` falls in the visit's window (both ends included)."""
+        return self.window_start <= day <= self.window_end
+
     def status(self, today: date) -> WindowStatus:
         """Window status on the site-local date `today` (decided by `window_status`)."""
         return window_status(

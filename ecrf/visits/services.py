@@ -14,8 +14,7 @@ from ecrf.db import lock_row
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
-from ecrf.safety.services import refresh_flags
-from ecrf.subjects.models import SubjectStatus
+from ecrf.signals import visit_changed
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus
 
@@ -26,12 +25,11 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, de
 
     The date may fall outside the window, but then only with a deviation reason, and
     a protocol deviation is recorded; never before the index date nor after today at
-    the site. The last scheduled visit completes the subject's follow-up. A visit with
-    locked forms keeps its date; one with signed or verified forms changes it only with a
-    reason for change, which voids their signatures and drops their verification.
+    the site. The last scheduled visit completes the subject's follow-up (both done by
+    `visit_changed`'s receiver). A visit with locked forms keeps its date; one with signed or
+    verified forms changes it only with a reason for change, which voids their signatures and
+    drops their verification.
     """
-    from ecrf.deviations.services import record_deviation
-
     subject = visit.subject
     today = site_today(subject.site)
     if visit.visit_date == visit_date and not visit.missed:
@@ -41,32 +39,25 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, de
     if visit_date < subject.index_date:
         label = protocol_for(subject.study.code).index.label.lower()
         raise InvalidInput.at("visit_date", f"Visit date: must not be before the {label} ({subject.index_date.isoformat()}).")
-    window = f"{visit.window_start.isoformat()} to {visit.window_end.isoformat()}"
-    outside = not visit.window_start <= visit_date <= visit.window_end
     reason = (deviation_reason or "").strip()
-    if outside and not reason:
+    if not visit.in_window(visit_date) and not reason:
         raise InvalidInput.at("deviation_reason", (
-            f"Deviation reason: required; {visit_date.isoformat()} is outside the window {window}, "
+            f"Deviation reason: required; {visit_date.isoformat()} is outside the window {visit.window_text}, "
             "so the visit is a protocol deviation: say why (no names)."
         ))
     _release_forms(visit, reason_for_change)
-    if outside and visit.visit_date != visit_date:
-        record_deviation(visit, "visit_out_of_window", f"{visit.definition.label} on {visit_date.isoformat()}, window {window}", reason, by)
+    previous_date = visit.visit_date
     visit.visit_date = visit_date
     visit.missed = False
     visit.missed_reason = None
-    if visit is subject.visits[-1] and subject.status is SubjectStatus.ACTIVE:
-        # The last scheduled visit took place: follow-up is complete.
-        subject.status, subject.status_date = SubjectStatus.COMPLETED, visit_date
+    visit_changed.send(visit, previous_date=previous_date, reason=reason, by=by)
     db.session.flush()
-    refresh_flags([subject])
     return visit.status(today)
 
 
 def mark_missed(visit: Visit, reason: str, by: User | None = None) -> None:
-    """The visit did not and will not take place: missed, with a reason, and a protocol deviation."""
-    from ecrf.deviations.services import record_deviation
-
+    """The visit did not and will not take place: missed, with a reason, and (by `visit_changed`'s receiver) a
+    protocol deviation; the last scheduled visit missed completes the subject's follow-up."""
     subject = visit.subject
     today = site_today(subject.site)
     problems: list[tuple[str | None, str]] = []
@@ -80,11 +71,8 @@ def mark_missed(visit: Visit, reason: str, by: User | None = None) -> None:
         raise InvalidInput(problems)
     _release_forms(visit, reason)
     visit.missed, visit.missed_reason = True, reason.strip()
-    record_deviation(visit, "missed_visit", f"{visit.definition.label} missed (window {visit.window_start.isoformat()} to {visit.window_end.isoformat()})", reason.strip(), by)
-    if visit is subject.visits[-1] and subject.status is SubjectStatus.ACTIVE:
-        subject.status, subject.status_date = SubjectStatus.COMPLETED, today
+    visit_changed.send(visit, previous_date=visit.visit_date, reason=reason.strip(), by=by)
     db.session.flush()
-    refresh_flags([subject])
 
 
 def _release_forms(visit: Visit, reason: str | None) -> None:
