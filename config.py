@@ -42,8 +42,10 @@ class Config:
     ECRF_SMTP_TIMEOUT = 10
     #: The address of the app, for links in emails.
     ECRF_BASE_URL = _env("ECRF_BASE_URL", "http://127.0.0.1:5000")
-    #: Folder holding one <study>.yaml per study.
+    #: Folder holding one <study>.yaml per study. The app runs each study's LOADED version (`flask ecrf load-protocols`).
     ECRF_PROTOCOL_DIR = _env("ECRF_PROTOCOL_DIR", str(BASE_DIR / "ecrf" / "protocols"))
+    #: At start, compare the protocol files with the loaded versions and log a warning naming each file that differs.
+    ECRF_CHECK_PROTOCOLS_AT_START = True
     #: Visits whose window opens within this many days are listed as "opening soon".
     ECRF_WORKLIST_HORIZON_DAYS = 14
     #: Each worklist section shows this many of its most urgent visits (and counts all).
@@ -93,6 +95,8 @@ class TestingConfig(Config):
     #: about 1 ms instead of 150 ms, which the suite's thousands of log-ins would otherwise pay. Never outside tests.
     ECRF_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
     SECRET_KEY = "testing-secret"
+    #: Apps made by tests start on databases not yet migrated (or unreachable on purpose); the test of the check turns it on.
+    ECRF_CHECK_PROTOCOLS_AT_START = False
 
 
 class ProductionConfig(Config):

@@ -25,7 +25,7 @@ from ecrf.clock import now_utc, site_today  # noqa: E402
 from ecrf.demo import DEMO_PASSWORD, QUOTAS, load_demo  # noqa: E402
 from ecrf.extensions import db  # noqa: E402
 from ecrf.notify.nightly import run_nightly  # noqa: E402
-from ecrf.protocols import protocols  # noqa: E402
+from ecrf.protocols import protocol_files  # noqa: E402
 from ecrf.studies.models import Site, Study  # noqa: E402
 from ecrf.studies.services import sync_protocols  # noqa: E402
 from ecrf.auth.models import User  # noqa: E402
@@ -86,7 +86,7 @@ def main() -> None:
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False})
     with app.app_context(), app.test_request_context():
         upgrade()
-        sync_protocols(protocols())
+        sync_protocols(protocol_files())
         load_demo()
         db.session.commit()
         start = time.perf_counter()

@@ -39,7 +39,33 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     _register_cli(app)
     _register_request_hooks(app)
     _register_template_helpers(app)
+    _report_protocol_files(app)
     return app
+
+
+def _report_protocol_files(app: Flask) -> None:
+    """At start, warn of each protocol file that differs from its study's loaded version (naming the file). The app
+    serves the loaded version, whole, until `flask ecrf load-protocols` loads the file; nothing is half applied.
+    Skipped on a database not yet migrated, or when ECRF_CHECK_PROTOCOLS_AT_START is off (tests)."""
+    if not app.config.get("ECRF_CHECK_PROTOCOLS_AT_START"):
+        return
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ecrf.protocols import file_changes
+
+    with app.app_context():
+        try:
+            if not inspect(db.engine).has_table("protocol_versions"):
+                return
+            changes = file_changes()
+        except SQLAlchemyError as error:
+            app.logger.warning("protocol files not compared with the loaded versions: the database cannot be read (%s)", error)
+            return
+        finally:
+            db.session.remove()
+    for change in changes:
+        app.logger.warning("%s", change.message())
 
 
 #: The shortest SECRET_KEY production accepts: a short key can be guessed, which is as bad as a known one.
@@ -131,7 +157,7 @@ def _register_request_hooks(app: Flask) -> None:
     def forget_request_caches(_error=None):
         """What is cached on `g` lives for one request: access grants, the logged-in user, the CSRF token.
         (An app context normally ends with its request; this also holds where one outlives it, as in tests.)"""
-        for name in ("_ecrf_grants", "_login_user", "csrf_token"):
+        for name in ("_ecrf_grants", "_login_user", "csrf_token", "_ecrf_protocol_digests"):
             g.pop(name, None)
 
     from ecrf.error_pages import register_error_pages

@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from ecrf.extensions import db
-from ecrf.protocols import ProtocolError, protocols
+from ecrf.protocols import ProtocolError, ProtocolNotLoaded, file_changes, protocol_files, protocol_for, protocols, versions_in_force
 from ecrf.randomization.cli import randomization_cli
 from ecrf.studies.services import ProtocolChangeRefused, sync_protocols
 from ecrf.visits.windows import compute_window
@@ -20,22 +20,43 @@ ecrf_cli.add_command(randomization_cli)
 
 
 def _protocols():
+    """The loaded protocols in force (what the app runs)."""
     try:
         return protocols()
     except ProtocolError as error:
         raise click.ClickException(str(error)) from None
 
 
+def _protocol_files():
+    """The protocol files on disk, validated (what loading would bring in)."""
+    try:
+        return protocol_files()
+    except ProtocolError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @ecrf_cli.command("protocols")
 def list_protocols() -> None:
-    """List the studies whose protocol files are loaded."""
-    for code, protocol in _protocols().items():
+    """List the loaded studies with the version in force, and each protocol file that differs from it
+    ("changed on disk, not loaded": in force only once `flask ecrf load-protocols` loads it)."""
+    changes = {change.code: change for change in file_changes()}
+    for code, digest in versions_in_force().items():
+        try:
+            protocol = protocol_for(code)
+        except ProtocolNotLoaded as error:
+            changes.pop(code, None)
+            click.echo(f"{code:<12} {str(error).removeprefix(f'{code}: ')}")
+            continue
         arms = ", ".join(arm.code for arm in protocol.arms)
         visits = ", ".join(visit.code for visit in protocol.visits)
+        change = changes.pop(code, None)
+        difference = f"; {change.state}" + (f" ({change.detail})" if change.detail else "") if change else ""
         click.echo(
             f"{code:<12} {protocol.short_title:<12} {protocol.registry_id or '-':<12} "
-            f"{protocol.allocation.method.value:<10} arms: {arms}; visits: {visits}"
+            f"{protocol.allocation.method.value:<10} arms: {arms}; visits: {visits}; version {digest[:12]}{difference}"
         )
+    for change in changes.values():  # files of studies not loaded
+        click.echo(f"{change.code:<12} {change.file_name}: {change.state}" + (f" ({change.detail})" if change.detail else ""))
 
 
 @ecrf_cli.command("schedule")
@@ -70,9 +91,9 @@ def schedule(study: str, index_date_text: str, as_json: bool) -> None:
 
 @ecrf_cli.command("load-protocols")
 def load_protocols_command() -> None:
-    """Bring the protocol files into the database (studies, arms, visit definitions)."""
+    """Load the protocol files: each changed one becomes its study's version in force, whole (studies, arms, visit definitions)."""
     try:
-        results = sync_protocols(_protocols())
+        results = sync_protocols(_protocol_files())
     except ProtocolChangeRefused as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from None
@@ -86,7 +107,7 @@ def demo_command() -> None:
     """Create synthetic demo sites, users and subjects (idempotent)."""
     from ecrf.demo import DEMO_PASSWORD, load_demo
 
-    sync_protocols(_protocols())
+    sync_protocols(_protocol_files())
     report = load_demo()
     db.session.commit()
     click.echo(report.summary())

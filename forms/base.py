@@ -270,15 +270,17 @@ class CrfForm(FlaskForm):
         return found
 
     def window_warning(self, name: str) -> list[Warning]:
-        """A warning when the date in `name` lies outside the visit's window (an early or late exam must be confirmed)."""
+        """A warning when the date in `name` lies outside the visit's stored window (an early or late exam must be confirmed)."""
         day = self.value(name)
         if day is None:
             return []
-        visit = self.context.protocol.visit(self.context.visit_code)
-        index = self.context.index_date
-        if visit.first_day <= (day - index).days <= visit.last_day:
+        context = self.context
+        visit = context.protocol.visit(context.visit_code)
+        first, last = context.window_start, context.window_end
+        if first is None or last is None:
+            first, last = (context.index_date + timedelta(days=offset) for offset in (visit.first_day, visit.last_day))
+        if first <= day <= last:
             return []
-        first, last = (index + timedelta(days=offset) for offset in (visit.first_day, visit.last_day))
         return [Warning(
             f"{name}_outside_window", name,
             f"{self[name].label.text}: {day.isoformat()} is outside the {visit.label} window ({first.isoformat()} to {last.isoformat()}): confirm the date.",

@@ -20,7 +20,7 @@ from sqlalchemy import event, select, text
 from ecrf import create_app
 from ecrf.auth.models import Membership, Role, User
 from ecrf.extensions import db
-from ecrf.protocols import protocols
+from ecrf.protocols import protocol_files, protocols
 from ecrf.studies.models import Site, Study, StudySite
 from ecrf.studies.services import sync_protocols
 from ecrf.subjects.services import enrol_subject
@@ -32,7 +32,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PASSWORD = "correct horse battery"
 #: Tables kept between tests: the protocols, and the audit trail (append-only, even here); the rest is emptied.
-KEPT_TABLES = {"studies", "arms", "visit_definitions", "alembic_version", "audit_events"}
+KEPT_TABLES = {"studies", "protocol_versions", "arms", "visit_definitions", "alembic_version", "audit_events"}
 REQUIRE_REAL_PARTS = os.environ.get("ECRF_REQUIRE_REAL_PARTS") == "1"
 
 
@@ -54,7 +54,7 @@ def app(tmp_path_factory):
             with db.engine.begin() as connection:
                 connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         upgrade()
-        sync_protocols(protocols())
+        sync_protocols(protocol_files())
         db.session.commit()
         db.session.remove()
     return application
@@ -70,7 +70,7 @@ def _app_context(request, app):
         with db.engine.begin() as connection:
             for table in tables:
                 connection.execute(table.delete())
-        sync_protocols(protocols())  # a test may have changed a protocol's rows
+        sync_protocols(protocol_files())  # a test may have changed a protocol's rows
         db.session.commit()
         db.session.remove()
 

@@ -25,6 +25,11 @@ class FormContext:
     now: datetime | None = None
     #: The subject's informed consent date (on or before day 0): adverse events are recorded from it.
     consent_date: date | None = None
+    #: The visit's stored window (`Visit.window_start` / `window_end`, fixed at enrolment): window warnings use it, so
+    #: an amended protocol never moves the window of a visit already scheduled. A context built outside a visit (a
+    #: form test) may leave it out: the protocol's window from the index date is used then.
+    window_start: date | None = None
+    window_end: date | None = None
 
     @property
     def is_baseline(self) -> bool:

@@ -102,6 +102,8 @@ def form_context(subject: Subject, visit: Visit) -> FormContext:
         index_at=subject.index_at,
         now=now_utc(),
         consent_date=subject.consent_date,
+        window_start=visit.window_start,
+        window_end=visit.window_end,
     )
 
 

@@ -1,22 +1,18 @@
-"""Study protocols: YAML files validated by a pydantic schema, loaded once per app."""
+"""Study protocols: YAML files validated by a pydantic schema; at run time each study's loaded version.
+
+The files are read only to be loaded (`flask ecrf load-protocols`) or compared (`file_changes`); what runs
+reads the version stored when the study's file was last loaded (`protocol_for`, `protocols`: see store.py).
+"""
 from __future__ import annotations
 
-from flask import current_app
-
-from ecrf.protocols.loader import ProtocolError, load_protocol, load_protocols
+from ecrf.protocols.loader import ProtocolError, canonical_json, load_protocol, load_protocols, protocol_digest
 from ecrf.protocols.schema import Protocol
+from ecrf.protocols.store import (
+    FileChange, ProtocolNotLoaded, file_changes, forget_versions_in_force, protocol_files, protocol_for, protocols,
+    versions_in_force,
+)
 
-__all__ = ["Protocol", "ProtocolError", "load_protocol", "load_protocols", "protocols", "protocol_for"]
-
-
-def protocols() -> dict[str, Protocol]:
-    """The app's protocols by study code, loaded from ECRF_PROTOCOL_DIR on first use."""
-    ext = current_app.extensions
-    if "ecrf_protocols" not in ext:
-        ext["ecrf_protocols"] = load_protocols(current_app.config["ECRF_PROTOCOL_DIR"])
-    return ext["ecrf_protocols"]
-
-
-def protocol_for(study_code: str) -> Protocol:
-    """The protocol of one study (KeyError if no such study)."""
-    return protocols()[study_code]
+__all__ = [
+    "FileChange", "Protocol", "ProtocolError", "ProtocolNotLoaded", "canonical_json", "file_changes", "forget_versions_in_force",
+    "load_protocol", "load_protocols", "protocol_digest", "protocol_files", "protocol_for", "protocols", "versions_in_force",
+]

@@ -1,6 +1,7 @@
 """Reads and validates the protocol files."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import yaml
@@ -28,6 +29,16 @@ def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, d
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def canonical_json(protocol: Protocol) -> str:
+    """The protocol's content as canonical JSON: what a loaded version stores and its digest is taken of."""
+    return protocol.model_dump_json()
+
+
+def protocol_digest(protocol: Protocol) -> str:
+    """A stable fingerprint (SHA-256) of a protocol's content; comments and layout of the file do not count."""
+    return hashlib.sha256(canonical_json(protocol).encode()).hexdigest()
 
 
 def _key_path(loc: tuple) -> str:

@@ -1,14 +1,18 @@
-"""Studies, their arms and visit definitions (synced from the protocol files), and sites."""
+"""Studies, their loaded protocol versions, arms and visit definitions (synced from the loaded protocol), and sites."""
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ecrf.clock import now_utc
+from ecrf.db import UTCDateTime
 from ecrf.extensions import db
 
 
 class Study(db.Model):
-    """A study run by the system; its rules live in the protocol file of the same code."""
+    """A study run by the system; its rules are its loaded protocol version (from the protocol file of the same code)."""
 
     __tablename__ = "studies"
 
@@ -21,7 +25,7 @@ class Study(db.Model):
     allocation: Mapped[str] = mapped_column(String(20))
     subject_prefix: Mapped[str] = mapped_column(String(6))
     target_enrolment: Mapped[int]
-    #: SHA-256 of the protocol file as last loaded.
+    #: SHA-256 of the protocol version in force: the `ProtocolVersion` of this study with this digest.
     protocol_sha256: Mapped[str] = mapped_column(String(64))
 
     arms: Mapped[list[Arm]] = relationship(back_populates="study", order_by="Arm.position")
@@ -30,6 +34,31 @@ class Study(db.Model):
 
     def __repr__(self) -> str:
         return f"<Study {self.code}>"
+
+
+class ProtocolVersion(db.Model):
+    """A study's protocol as it was loaded (`flask ecrf load-protocols`): the validated content and its digest.
+
+    Rows are only added, never changed: the study's `protocol_sha256` names the version in force, and the
+    audit trail of `studies` says when each one came into force, so it can be told which version a
+    subject's data were collected under. Loading a file whose content was loaded before reuses its row.
+    """
+
+    __tablename__ = "protocol_versions"
+    __table_args__ = (UniqueConstraint("study_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    #: SHA-256 of `document`.
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: The validated protocol as canonical JSON (pydantic's dump of the file): what the app runs.
+    document: Mapped[str] = mapped_column(Text)
+    #: Name of the protocol file it was loaded from, e.g. defier.yaml.
+    file_name: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+
+    def __repr__(self) -> str:
+        return f"<ProtocolVersion {self.study_id}:{self.sha256[:12]}>"
 
 
 class Arm(db.Model):

@@ -1,13 +1,11 @@
-"""Study set-up: bringing the protocol files into the database."""
+"""Study set-up: bringing the protocol files into the database (the version in force, its arms and visits)."""
 from __future__ import annotations
-
-import hashlib
 
 from sqlalchemy import select, update
 
 from ecrf.extensions import db
-from ecrf.protocols import Protocol
-from ecrf.studies.models import Arm, Study, StudySite, VisitDefinition
+from ecrf.protocols import Protocol, canonical_json, forget_versions_in_force, protocol_digest
+from ecrf.studies.models import Arm, ProtocolVersion, Study, StudySite, VisitDefinition
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
@@ -16,21 +14,19 @@ class ProtocolChangeRefused(Exception):
     """A protocol change would remove something subjects already use."""
 
 
-def protocol_digest(protocol: Protocol) -> str:
-    """A stable fingerprint of a protocol's content."""
-    return hashlib.sha256(protocol.model_dump_json().encode()).hexdigest()
-
-
 def sync_protocol(protocol: Protocol) -> tuple[Study, bool]:
-    """Create or update the study, arms and visit definitions of one protocol; returns (study, changed).
+    """Load one protocol: store it as the study's version in force and create or update the study, arms and
+    visit definitions from it; returns (study, changed).
 
     Labels, order and windows of visit definitions are updated; windows already
     computed for enrolled subjects are kept (a protocol amendment does not move
-    existing visits). Removing an arm or a visit that subjects use is refused.
+    existing visits). Removing an arm or a visit that subjects use is refused (the
+    caller rolls back: nothing of the change is kept).
     """
     study = db.session.scalar(select(Study).where(Study.code == protocol.code))
     digest = protocol_digest(protocol)
     if study is not None and study.protocol_sha256 == digest:
+        _store_version(study, protocol, digest)  # a study loaded before versions were stored gets its version
         return study, False
     if study is None:
         study = Study(code=protocol.code)
@@ -45,7 +41,17 @@ def sync_protocol(protocol: Protocol) -> tuple[Study, bool]:
     _sync_arms(study, protocol)
     _sync_visits(study, protocol)
     db.session.flush()
+    _store_version(study, protocol, digest)
+    forget_versions_in_force()
     return study, True
+
+
+def _store_version(study: Study, protocol: Protocol, digest: str) -> None:
+    """Keep the protocol as a version of the study, once per content (a version loaded again is reused)."""
+    stored = db.session.scalar(select(ProtocolVersion.id).where(ProtocolVersion.study_id == study.id, ProtocolVersion.sha256 == digest))
+    if stored is None:
+        db.session.add(ProtocolVersion(study_id=study.id, sha256=digest, document=canonical_json(protocol), file_name=f"{protocol.code}.yaml"))
+        db.session.flush()
 
 
 def _sync_arms(study: Study, protocol: Protocol) -> None:

@@ -19,18 +19,21 @@ def context():
     """Factory: a FormContext for a study and visit.
 
     Defaults, shared with the generic instrument tests: day 0 = 2026-01-01, site today =
-    2027-06-01 (now 04:00 UTC, noon in Shanghai), the visit done on its target date.
+    2027-06-01 (now 04:00 UTC, noon in Shanghai), the visit done on its target date; `window` is the visit's
+    stored window (without it, the protocol's window from the index date).
     """
 
     def make(study: str = "defier", visit_code: str = "m6", *, index_date: date = INDEX_DATE, today: date = TODAY,
              arm_code: str | None = None, timezone: str = "Asia/Shanghai", visit_date: date | None = None,
-             index_at: datetime | None = None, now: datetime | None = None, consent_date: date | None = None) -> FormContext:
+             index_at: datetime | None = None, now: datetime | None = None, consent_date: date | None = None,
+             window: tuple[date, date] | None = None) -> FormContext:
         protocol = protocol_for(study)
         target_day = protocol.visit(visit_code).target_day
         return FormContext(
             protocol=protocol, index_date=index_date, site_today=today, timezone=timezone, visit_code=visit_code,
             visit_target_day=target_day, visit_date=visit_date or index_date + timedelta(days=target_day), arm_code=arm_code,
             index_at=index_at, now=now or datetime.combine(today, time(4, 0), UTC), consent_date=consent_date,
+            window_start=window[0] if window else None, window_end=window[1] if window else None,
         )
 
     return make
