@@ -28,6 +28,7 @@ ALLOWED_LATE = {
     ("ecrf", "_register_cli"): _FACTORY,
     ("ecrf", "_register_request_hooks"): _FACTORY,
     ("ecrf", "_register_template_helpers"): _FACTORY,
+    ("ecrf", "_report_protocol_files"): _FACTORY,
     ("ecrf.cli", "demo_command"): _COMMAND,
     ("ecrf.cli", "nightly_command"): _COMMAND,
     ("ecrf.cli", "scheduler_command"): _COMMAND,
