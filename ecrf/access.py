@@ -7,7 +7,7 @@ reaches another site's data: objects outside their sites are "not found".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from flask import abort, g
 from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
@@ -20,7 +20,7 @@ from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """Things a user may do to a study at a site."""
 
     VIEW = "view"

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from ecrf.clock import now_utc
@@ -16,7 +15,7 @@ from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
 
-class EntryStatus(str, Enum):
+class EntryStatus(StrEnum):
     """Where a form entry is: draft -> complete -> locked. Source verification (by a monitor) and the
     investigator's signature are marks on a complete entry, in either order; locking needs both."""
 
@@ -29,7 +28,7 @@ class LifecycleError(Exception):
     """A form cannot move to the asked state from where it is."""
 
 
-class MissingCode(str, Enum):
+class MissingCode(StrEnum):
     """Why a field has no value."""
 
     NOT_DONE = "not_done"
@@ -39,10 +38,6 @@ class MissingCode(str, Enum):
     @property
     def label(self) -> str:
         return self.value.replace("_", " ")
-
-
-def _enum(enum_class):
-    return SAEnum(enum_class, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class CrfEntry(db.Model):
@@ -61,7 +56,7 @@ class CrfEntry(db.Model):
     instrument: Mapped[str] = mapped_column(String(40))
     #: 1 for single instruments; 1, 2, 3 ... for the entries of a repeating one at this visit.
     sequence: Mapped[int] = mapped_column(default=1)
-    status: Mapped[EntryStatus] = mapped_column(_enum(EntryStatus), default=EntryStatus.DRAFT)
+    status: Mapped[EntryStatus] = mapped_column(default=EntryStatus.DRAFT)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,7 +5,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -29,7 +29,7 @@ from ecrf.visits.models import Visit
 from forms.base import CrfForm, FormContext
 
 
-class FormStatus(str, Enum):
+class FormStatus(StrEnum):
     """What the visit page shows for each form."""
 
     NOT_STARTED = "not started"

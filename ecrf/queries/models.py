@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.auth.models import User
 from ecrf.clock import now_utc
 from ecrf.crfs.models import CrfEntry
-from ecrf.db import UTCDateTime
+from ecrf.db import ShortStrEnum, UTCDateTime
 from ecrf.extensions import db
 
 
-class QueryStatus(str, Enum):
+class QueryStatus(ShortStrEnum):
     """Open: the site must answer. Answered: the raiser must close or re-open. Closed: done."""
 
     OPEN = "open"
@@ -34,9 +32,7 @@ class DataQuery(db.Model):
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
     #: The form field the query is about.
     field: Mapped[str] = mapped_column(String(80))
-    status: Mapped[QueryStatus] = mapped_column(
-        SAEnum(QueryStatus, native_enum=False, length=10, values_callable=lambda e: [m.value for m in e]), default=QueryStatus.OPEN,
-    )
+    status: Mapped[QueryStatus] = mapped_column(default=QueryStatus.OPEN)
     raised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
 

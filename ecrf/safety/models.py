@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
-from ecrf.db import UTCDateTime
+from ecrf.db import ShortStrEnum, UTCDateTime
 from ecrf.extensions import db
 from ecrf.subjects.models import Subject
 
 
-class FlagStatus(str, Enum):
+class FlagStatus(ShortStrEnum):
     """Open until the cause goes away (resolved) or the investigator confirms or dismisses it."""
 
     OPEN = "open"
@@ -44,9 +42,7 @@ class Flag(db.Model):
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("crf_entries.id"))
     #: What was found, in words for the worklist and the email ("ABI left fell 0.20 from baseline").
     message: Mapped[str] = mapped_column(Text)
-    status: Mapped[FlagStatus] = mapped_column(
-        SAEnum(FlagStatus, native_enum=False, length=10, values_callable=lambda e: [m.value for m in e]), default=FlagStatus.OPEN,
-    )
+    status: Mapped[FlagStatus] = mapped_column(default=FlagStatus.OPEN)
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

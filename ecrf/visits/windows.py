@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol as TypingProtocol
 
 from sqlalchemy import ColumnElement, and_
 
 
-class WindowStatus(str, Enum):
+class WindowStatus(StrEnum):
     """Where a visit stands relative to its window."""
 
     NOT_YET_OPEN = "not yet open"
