@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from ecrf.access import Action, can, instrument_codes, require, subject_or_404
 from ecrf.crfs.models import CrfEntry, EntryStatus
@@ -29,10 +29,14 @@ def _load(subject_code: str, visit_code: str, code: str):
     return subject, visit, instrument(code)
 
 
-def _entry(visit, code: str, sequence: int) -> CrfEntry | None:
-    return db.session.scalar(select(CrfEntry).where(
+def _entry_query(visit, code: str, sequence: int) -> Select[tuple[CrfEntry]]:
+    return select(CrfEntry).where(
         CrfEntry.visit_id == visit.id, CrfEntry.instrument == code, CrfEntry.sequence == sequence, CrfEntry.none_reported.is_(False),
-    ))
+    )
+
+
+def _entry(visit, code: str, sequence: int) -> CrfEntry | None:
+    return db.session.scalar(_entry_query(visit, code, sequence))
 
 
 @bp.route("/<subject_code>/visits/<visit_code>/forms/<code>", methods=["GET", "POST"], endpoint="single")
@@ -103,10 +107,7 @@ def entry_url(subject, visit, item, saved: CrfEntry) -> str:
 def load_entry(subject_code: str, visit_code: str, code: str, sequence: int):
     """Subject, visit, instrument and an existing entry, if the user may see them; 404 otherwise."""
     subject, visit, item = _load(subject_code, visit_code, code)
-    existing = _entry(visit, code, sequence)
-    if existing is None:
-        abort(404)
-    return subject, visit, item, existing
+    return subject, visit, item, db.first_or_404(_entry_query(visit, code, sequence))
 
 
 @bp.route("/<subject_code>/visits/<visit_code>/forms/<code>/<int:sequence>/verify", methods=["POST"])

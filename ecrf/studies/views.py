@@ -47,12 +47,5 @@ def site_subjects(study_code: str, site_code: str):
     study, site = study_site_or_404(current_user, study_code, site_code)
     per_page = current_app.config["ECRF_PAGE_SIZE"]
     page = int_arg("page", 1, low=1, high=BIGINT_MAX // per_page)
-    rows, total = subject_page(study, site, page, per_page)
-    pages = max((total + per_page - 1) // per_page, 1)
-    if page > pages:  # past the end (a typed or an old link): the last page
-        page = pages
-        rows, total = subject_page(study, site, page, per_page)
-    return render_template(
-        "studies/site.html", study=study, site=site, rows=rows, total=total,
-        page=page, pages=pages, today=site_today(site),
-    )
+    rows, pagination = subject_page(study, site, page, per_page)
+    return render_template("studies/site.html", study=study, site=site, rows=rows, pagination=pagination, today=site_today(site))
