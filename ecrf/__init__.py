@@ -142,7 +142,7 @@ def _register_request_hooks(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from ecrf.access import Action, can
     from ecrf.clock import to_local
-    from ecrf.web import form_key_field
+    from ecrf.web import form_key_field, input_kind
 
     @app.context_processor
     def access_helpers():
@@ -159,3 +159,4 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(to_local, "local")
     app.add_template_global(form_key_field)
+    app.add_template_global(input_kind)

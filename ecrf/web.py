@@ -24,6 +24,7 @@ from ecrf.db import commit_with_retry, lost_race
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.submissions.services import FIELD, AlreadySubmitted, claim, new_key, taken
+from forms.fields import input_kind as input_kind  # re-exported: a template global (how a page shows a field)
 from forms.fields import show_errors
 
 T = TypeVar("T")
