@@ -152,10 +152,7 @@ def _register_template_helpers(app: Flask) -> None:
                 return "blinded"
             return subject.arm.label if subject.arm else "not yet randomized"
 
-        def may(action: str, study_id: int, site_id: int) -> bool:
-            return can(current_user, Action(action), study_id, site_id)
-
-        return {"arm_label": arm_label, "may": may}
+        return {"arm_label": arm_label}
 
     app.add_template_filter(to_local, "local")
     app.add_template_global(form_key_field)

@@ -23,6 +23,11 @@ class EntryStatus(StrEnum):
     COMPLETE = "complete"
     LOCKED = "locked"
 
+    @property
+    def css(self) -> str:
+        """Bootstrap colour of this status's badge."""
+        return {"draft": "warning", "complete": "success", "locked": "dark"}[self.value]
+
 
 class LifecycleError(Exception):
     """A form cannot move to the asked state from where it is."""
@@ -93,6 +98,26 @@ class CrfEntry(db.Model):
             return self.status.value
         marks = [mark for mark, on in (("source-verified", self.verified_at), ("signed", self.valid_signatures)) if on]
         return " and ".join(marks).replace("source-verified and signed", "verified and signed") or "complete"
+
+    @property
+    def awaits_verification(self) -> bool:
+        """Complete and not yet source-verified: what `verify` accepts."""
+        return self.status is EntryStatus.COMPLETE and self.verified_at is None
+
+    @property
+    def lockable(self) -> bool:
+        """Complete, source-verified and signed: what `lock` accepts."""
+        return self.status is EntryStatus.COMPLETE and self.verified_at is not None and bool(self.valid_signatures)
+
+    @property
+    def changes_need_reason(self) -> bool:
+        """Complete: a change needs a reason, and drops the source verification and voids the signatures (`reopen`)."""
+        return self.status is EntryStatus.COMPLETE
+
+    @property
+    def locked(self) -> bool:
+        """Locked: what `unlock` accepts; nobody changes its data."""
+        return self.status is EntryStatus.LOCKED
 
     def _require_complete(self, doing: str) -> None:
         if self.status is not EntryStatus.COMPLETE:

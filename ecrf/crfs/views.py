@@ -5,8 +5,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import Select, select
 
-from ecrf.access import Action, can, instrument_codes, require, subject_or_404
-from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.access import Action, instrument_codes, require, subject_or_404
+from ecrf.crfs.models import CrfEntry
 from ecrf.queries.services import entry_queries
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import (
@@ -14,6 +14,7 @@ from ecrf.crfs.services import (
     unlock_entry, verify_entry,
 )
 from ecrf.extensions import db
+from ecrf.pages import entry_offers
 from ecrf.visits.services import visit_by_code
 from ecrf.web import FAILED, Repeated, act, submit
 
@@ -75,12 +76,9 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
             if saved is not FAILED:
                 flash(f"{item.label} saved as {saved.status.value}.", "success")
                 return redirect(entry_url(subject, visit, item, saved))
-    study, site = subject.study_id, subject.site_id
     return render_template(
         "crfs/entry.html", subject=subject, visit=visit, item=item, entry=existing, data=data, form=form,
-        may_enter=can(current_user, Action.ENTER_DATA, study, site) and (existing is None or existing.status is not EntryStatus.LOCKED),
-        may_verify=can(current_user, Action.VERIFY, study, site), may_lock=can(current_user, Action.LOCK, study, site),
-        may_query=can(current_user, Action.RAISE_QUERY, study, site), may_history=can(current_user, Action.VIEW_AUDIT, study, site),
+        offers=entry_offers(current_user, subject, existing),
         signatures=[(s, signature_holds(s, item, existing)) for s in existing.signatures] if existing else [],
         queries=entry_queries(existing) if existing else [],
     )

@@ -20,6 +20,18 @@ class QueryStatus(ShortStrEnum):
     ANSWERED = "answered"
     CLOSED = "closed"
 
+    @property
+    def css(self) -> str:
+        """Bootstrap colour of this status's badge."""
+        return {"open": "danger", "answered": "warning", "closed": "success"}[self.value]
+
+    @property
+    def next_steps(self) -> tuple[str, ...]:
+        """The steps of a query's thread that can follow this status: an open query is answered; one not closed
+        can be closed; one not open can be re-opened (who may take them: `ecrf.access.may_take_query_step`)."""
+        return tuple(step for step, possible in (("answer", self is QueryStatus.OPEN), ("close", self is not QueryStatus.CLOSED),
+                                                 ("reopen", self is not QueryStatus.OPEN)) if possible)
+
 
 class DataQuery(db.Model):
     """A question about one field of a form."""

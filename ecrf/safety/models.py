@@ -20,6 +20,11 @@ class FlagStatus(ShortStrEnum):
     DISMISSED = "dismissed"  # with a reason
     RESOLVED = "resolved"  # the cause went away
 
+    @property
+    def css(self) -> str:
+        """Bootstrap colour of this status's badge: an open flag stands out."""
+        return "danger" if self is FlagStatus.OPEN else "secondary"
+
 
 class Flag(db.Model):
     """Something that needs attention, about one subject."""
@@ -51,3 +56,8 @@ class Flag(db.Model):
     ae_entry_id: Mapped[int | None] = mapped_column(ForeignKey("crf_entries.id"))
 
     subject: Mapped[Subject] = relationship()
+
+    @property
+    def awaits_decision(self) -> bool:
+        """An open safety signal: the investigator confirms or dismisses it (a reminder is never decided)."""
+        return self.safety and self.status is FlagStatus.OPEN

@@ -62,3 +62,18 @@ class ScreeningRecord(db.Model):
     study: Mapped[Study] = relationship()
     site: Mapped[Site] = relationship()
     subject: Mapped[Subject | None] = relationship()
+
+    @property
+    def enrollable(self) -> bool:
+        """Eligible: the patient may be enrolled, or may decline consent."""
+        return self.outcome is ScreeningOutcome.ELIGIBLE
+
+    @property
+    def declined(self) -> bool:
+        """The patient declined consent (a decline can be reversed)."""
+        return self.outcome is ScreeningOutcome.DECLINED_CONSENT
+
+    @property
+    def decided(self) -> bool:
+        """Enrolled or declined: the screening values no longer change."""
+        return self.subject is not None or self.declined

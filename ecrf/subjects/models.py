@@ -70,5 +70,10 @@ class Subject(db.Model):
         back_populates="subject", order_by="Visit.target_date"
     )
 
+    @property
+    def active(self) -> bool:
+        """Still in follow-up: participation can still end (withdrawn, lost or died)."""
+        return self.status is SubjectStatus.ACTIVE
+
     def __repr__(self) -> str:
         return f"<Subject {self.subject_code}>"

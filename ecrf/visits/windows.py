@@ -34,6 +34,12 @@ class WindowStatus(StrEnum):
         """Bootstrap colour for this status."""
         return _CSS[self]
 
+    @property
+    def row_css(self) -> str:
+        """Bootstrap colour of a table row of a visit with this status: none where the row would be unreadable
+        (dark) or invisible (light)."""
+        return "" if _CSS[self] in ("light", "dark") else _CSS[self]
+
 
 _CSS = {
     WindowStatus.NOT_YET_OPEN: "secondary",
