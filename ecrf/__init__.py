@@ -168,7 +168,7 @@ def _register_request_hooks(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from ecrf.access import Action, can
     from ecrf.clock import to_local
-    from ecrf.web import form_key_field
+    from ecrf.web import form_key_field, input_kind
 
     @app.context_processor
     def access_helpers():
@@ -178,10 +178,8 @@ def _register_template_helpers(app: Flask) -> None:
                 return "blinded"
             return subject.arm.label if subject.arm else "not yet randomized"
 
-        def may(action: str, study_id: int, site_id: int) -> bool:
-            return can(current_user, Action(action), study_id, site_id)
-
-        return {"arm_label": arm_label, "may": may}
+        return {"arm_label": arm_label}
 
     app.add_template_filter(to_local, "local")
     app.add_template_global(form_key_field)
+    app.add_template_global(input_kind)

@@ -7,7 +7,7 @@ reaches another site's data: objects outside their sites are "not found".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from flask import abort, g
 from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
@@ -23,7 +23,7 @@ from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """Things a user may do to a study at a site."""
 
     VIEW = "view"
@@ -136,10 +136,7 @@ def scoped(stmt: Select, user: User, study_col=Subject.study_id, site_col=Subjec
 
 def subject_or_404(user: User, subject_code: str) -> Subject:
     """The subject with this study subject ID, if the user may see it; 404 otherwise."""
-    subject = db.session.scalar(scoped(select(Subject).where(Subject.subject_code == subject_code), user))
-    if subject is None:
-        abort(404)
-    return subject
+    return db.first_or_404(scoped(select(Subject).where(Subject.subject_code == subject_code), user))
 
 
 def study_site_or_404(user: User, study_code: str, site_code: str | None = None) -> tuple[Study, Site | None]:
@@ -180,20 +177,18 @@ def may_record_visit(user: User, subject: Subject, visit) -> bool:
 
 def screening_or_404(user: User, number: str):
     """A screening record, if the user may see its study's screening log at its site; 404 otherwise."""
-    record = db.session.scalar(scoped(
+    record = db.first_or_404(scoped(
         select(ScreeningRecord).where(ScreeningRecord.screening_number == number), user,
         ScreeningRecord.study_id, ScreeningRecord.site_id,
     ))
-    if record is None or not can(user, Action.VIEW_SCREENING, record.study_id, record.site_id):
+    if not can(user, Action.VIEW_SCREENING, record.study_id, record.site_id):
         abort(404)
     return record
 
 
 def query_or_404(user: User, query_id: int):
     """A query, if the user may see its subject and the audit-level detail of its site; 404 otherwise."""
-    query = db.session.get(DataQuery, query_id)
-    if query is None:
-        abort(404)
+    query = db.get_or_404(DataQuery, query_id)
     subject = db.session.scalar(scoped(select(Subject).where(Subject.id == query.subject_id), user))
     if subject is None or not can(user, Action.VIEW_AUDIT, subject.study_id, subject.site_id):
         abort(404)
@@ -236,7 +231,7 @@ def require_query_step(user: User, query, step: str) -> None:
 
 def flag_or_404(user: User, flag_id: int):
     """A flag, if the user may see flags at its study and site; 404 otherwise."""
-    flag = db.session.get(Flag, flag_id)
-    if flag is None or not can(user, Action.VIEW_FLAGS, flag.study_id, flag.site_id):
+    flag = db.get_or_404(Flag, flag_id)
+    if not can(user, Action.VIEW_FLAGS, flag.study_id, flag.site_id):
         abort(404)
     return flag

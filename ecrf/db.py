@@ -3,6 +3,7 @@ requests: a conditional UPDATE (`update_where`), a row held until commit (`lock_
 again (`commit_with_retry`), and telling a lost race from a real error (`lost_race`)."""
 from __future__ import annotations
 
+import enum
 import random
 import sqlite3
 import time
@@ -11,9 +12,11 @@ from typing import TypeVar
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, select, update
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import registry as mapper_registry
 from sqlalchemy.orm.exc import StaleDataError
 
 #: Stable constraint names, so migrations can refer to them on every engine.
@@ -29,10 +32,27 @@ NAMING_CONVENTION = {
 T = TypeVar("T")
 
 
+class ShortStrEnum(enum.StrEnum):
+    """Base of the enums whose column is VARCHAR(10) (the width those columns were created with); other
+    `StrEnum` columns are VARCHAR(20). It has no members: an enum of stored codes subclasses it or `StrEnum`."""
+
+
+def _stored_enum(length: int) -> SAEnum:
+    """How a `Mapped[SomeStrEnum]` column is stored: the members' values (not their names) in a VARCHAR of this
+    width, checked in Python only (no native enum type, no CHECK constraint)."""
+    return SAEnum(enum.Enum, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members])
+
+
 class Base(DeclarativeBase):
     """Base of every model."""
 
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    #: The type annotation map makes `status: Mapped[FlagStatus]` the whole declaration of an enum column (the
+    #: nearest class in the enum's MRO decides the width: `ShortStrEnum` before `StrEnum`). It is given to the
+    #: registry, not as the class attribute, as Flask-SQLAlchemy subclasses this base.
+    registry = mapper_registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={ShortStrEnum: _stored_enum(10), enum.StrEnum: _stored_enum(20)},
+    )
 
 
 @event.listens_for(Engine, "connect")

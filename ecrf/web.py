@@ -17,6 +17,7 @@ from typing import TypeVar
 from flask import current_app, flash, redirect, request
 from flask_login import current_user
 from markupsafe import Markup
+from wtforms import RadioField
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -111,3 +112,16 @@ def act(work: Callable[[], T], *, once: Callable[[T], str] | None = None, on_rac
     """`submit` for a button (a post with no fields to show again): the service's messages are flashed."""
     return _run(work, lambda error: flash(" ".join(message for _, message in error.problems), "danger"),
                 once=once, on_race=on_race, retry_races=retry_races)
+
+
+#: Kinds of WTForms' own field classes used without our `Named` mixin (forms/subjects.py's radio buttons).
+_STOCK_KINDS: tuple[tuple[type, str], ...] = ((RadioField, "radio"),)
+
+
+def input_kind(field) -> str:
+    """How a page shows a bound field: "radio", "checkbox", "date", "time", "datetime", "number", "textarea" or
+    "text" (anything else: the field's own widget). Templates call it (`input_kind(f)`)."""
+    kind = getattr(field, "input_kind", None)
+    if kind is not None:
+        return kind
+    return next((kind for cls, kind in _STOCK_KINDS if isinstance(field, cls)), "text")

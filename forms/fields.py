@@ -37,7 +37,10 @@ from ecrf.guards import BIGINT_MAX
 
 
 class Named:
-    """Mixin: a parse error says which field and what it takes."""
+    """Mixin: a parse error says which field and what it takes. `input_kind` says how a page shows the field
+    (see `input_kind()`): templates choose the widget by it, never by the field's class name."""
+
+    input_kind = "text"
 
     def __init__(self, *args, allowed: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,6 +63,8 @@ def _check_year(field, value):
 class NamedDateField(Named, DateField):
     """A date entered as YYYY-MM-DD (the browser's date picker sends that)."""
 
+    input_kind = "date"
+
     def process_formdata(self, valuelist):
         try:
             super().process_formdata(valuelist)
@@ -71,6 +76,8 @@ class NamedDateField(Named, DateField):
 class NamedTimeField(Named, TimeField):
     """A time of day entered as HH:MM (24-hour)."""
 
+    input_kind = "time"
+
     def process_formdata(self, valuelist):
         try:
             super().process_formdata(valuelist)
@@ -80,6 +87,8 @@ class NamedTimeField(Named, TimeField):
 
 class NamedDateTimeField(Named, DateTimeLocalField):
     """A local date and time at the site, YYYY-MM-DDTHH:MM (the browser's picker sends and shows that)."""
+
+    input_kind = "datetime"
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("format", ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
@@ -96,6 +105,8 @@ class NamedDateTimeField(Named, DateTimeLocalField):
 class NamedIntegerField(Named, IntegerField):
     """A whole number; one that is not, or that no database integer column holds, names the field and what it takes."""
 
+    input_kind = "number"
+
     def process_formdata(self, valuelist):
         if valuelist and valuelist[0].strip():
             try:
@@ -110,6 +121,8 @@ class NamedIntegerField(Named, IntegerField):
 
 
 class NamedDecimalField(Named, DecimalField):
+    input_kind = "number"
+
     def process_formdata(self, valuelist):
         if valuelist and valuelist[0].strip():
             try:
@@ -128,6 +141,8 @@ class NamedRadioField(Named, RadioField):
 
     An empty value is no answer: the page's "clear" choice of each group posts it (see crfs/_field.html).
     """
+
+    input_kind = "radio"
 
     def process_formdata(self, valuelist):
         if valuelist and valuelist[0] == "":
@@ -151,11 +166,13 @@ class NamedStringField(Named, StringField):
 
 
 class NamedTextAreaField(Named, TextAreaField):
-    pass
+    input_kind = "textarea"
 
 
 class NamedBooleanField(Named, BooleanField):
     """A tick box for "tick all that apply" lists: unticked means no."""
+
+    input_kind = "checkbox"
 
 
 def wtforms_literal(message: str) -> str:

@@ -31,10 +31,7 @@ def admin_link():
 
 
 def _user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
-    return user
+    return db.get_or_404(User, user_id)
 
 
 @bp.route("/users")
@@ -87,8 +84,8 @@ def add_membership_view(user_id: int):
 def remove_membership_view(user_id: int, membership_id: int):
     """Take a role away from the user."""
     user = _user_or_404(user_id)
-    membership = db.session.get(Membership, membership_id)
-    if membership is None or membership.user_id != user.id:
+    membership = db.get_or_404(Membership, membership_id)
+    if membership.user_id != user.id:
         abort(404)
     label = f"{membership.role.label} in {membership.study.short_title} at {membership.site.code}"
     if act(lambda: remove_membership(user, membership)) is not FAILED:

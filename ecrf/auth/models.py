@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -10,7 +10,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint, false
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
@@ -31,7 +30,7 @@ def password_hasher() -> PasswordHasher:
     return _hasher_with(tuple(sorted(parameters.items())))
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """What a user does in one study at one site."""
 
     COORDINATOR = "coordinator"
@@ -98,7 +97,7 @@ class Membership(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
-    role: Mapped[Role] = mapped_column(SAEnum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]))
+    role: Mapped[Role]
 
     user: Mapped[User] = relationship(back_populates="memberships")
     study: Mapped["Study"] = relationship()  # noqa: F821

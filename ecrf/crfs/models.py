@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from ecrf.clock import now_utc
@@ -16,7 +15,7 @@ from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
 
-class EntryStatus(str, Enum):
+class EntryStatus(StrEnum):
     """Where a form entry is: draft -> complete -> locked. Source verification (by a monitor) and the
     investigator's signature are marks on a complete entry, in either order; locking needs both."""
 
@@ -24,12 +23,17 @@ class EntryStatus(str, Enum):
     COMPLETE = "complete"
     LOCKED = "locked"
 
+    @property
+    def css(self) -> str:
+        """Bootstrap colour of this status's badge."""
+        return {"draft": "warning", "complete": "success", "locked": "dark"}[self.value]
+
 
 class LifecycleError(Exception):
     """A form cannot move to the asked state from where it is."""
 
 
-class MissingCode(str, Enum):
+class MissingCode(StrEnum):
     """Why a field has no value."""
 
     NOT_DONE = "not_done"
@@ -39,10 +43,6 @@ class MissingCode(str, Enum):
     @property
     def label(self) -> str:
         return self.value.replace("_", " ")
-
-
-def _enum(enum_class):
-    return SAEnum(enum_class, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class CrfEntry(db.Model):
@@ -61,7 +61,7 @@ class CrfEntry(db.Model):
     instrument: Mapped[str] = mapped_column(String(40))
     #: 1 for single instruments; 1, 2, 3 ... for the entries of a repeating one at this visit.
     sequence: Mapped[int] = mapped_column(default=1)
-    status: Mapped[EntryStatus] = mapped_column(_enum(EntryStatus), default=EntryStatus.DRAFT)
+    status: Mapped[EntryStatus] = mapped_column(default=EntryStatus.DRAFT)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -98,6 +98,26 @@ class CrfEntry(db.Model):
             return self.status.value
         marks = [mark for mark, on in (("source-verified", self.verified_at), ("signed", self.valid_signatures)) if on]
         return " and ".join(marks).replace("source-verified and signed", "verified and signed") or "complete"
+
+    @property
+    def awaits_verification(self) -> bool:
+        """Complete and not yet source-verified: what `verify` accepts."""
+        return self.status is EntryStatus.COMPLETE and self.verified_at is None
+
+    @property
+    def lockable(self) -> bool:
+        """Complete, source-verified and signed: what `lock` accepts."""
+        return self.status is EntryStatus.COMPLETE and self.verified_at is not None and bool(self.valid_signatures)
+
+    @property
+    def changes_need_reason(self) -> bool:
+        """Complete: a change needs a reason, and drops the source verification and voids the signatures (`reopen`)."""
+        return self.status is EntryStatus.COMPLETE
+
+    @property
+    def locked(self) -> bool:
+        """Locked: what `unlock` accepts; nobody changes its data."""
+        return self.status is EntryStatus.LOCKED
 
     def _require_complete(self, doing: str) -> None:
         if self.status is not EntryStatus.COMPLETE:

@@ -5,7 +5,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -30,7 +30,7 @@ from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
 
-class FormStatus(str, Enum):
+class FormStatus(StrEnum):
     """What the visit page shows for each form."""
 
     NOT_STARTED = "not started"

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
-from ecrf.access import Action, can, instrument_codes, require, subject_or_404
-from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.access import Action, instrument_codes, require, subject_or_404
+from ecrf.crfs.models import CrfEntry
 from ecrf.queries.services import entry_queries
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import (
@@ -14,6 +14,7 @@ from ecrf.crfs.services import (
     unlock_entry, verify_entry,
 )
 from ecrf.extensions import db
+from ecrf.pages import entry_offers
 from ecrf.visits.services import visit_by_code
 from ecrf.web import FAILED, Repeated, act, submit
 from forms.registry import form_for
@@ -30,10 +31,14 @@ def _load(subject_code: str, visit_code: str, code: str):
     return subject, visit, instrument(code)
 
 
-def _entry(visit, code: str, sequence: int) -> CrfEntry | None:
-    return db.session.scalar(select(CrfEntry).where(
+def _entry_query(visit, code: str, sequence: int) -> Select[tuple[CrfEntry]]:
+    return select(CrfEntry).where(
         CrfEntry.visit_id == visit.id, CrfEntry.instrument == code, CrfEntry.sequence == sequence, CrfEntry.none_reported.is_(False),
-    ))
+    )
+
+
+def _entry(visit, code: str, sequence: int) -> CrfEntry | None:
+    return db.session.scalar(_entry_query(visit, code, sequence))
 
 
 @bp.route("/<subject_code>/visits/<visit_code>/forms/<code>", methods=["GET", "POST"], endpoint="single")
@@ -72,12 +77,9 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
             if saved is not FAILED:
                 flash(f"{item.label} saved as {saved.status.value}.", "success")
                 return redirect(entry_url(subject, visit, item, saved))
-    study, site = subject.study_id, subject.site_id
     return render_template(
         "crfs/entry.html", subject=subject, visit=visit, item=item, entry=existing, data=data, form=form,
-        may_enter=can(current_user, Action.ENTER_DATA, study, site) and (existing is None or existing.status is not EntryStatus.LOCKED),
-        may_verify=can(current_user, Action.VERIFY, study, site), may_lock=can(current_user, Action.LOCK, study, site),
-        may_query=can(current_user, Action.RAISE_QUERY, study, site), may_history=can(current_user, Action.VIEW_AUDIT, study, site),
+        offers=entry_offers(current_user, subject, existing),
         signatures=[(s, signature_holds(s, item, existing)) for s in existing.signatures] if existing else [],
         queries=entry_queries(existing) if existing else [],
     )
@@ -104,10 +106,7 @@ def entry_url(subject, visit, item, saved: CrfEntry) -> str:
 def load_entry(subject_code: str, visit_code: str, code: str, sequence: int):
     """Subject, visit, instrument and an existing entry, if the user may see them; 404 otherwise."""
     subject, visit, item = _load(subject_code, visit_code, code)
-    existing = _entry(visit, code, sequence)
-    if existing is None:
-        abort(404)
-    return subject, visit, item, existing
+    return subject, visit, item, db.first_or_404(_entry_query(visit, code, sequence))
 
 
 @bp.route("/<subject_code>/visits/<visit_code>/forms/<code>/<int:sequence>/verify", methods=["POST"])

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
 
 from sqlalchemy import Column, Date, Float, ForeignKey, Index, LargeBinary, String, Table, Text, Unicode, UniqueConstraint
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecrf.clock import now_utc
-from ecrf.db import UTCDateTime
+from ecrf.db import ShortStrEnum, UTCDateTime
 from ecrf.extensions import db
 
 
@@ -25,7 +23,7 @@ class NightlyRun(db.Model):
     ran_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
 
 
-class OutboxStatus(str, Enum):
+class OutboxStatus(ShortStrEnum):
     QUEUED = "queued"
     SENT = "sent"
     FAILED = "failed"
@@ -47,9 +45,7 @@ class OutboxEmail(db.Model):
     subject: Mapped[str] = mapped_column(String(200))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)
-    status: Mapped[OutboxStatus] = mapped_column(
-        SAEnum(OutboxStatus, native_enum=False, length=10, values_callable=lambda e: [m.value for m in e]), default=OutboxStatus.QUEUED,
-    )
+    status: Mapped[OutboxStatus] = mapped_column(default=OutboxStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     last_error: Mapped[str | None] = mapped_column(Text)

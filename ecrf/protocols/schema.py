@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -25,7 +25,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AllocationMethod(str, Enum):
+class AllocationMethod(StrEnum):
     """How subjects get their arm."""
 
     CHOSEN = "chosen"  # the physician chooses the cohort; recorded at enrolment

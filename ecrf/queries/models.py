@@ -2,25 +2,35 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.auth.models import User
 from ecrf.clock import now_utc
 from ecrf.crfs.models import CrfEntry
-from ecrf.db import UTCDateTime
+from ecrf.db import ShortStrEnum, UTCDateTime
 from ecrf.extensions import db
 
 
-class QueryStatus(str, Enum):
+class QueryStatus(ShortStrEnum):
     """Open: the site must answer. Answered: the raiser must close or re-open. Closed: done."""
 
     OPEN = "open"
     ANSWERED = "answered"
     CLOSED = "closed"
+
+    @property
+    def css(self) -> str:
+        """Bootstrap colour of this status's badge."""
+        return {"open": "danger", "answered": "warning", "closed": "success"}[self.value]
+
+    @property
+    def next_steps(self) -> tuple[str, ...]:
+        """The steps of a query's thread that can follow this status: an open query is answered; one not closed
+        can be closed; one not open can be re-opened (who may take them: `ecrf.access.may_take_query_step`)."""
+        return tuple(step for step, possible in (("answer", self is QueryStatus.OPEN), ("close", self is not QueryStatus.CLOSED),
+                                                 ("reopen", self is not QueryStatus.OPEN)) if possible)
 
 
 class DataQuery(db.Model):
@@ -34,9 +44,7 @@ class DataQuery(db.Model):
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
     #: The form field the query is about.
     field: Mapped[str] = mapped_column(String(80))
-    status: Mapped[QueryStatus] = mapped_column(
-        SAEnum(QueryStatus, native_enum=False, length=10, values_callable=lambda e: [m.value for m in e]), default=QueryStatus.OPEN,
-    )
+    status: Mapped[QueryStatus] = mapped_column(default=QueryStatus.OPEN)
     raised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
 

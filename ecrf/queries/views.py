@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ecrf.access import Action, may_take_query_step, query_or_404, require, require_query_step
+from ecrf.access import Action, query_or_404, require, require_query_step
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.views import entry_url, load_entry
+from ecrf.pages import query_offers
 from ecrf.queries.services import answer_query, close_query, raise_query, reopen_query
 from ecrf.web import FAILED, Repeated, act
 
@@ -56,5 +57,5 @@ def thread(query_id: int):
     return render_template(
         "queries/thread.html", query=query, subject=subject, entry=entry,
         entry_link=entry_url(subject, entry.visit, instrument(entry.instrument), entry),
-        may_step=lambda step: may_take_query_step(current_user, query, step),
+        offers=query_offers(current_user, query),
     )

@@ -2,25 +2,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
-from ecrf.db import UTCDateTime
+from ecrf.db import ShortStrEnum, UTCDateTime
 from ecrf.extensions import db
 from ecrf.subjects.models import Subject
 
 
-class FlagStatus(str, Enum):
+class FlagStatus(ShortStrEnum):
     """Open until the cause goes away (resolved) or the investigator confirms or dismisses it."""
 
     OPEN = "open"
     CONFIRMED = "confirmed"  # a safety signal the investigator reported as an adverse event
     DISMISSED = "dismissed"  # with a reason
     RESOLVED = "resolved"  # the cause went away
+
+    @property
+    def css(self) -> str:
+        """Bootstrap colour of this status's badge: an open flag stands out."""
+        return "danger" if self is FlagStatus.OPEN else "secondary"
 
 
 class Flag(db.Model):
@@ -44,9 +47,7 @@ class Flag(db.Model):
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("crf_entries.id"))
     #: What was found, in words for the worklist and the email ("ABI left fell 0.20 from baseline").
     message: Mapped[str] = mapped_column(Text)
-    status: Mapped[FlagStatus] = mapped_column(
-        SAEnum(FlagStatus, native_enum=False, length=10, values_callable=lambda e: [m.value for m in e]), default=FlagStatus.OPEN,
-    )
+    status: Mapped[FlagStatus] = mapped_column(default=FlagStatus.OPEN)
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -55,3 +56,8 @@ class Flag(db.Model):
     ae_entry_id: Mapped[int | None] = mapped_column(ForeignKey("crf_entries.id"))
 
     subject: Mapped[Subject] = relationship()
+
+    @property
+    def awaits_decision(self) -> bool:
+        """An open safety signal: the investigator confirms or dismisses it (a reminder is never decided)."""
+        return self.safety and self.status is FlagStatus.OPEN

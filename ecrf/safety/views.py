@@ -4,11 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ecrf.access import Action, can, flag_or_404, require
+from ecrf.access import Action, flag_or_404, require
 from ecrf.crfs.models import CrfEntry
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.views import entry_url
 from ecrf.extensions import db
+from ecrf.pages import flag_offers
 from ecrf.safety.services import confirm_flag, dismiss_flag
 from ecrf.web import FAILED, Repeated, act
 
@@ -36,5 +37,5 @@ def flag(flag_id: int):
     ae_entry = db.session.get(CrfEntry, flag.ae_entry_id) if flag.ae_entry_id else None
     return render_template(
         "safety/flag.html", flag=flag, ae_link=entry_url(flag.subject, ae_entry.visit, instrument("adverse_events"), ae_entry) if ae_entry else None,
-        may_decide=can(current_user, Action.DECIDE_FLAG, flag.study_id, flag.site_id),
+        offers=flag_offers(current_user, flag),
     )

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, ForeignKeyConstraint, Index, String
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
@@ -16,7 +15,7 @@ from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
 
 
-class ScreeningOutcome(str, Enum):
+class ScreeningOutcome(StrEnum):
     """Where a screened patient stands."""
 
     IN_PROGRESS = "in_progress"  # some criteria cannot be judged yet
@@ -51,9 +50,7 @@ class ScreeningRecord(db.Model):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Levels of the protocol's stratification factors, {factor code: level}.
     strata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    outcome: Mapped[ScreeningOutcome] = mapped_column(
-        SAEnum(ScreeningOutcome, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
-    )
+    outcome: Mapped[ScreeningOutcome]
     #: Codes of the criteria not met (inclusion) or met (exclusion), in protocol order.
     failed_criteria: Mapped[list[str]] = mapped_column(JSON, default=list)
     subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"), unique=True)
@@ -65,3 +62,18 @@ class ScreeningRecord(db.Model):
     study: Mapped[Study] = relationship()
     site: Mapped[Site] = relationship()
     subject: Mapped[Subject | None] = relationship()
+
+    @property
+    def enrollable(self) -> bool:
+        """Eligible: the patient may be enrolled, or may decline consent."""
+        return self.outcome is ScreeningOutcome.ELIGIBLE
+
+    @property
+    def declined(self) -> bool:
+        """The patient declined consent (a decline can be reversed)."""
+        return self.outcome is ScreeningOutcome.DECLINED_CONSENT
+
+    @property
+    def decided(self) -> bool:
+        """Enrolled or declined: the screening values no longer change."""
+        return self.subject is not None or self.declined

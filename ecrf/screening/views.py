@@ -10,6 +10,7 @@ from ecrf.access import Action, can, grants, require, screening_or_404, study_si
 from ecrf.alerts.services import raise_alert
 from ecrf.clock import site_today
 from ecrf.extensions import db
+from ecrf.pages import screening_offers
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod
 from ecrf.randomization.services import ListExhausted, list_use
@@ -82,7 +83,7 @@ def _screening_page(study, site, record: ScreeningRecord | None):
             flash(f"{saved.screening_number}: {saved.outcome.label}.", "success" if saved.outcome is ScreeningOutcome.ELIGIBLE else "info")
             return redirect(url_for("screening.record", number=saved.screening_number))
     return render_template(
-        "screening/form.html", study=study, site=site, record=record, form=form, protocol=protocol,
+        "screening/form.html", study=study, site=site, record=record, form=form, protocol=protocol, offers=screening_offers(record),
         failed=criterion_texts(study, record.failed_criteria) if record else [],
         computed=computed_values(record.values, screening_date=record.screening_date, at=record.updated_at) if record else [],
     )

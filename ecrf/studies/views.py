@@ -9,6 +9,7 @@ from ecrf.access import Action, can, grants, study_site_or_404
 from ecrf.clock import site_today
 from ecrf.extensions import db
 from ecrf.guards import BIGINT_MAX, int_arg
+from ecrf.pages import screening_sites
 from ecrf.protocols import protocol_for
 from ecrf.subjects.models import Subject
 from ecrf.subjects.services import subject_page
@@ -38,7 +39,8 @@ def study(study_code: str):
         "screening": any(can(current_user, Action.VIEW_SCREENING, study.id, site.id) for site in sites),
         "randomization": study.allocation == "randomized" and any(can(current_user, Action.MANAGE_RANDOMIZATION, study.id, site.id) for site in sites),
     }
-    return render_template("studies/study.html", study=study, protocol=protocol_for(study.code), sites=sites, counts=counts, links=links)
+    return render_template("studies/study.html", study=study, protocol=protocol_for(study.code), sites=sites, counts=counts, links=links,
+                           screening_sites=screening_sites(current_user, study, sites))
 
 
 @bp.route("/<study_code>/sites/<site_code>")
@@ -47,12 +49,6 @@ def site_subjects(study_code: str, site_code: str):
     study, site = study_site_or_404(current_user, study_code, site_code)
     per_page = current_app.config["ECRF_PAGE_SIZE"]
     page = int_arg("page", 1, low=1, high=BIGINT_MAX // per_page)
-    rows, total = subject_page(study, site, page, per_page)
-    pages = max((total + per_page - 1) // per_page, 1)
-    if page > pages:  # past the end (a typed or an old link): the last page
-        page = pages
-        rows, total = subject_page(study, site, page, per_page)
-    return render_template(
-        "studies/site.html", study=study, site=site, rows=rows, total=total,
-        page=page, pages=pages, today=site_today(site),
-    )
+    rows, pagination = subject_page(study, site, page, per_page)
+    return render_template("studies/site.html", study=study, site=site, rows=rows, pagination=pagination, today=site_today(site),
+                           screening_sites=screening_sites(current_user, study, [site]))

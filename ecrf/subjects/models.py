@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import Date, ForeignKey, ForeignKeyConstraint, Index, String, Text
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
@@ -14,7 +13,7 @@ from ecrf.extensions import db
 from ecrf.studies.models import Arm, Site, Study
 
 
-class SubjectStatus(str, Enum):
+class SubjectStatus(StrEnum):
     """Where a subject stands in the study."""
 
     ACTIVE = "active"
@@ -54,10 +53,7 @@ class Subject(db.Model):
     #: The index instant, where the protocol's index event has a time (e.g. randomization).
     index_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consent_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[SubjectStatus] = mapped_column(
-        SAEnum(SubjectStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=SubjectStatus.ACTIVE,
-    )
+    status: Mapped[SubjectStatus] = mapped_column(default=SubjectStatus.ACTIVE)
     #: Date the current status took effect (withdrawal, death ...); empty while active.
     status_date: Mapped[date | None] = mapped_column(Date)
     #: Why the subject left the study (withdrawal, loss to follow-up, death).
@@ -73,6 +69,11 @@ class Subject(db.Model):
     visits: Mapped[list["Visit"]] = relationship(  # noqa: F821
         back_populates="subject", order_by="Visit.target_date"
     )
+
+    @property
+    def active(self) -> bool:
+        """Still in follow-up: participation can still end (withdrawn, lost or died)."""
+        return self.status is SubjectStatus.ACTIVE
 
     def __repr__(self) -> str:
         return f"<Subject {self.subject_code}>"

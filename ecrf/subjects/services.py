@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import User
@@ -133,18 +134,19 @@ def next_visit(subject: Subject, today: date) -> tuple[Visit | None, WindowStatu
     return None, None
 
 
-def subject_page(study: Study, site: Site, page: int, per_page: int) -> tuple[list[SubjectRow], int]:
-    """One page of a site's subjects in a study, by subject ID, with their next visits; and the total count."""
-    where = (Subject.study_id == study.id, Subject.site_id == site.id)
-    total = db.session.scalar(select(func.count(Subject.id)).where(*where)) or 0
-    subjects = db.session.scalars(
-        select(Subject).where(*where)
+def subject_page(study: Study, site: Site, page: int, per_page: int) -> tuple[list[SubjectRow], Pagination]:
+    """One page of a site's subjects in a study, by subject ID, with their next visits; and where the page is in
+    the list (`.page`, `.pages`, `.total`). A page past the end (a typed or an old link) is the last page."""
+    stmt = (
+        select(Subject).where(Subject.study_id == study.id, Subject.site_id == site.id)
         .options(selectinload(Subject.visits).joinedload(Visit.definition), selectinload(Subject.arm))
         .order_by(Subject.subject_code)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
+    )
+    pagination = db.paginate(stmt, page=page, per_page=per_page, max_per_page=per_page, error_out=False)
+    if page > max(pagination.pages, 1):
+        pagination = db.paginate(stmt, page=max(pagination.pages, 1), per_page=per_page, max_per_page=per_page, error_out=False)
     today = site_today(site)
-    return [SubjectRow(subject, *next_visit(subject, today)) for subject in subjects], total
+    return [SubjectRow(subject, *next_visit(subject, today)) for subject in pagination.items], pagination
 
 
 #: Statuses a subject leaves the study with, before completing it.

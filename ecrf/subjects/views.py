@@ -4,6 +4,7 @@ from flask_login import current_user
 
 from ecrf.access import Action, require, subject_or_404
 from ecrf.clock import site_today
+from ecrf.pages import subject_offers
 from ecrf.protocols import protocol_for
 from ecrf.subjects.models import SubjectStatus
 from ecrf.subjects.services import LEAVING, end_participation, next_visit
@@ -22,7 +23,7 @@ def detail(subject_code: str):
     upcoming, _ = next_visit(subject, today)
     return render_template(
         "subjects/detail.html", subject=subject, visits=visits, today=today,
-        next_visit=upcoming, protocol=protocol_for(subject.study.code),
+        next_visit=upcoming, protocol=protocol_for(subject.study.code), offers=subject_offers(current_user, subject),
     )
 
 

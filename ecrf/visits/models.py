@@ -38,6 +38,10 @@ class Visit(db.Model):
     subject: Mapped[Subject] = relationship(back_populates="visits")
     definition: Mapped[VisitDefinition] = relationship()
 
+    def may_be_marked_missed(self, today: date) -> bool:
+        """No date recorded, not already missed, and its window has opened (on the site's calendar `today`)."""
+        return self.visit_date is None and not self.missed and today >= self.window_start
+
     @property
     def not_applicable(self) -> bool:
         """The subject left follow-up before this visit fell due."""

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
-from ecrf.access import Action, can, instrument_codes, may_record_visit, require, subject_or_404
+from ecrf.access import Action, instrument_codes, may_record_visit, require, subject_or_404
 from ecrf.auth.services import confirm_identity
 from ecrf.auth.views import locked_out
 from ecrf.clock import site_today
@@ -12,6 +12,7 @@ from ecrf.visits.windows import WindowStatus
 from ecrf.db import commit_with_retry
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
+from ecrf.pages import visit_offers
 from ecrf.web import FAILED, Repeated, act, submit
 from forms.visits import MissedVisitForm, SignForm, VisitDateForm
 
@@ -30,14 +31,10 @@ def _page(subject, visit, date_form=None, missed_form=None, sign_form=None, firs
     """The visit page, with the forms as posted (errors included) or fresh."""
     forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
     today = site_today(subject.site)
-    study, site = subject.study_id, subject.site_id
     return render_template(
         "visits/detail.html", subject=subject, visit=visit, status=visit.status(today), today=today, forms=forms,
         form=date_form or VisitDateForm(obj=visit), missed_form=missed_form or MissedVisitForm(), sign_form=sign_form or SignForm(),
-        may_record=may_record_visit(current_user, subject, visit),
-        may_enter=can(current_user, Action.ENTER_DATA, study, site),
-        may_sign=can(current_user, Action.SIGN, study, site) and any(vf.signable for vf in forms),
-        may_lock=can(current_user, Action.LOCK, study, site) and any(vf.lockable for vf in forms),
+        offers=visit_offers(current_user, subject, visit, forms, today),
         first_signature=not session.get(SIGNER_IDENTIFIED) if first_signature is None else first_signature,
     )
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol as TypingProtocol
 
 from sqlalchemy import ColumnElement, and_
 
 
-class WindowStatus(str, Enum):
+class WindowStatus(StrEnum):
     """Where a visit stands relative to its window."""
 
     NOT_YET_OPEN = "not yet open"
@@ -33,6 +33,12 @@ class WindowStatus(str, Enum):
     def css(self) -> str:
         """Bootstrap colour for this status."""
         return _CSS[self]
+
+    @property
+    def row_css(self) -> str:
+        """Bootstrap colour of a table row of a visit with this status: none where the row would be unreadable
+        (dark) or invisible (light)."""
+        return "" if _CSS[self] in ("light", "dark") else _CSS[self]
 
 
 _CSS = {
