@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text
 from sqlalchemy.types import TypeEngine
@@ -20,7 +20,7 @@ from ecrf.crfs.models import MissingCode
 from ecrf.db import UTCDateTime
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What an item holds; the column type and the form field follow from it."""
 
     INTEGER = "integer"  #: a whole number in [low, high]
