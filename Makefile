@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(PY) -m flask --app app
 
-.PHONY: install run test test-postgres clean
+.PHONY: install run test test-postgres lint format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ test: install
 # The suite on PostgreSQL (default: the local server's database `test`).
 test-postgres: install
 	ECRF_TEST_DATABASE_URL=$${ECRF_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(PY) -m pytest
+
+# ruff (format check and lint) and mypy, configured in pyproject.toml; zero findings expected.
+lint: install
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+# Apply ruff's formatting and safe fixes.
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

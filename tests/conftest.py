@@ -60,19 +60,64 @@ def app(tmp_path_factory):
     return application
 
 
+def _commits(request) -> bool:
+    """Whether a test needs real commits: it serves pages to other threads or processes (live_server), or is
+    marked `commits` (it opens its own connections, runs threads, or tests what a commit does)."""
+    return "live_server" in request.fixturenames or request.node.get_closest_marker("commits") is not None
+
+
 @pytest.fixture(autouse=True)
 def _app_context(request, app):
-    """Each test runs in an app context and leaves only the kept tables behind."""
+    """Each test runs in an app context and leaves only the kept tables behind: most in one transaction rolled
+    back at the end (the app's commits become savepoints in it), those that need real commits by emptying the
+    tables after them."""
     with app.app_context():
+        if _commits(request):
+            yield
+            _empty_tables()
+        else:
+            with _rolled_back(app):
+                yield
+
+
+def _empty_tables() -> None:
+    db.session.remove()
+    tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEPT_TABLES]
+    with db.engine.begin() as connection:
+        for table in tables:
+            connection.execute(table.delete())
+    sync_protocols(protocol_files())  # a test may have changed a protocol's rows
+    db.session.commit()
+    db.session.remove()
+
+
+@contextmanager
+def _rolled_back(app):
+    """Every session of the block works in one outer transaction on one connection, rolled back at the end; a
+    session's commit releases a savepoint in it (SQLAlchemy's "join an external transaction" recipe)."""
+    db.session.remove()
+    engines = db._app_engines[app]
+    engine = engines[None]
+    connection = engine.connect()
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:  # pysqlite begins transactions itself and breaks SAVEPOINT: take over, as SQLAlchemy's docs advise
+        driver = connection.connection.dbapi_connection
+        driver.isolation_level = None
+    outer = connection.begin()
+    if sqlite:
+        connection.exec_driver_sql("BEGIN")
+    engines[None] = connection
+    db.session.configure(join_transaction_mode="create_savepoint")
+    try:
         yield
+    finally:
         db.session.remove()
-        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEPT_TABLES]
-        with db.engine.begin() as connection:
-            for table in tables:
-                connection.execute(table.delete())
-        sync_protocols(protocol_files())  # a test may have changed a protocol's rows
-        db.session.commit()
-        db.session.remove()
+        db.session.configure(join_transaction_mode="conditional_savepoint")
+        engines[None] = engine
+        outer.rollback()
+        if sqlite:
+            driver.isolation_level = ""
+        connection.close()
 
 
 @pytest.fixture(scope="session")

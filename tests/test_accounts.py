@@ -236,6 +236,7 @@ def _table_contents() -> dict[str, list]:
     return contents
 
 
+@pytest.mark.commits
 def test_every_post_route_refuses_a_form_without_csrf_token_and_changes_nothing(app, client, make_site, make_user, make_subject, make_screening, login):
     site = make_site("SH01", ["defier"])
     subject = make_subject("defier", site, date(2026, 1, 10))

@@ -157,6 +157,7 @@ def fresh_app(app):
         db.engine.dispose()
 
 
+@pytest.mark.commits
 def test_a_database_error_in_a_view_gets_the_error_page_and_the_next_request_works(fresh_app, make_user, caplog):
     make_user("twin@example.org")
 

@@ -356,6 +356,7 @@ def _committed_elsewhere(statement: str, **params) -> None:
         connection.execute(text(statement), params)
 
 
+@pytest.mark.commits
 def test_a_signature_over_an_entry_saved_since_it_was_read_is_refused(people, subject):
     from ecrf.auth.services import PasswordCheck
     from ecrf.crfs.services import sign_entries
@@ -372,6 +373,7 @@ def test_a_signature_over_an_entry_saved_since_it_was_read_is_refused(people, su
     assert _count(Signature) == 0
 
 
+@pytest.mark.commits
 def test_a_visit_date_change_racing_a_signature_is_refused_and_never_leaves_a_signature_that_does_not_hold(people, subject):
     post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
     entry = _abi_entry()  # the date change has read the visit's forms: none is signed yet ...
@@ -397,6 +399,7 @@ def test_a_visit_date_change_that_loses_a_race_is_told_so_not_an_error(people, s
         assert signature_holds(signature, instrument("abi"), entry)
 
 
+@pytest.mark.commits
 def test_a_screening_correction_after_a_decline_by_someone_else_is_refused(people, site, make_screening):
     from ecrf.errors import InvalidInput
     from ecrf.screening.services import save_screening
@@ -469,6 +472,7 @@ def test_arms_and_visits_removed_from_a_protocol_never_give_their_id_to_a_later_
         db.session.commit()
 
 
+@pytest.mark.commits
 def test_an_enrolment_never_goes_ahead_on_screening_values_corrected_meanwhile(site, make_screening):
     from ecrf.errors import InvalidInput
     from ecrf.screening.services import enrol_from_screening

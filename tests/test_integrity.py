@@ -121,6 +121,7 @@ def test_the_application_cannot_update_or_delete_audit_rows(abi_url, people, aud
     assert db.session.get(AuditEvent, row.id).new_value != "forged"
 
 
+@pytest.mark.commits
 @pytest.mark.parametrize("statement", ["UPDATE audit_events SET new_value = 'forged'", "DELETE FROM audit_events"])
 def test_the_database_refuses_to_change_audit_rows_even_past_the_application(abi_url, people, audit_mark, statement):
     post_form(people[1][Role.COORDINATOR], abi_url, {**ABI, "action": "complete"})

@@ -1,6 +1,7 @@
 """The Alembic migrations build exactly the models' schema."""
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -14,6 +15,7 @@ def _differences(engine) -> list:
         return compare_metadata(MigrationContext.configure(connection), db.metadata)
 
 
+@pytest.mark.commits
 def test_upgrade_on_the_test_database_gives_the_models_schema(app):
     """The session database was built by `upgrade()` (see conftest); nothing differs from the models."""
     assert _differences(db.engine) == []

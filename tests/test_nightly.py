@@ -200,6 +200,7 @@ def test_each_site_gets_its_digest_after_its_own_0600_on_the_clock_change_days(f
 
 # -- one scheduler ------------------------------------------------------------------------------------------
 
+@pytest.mark.commits
 def test_two_scheduler_processes_send_each_email_once(app, make_site, make_user, make_subject, smtp_server):
     """Two `flask ecrf scheduler --run-once` processes at once, on the same database and mail server, now."""
     from ecrf.clock import site_today
@@ -219,6 +220,7 @@ def test_two_scheduler_processes_send_each_email_once(app, make_site, make_user,
     assert len(smtp_server.to("one@example.org")) == 1 and len(smtp_server.to("two@example.org")) == 1
 
 
+@pytest.mark.commits
 def test_the_job_store_lives_in_the_apps_database(app):
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -234,6 +236,7 @@ def test_the_job_store_lives_in_the_apps_database(app):
         scheduler.shutdown(wait=False)
 
 
+@pytest.mark.commits
 def test_the_web_app_never_starts_the_scheduler(client):
     import threading
 

@@ -99,6 +99,7 @@ def test_a_bad_list_file_is_refused_with_the_line_and_the_reason(cli, defiance_s
     assert db.session.scalar(select(func.count(RandomizationSlot.id))) == 0
 
 
+@pytest.mark.commits
 def test_fifty_concurrent_randomizations_take_fifty_consecutive_slots(app, cli, defiance_sites, make_subject):
     cli.invoke(args=["ecrf", "randomization", "generate", "defiance", "--seed", "9", "--per-stratum", "60"])
     subject_ids = [make_subject("defiance", defiance_sites[0], NOW.date()).id for _ in range(50)]
