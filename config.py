@@ -8,8 +8,10 @@ Select a class with ``ECRF_CONFIG`` (``development`` by default, ``production``,
 without it; development without it uses a random key made once in ``instance/secret_key``
 (see `instance_secret_key`); only the testing class has a fixed key.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -129,10 +131,8 @@ def instance_secret_key(instance_dir: Path) -> str:
                 handle.write(secrets.token_hex(32) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            try:
+            with contextlib.suppress(FileExistsError):  # another process made it first: its key is the one
                 os.link(temporary, path)
-            except FileExistsError:
-                pass  # another process made it first: its key is the one
         finally:
             os.unlink(temporary)
     key = path.read_text(encoding="ascii").strip()

@@ -6,6 +6,7 @@ Default: 100,000 subjects in a temporary SQLite file. Subjects are spread over
 the demo sites and studies with index dates over the past two years; about 90 %
 of closed windows have a visit date. Figures go in bench/README.md.
 """
+
 from __future__ import annotations
 
 import random
@@ -17,23 +18,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import insert, select, text  # noqa: E402
+from flask_migrate import upgrade
+from sqlalchemy import insert, select, text
 
-from ecrf import create_app  # noqa: E402
-from ecrf.clock import now_utc, site_today  # noqa: E402
-from ecrf.demo import DEMO_PASSWORD, QUOTAS, load_demo  # noqa: E402
-from ecrf.extensions import db  # noqa: E402
-from ecrf.notify.nightly import run_nightly  # noqa: E402
-from ecrf.protocols import protocol_files  # noqa: E402
-from ecrf.studies.models import Site, Study  # noqa: E402
-from ecrf.studies.services import sync_protocols  # noqa: E402
-from ecrf.auth.models import User  # noqa: E402
-from ecrf.subjects.models import Subject, SubjectStatus  # noqa: E402
-from ecrf.subjects.services import subject_page  # noqa: E402
-from ecrf.visits.models import Visit  # noqa: E402
-from ecrf.visits.windows import compute_window  # noqa: E402
-from ecrf.worklist.services import build_worklist  # noqa: E402
+from ecrf import create_app
+from ecrf.auth.models import User
+from ecrf.clock import now_utc, site_today
+from ecrf.demo import DEMO_PASSWORD, QUOTAS, load_demo
+from ecrf.extensions import db
+from ecrf.notify.nightly import run_nightly
+from ecrf.protocols import protocol_files
+from ecrf.studies.models import Site, Study
+from ecrf.studies.services import sync_protocols
+from ecrf.subjects.models import Subject, SubjectStatus
+from ecrf.subjects.services import subject_page
+from ecrf.visits.models import Visit
+from ecrf.visits.windows import compute_window
+from ecrf.worklist.services import build_worklist
 
 
 def generate(n: int, rng: random.Random) -> None:
@@ -49,19 +50,33 @@ def generate(n: int, rng: random.Random) -> None:
         today = site_today(site)
         index = today - timedelta(days=rng.randint(0, 730))
         subject_id = next_id + i
-        subjects.append({
-            "id": subject_id, "subject_code": f"{study.subject_prefix}-{site.code}-B{i:06d}", "study_id": study.id,
-            "site_id": site.id, "arm_id": rng.choice(study.arms).id, "index_date": index, "consent_date": index,
-            "status": SubjectStatus.ACTIVE, "enrolled_at": now_utc(),
-        })
+        subjects.append(
+            {
+                "id": subject_id,
+                "subject_code": f"{study.subject_prefix}-{site.code}-B{i:06d}",
+                "study_id": study.id,
+                "site_id": site.id,
+                "arm_id": rng.choice(study.arms).id,
+                "index_date": index,
+                "consent_date": index,
+                "status": SubjectStatus.ACTIVE,
+                "enrolled_at": now_utc(),
+            }
+        )
         for definition in study.visit_definitions:
             window = compute_window(index, definition)
-            done = window.end < today and rng.random() < 0.9 or definition.target_day == 0
-            visits.append({
-                "subject_id": subject_id, "definition_id": definition.id, "target_date": window.target,
-                "window_start": window.start, "window_end": window.end,
-                "visit_date": window.start if done else None, "missed": False,
-            })
+            done = (window.end < today and rng.random() < 0.9) or definition.target_day == 0
+            visits.append(
+                {
+                    "subject_id": subject_id,
+                    "definition_id": definition.id,
+                    "target_date": window.target,
+                    "window_start": window.start,
+                    "window_end": window.end,
+                    "visit_date": window.start if done else None,
+                    "missed": False,
+                }
+            )
     db.session.execute(insert(Subject), subjects)
     db.session.execute(insert(Visit), visits)
     db.session.commit()
@@ -97,18 +112,20 @@ def main() -> None:
         print(f"  overdue {worklist.overdue.total}, open {worklist.open.total}, opening {worklist.opening.total}")
         defier = db.session.scalar(select(Study).where(Study.code == "defier"))
         sh01 = db.session.scalar(select(Site).where(Site.code == "SH01"))
-        rows, total = timed("subject list page 1 (50 rows)", lambda: subject_page(defier, sh01, 1, 50))
+        _rows, total = timed("subject list page 1 (50 rows)", lambda: subject_page(defier, sh01, 1, 50))
         timed("subject list last page", lambda: subject_page(defier, sh01, max(total // 50, 1), 50))
         print(f"  DEFIER at SH01: {total} subjects")
         start = time.perf_counter()
         report = run_nightly(on_date=site_today(sh01), dry_run=True)
-        print(f"nightly pass, every site, dry run: {time.perf_counter() - start:.1f} s "
-              f"({report.overdue_visits} overdue visits, {report.new_flags} new flags, {report.emails_queued} digests)")
+        print(
+            f"nightly pass, every site, dry run: {time.perf_counter() - start:.1f} s "
+            f"({report.overdue_visits} overdue visits, {report.new_flags} new flags, {report.emails_queued} digests)"
+        )
     client = app.test_client()
     client.post("/login", data={"email": "coordinator@example.org", "password": DEMO_PASSWORD})
     with app.app_context():
         for url in ("/", "/studies/defier/sites/SH01"):
-            timed(f"GET {url} (whole page)", lambda: client.get(url))
+            timed(f"GET {url} (whole page)", lambda url=url: client.get(url))
 
 
 if __name__ == "__main__":

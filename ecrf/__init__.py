@@ -1,4 +1,5 @@
 """The eCRF application: `create_app` builds it."""
+
 from __future__ import annotations
 
 import os
@@ -82,8 +83,7 @@ def _secret_key(config_name: str, configured: str | None, instance_dir: Path) ->
         return configured
     if config_name == "production":
         raise RuntimeError(
-            "SECRET_KEY is not set: the production configuration refuses to start without it. Set it in the environment to "
-            f"a long random value, {_MAKE_A_KEY}"
+            f"SECRET_KEY is not set: the production configuration refuses to start without it. Set it in the environment to a long random value, {_MAKE_A_KEY}"
         )
     return instance_secret_key(instance_dir)
 
@@ -96,12 +96,12 @@ def _register_url_converters(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from ecrf.admin.views import bp as admin_bp
+    from ecrf.audit.views import bp as audit_bp
     from ecrf.auth.views import bp as auth_bp
     from ecrf.crfs.views import bp as crfs_bp
-    from ecrf.screening.views import bp as screening_bp
     from ecrf.queries.views import bp as queries_bp
-    from ecrf.audit.views import bp as audit_bp
     from ecrf.safety.views import bp as safety_bp
+    from ecrf.screening.views import bp as screening_bp
     from ecrf.studies.views import bp as studies_bp
     from ecrf.subjects.views import bp as subjects_bp
     from ecrf.visits.views import bp as visits_bp

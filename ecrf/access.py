@@ -4,6 +4,7 @@ A user holds roles per (study, site) through memberships. Views ask `can(...)`
 and load objects through `subject_or_404` / `scoped(...)`, so a user never
 reaches another site's data: objects outside their sites are "not found".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -101,9 +102,7 @@ def grants(user: User) -> Grants:
     if user.id not in cache:
         result = Grants()
         memberships = db.session.scalars(
-            select(Membership)
-            .where(Membership.user_id == user.id)
-            .options(joinedload(Membership.study), joinedload(Membership.site))
+            select(Membership).where(Membership.user_id == user.id).options(joinedload(Membership.study), joinedload(Membership.site))
         )
         for membership in memberships:
             result.roles.setdefault((membership.study_id, membership.site_id), set()).add(membership.role)
@@ -177,10 +176,14 @@ def may_record_visit(user: User, subject: Subject, visit) -> bool:
 
 def screening_or_404(user: User, number: str):
     """A screening record, if the user may see its study's screening log at its site; 404 otherwise."""
-    record = db.first_or_404(scoped(
-        select(ScreeningRecord).where(ScreeningRecord.screening_number == number), user,
-        ScreeningRecord.study_id, ScreeningRecord.site_id,
-    ))
+    record = db.first_or_404(
+        scoped(
+            select(ScreeningRecord).where(ScreeningRecord.screening_number == number),
+            user,
+            ScreeningRecord.study_id,
+            ScreeningRecord.site_id,
+        )
+    )
     if not can(user, Action.VIEW_SCREENING, record.study_id, record.site_id):
         abort(404)
     return record

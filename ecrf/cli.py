@@ -1,4 +1,5 @@
 """`flask ecrf ...`: the command line of the eCRF."""
+
 from __future__ import annotations
 
 import json
@@ -75,13 +76,15 @@ def schedule(study: str, index_date_text: str, as_json: bool) -> None:
     rows = []
     for visit in all_protocols[study].visits:
         window = compute_window(index_date, visit)
-        rows.append({
-            "code": visit.code,
-            "label": visit.label,
-            "target_date": window.target.isoformat(),
-            "window_start": window.start.isoformat(),
-            "window_end": window.end.isoformat(),
-        })
+        rows.append(
+            {
+                "code": visit.code,
+                "label": visit.label,
+                "target_date": window.target.isoformat(),
+                "window_start": window.start.isoformat(),
+                "window_end": window.end.isoformat(),
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -1,13 +1,14 @@
 """The only clock of the application. Tests move it with time-machine."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 
 def now_utc() -> datetime:
     """The current instant, timezone-aware, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def local_today(tz_name: str, at: datetime | None = None) -> date:

@@ -1,6 +1,7 @@
 """Declarative base, the only dialect-specific database code, and the ways writes are made safe against concurrent
 requests: a conditional UPDATE (`update_where`), a row held until commit (`lock_row`), a whole transaction run
 again (`commit_with_retry`), and telling a lost race from a real error (`lost_race`)."""
+
 from __future__ import annotations
 
 import enum
@@ -8,8 +9,8 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TypeVar
-from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, select, update
 from sqlalchemy import Enum as SAEnum
@@ -77,12 +78,12 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime: store timezone-aware instants only")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def commit_with_retry(session, work: Callable[[], T], attempts: int = 40) -> T:

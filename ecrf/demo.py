@@ -5,6 +5,7 @@ no birth dates. Running it again creates nothing new (sites, users and
 memberships are looked up by their keys; each study-site is filled up to its
 quota of subjects once).
 """
+
 from __future__ import annotations
 
 import random
@@ -20,10 +21,10 @@ from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod
 from ecrf.randomization.models import RandomizationSlot
-from ecrf.studies.models import Site, Study, StudySite
 from ecrf.randomization.services import generate_list
 from ecrf.screening.eligibility import eligible_example, values_from_numbers
 from ecrf.screening.services import decline_consent, enrol_from_screening, save_screening
+from ecrf.studies.models import Site, Study, StudySite
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.subjects.services import LEAVING, end_participation
 from ecrf.visits.services import record_visit_date
@@ -45,12 +46,17 @@ SITES = [
 
 #: (study, site) -> number of demo subjects (200 in all)
 QUOTAS = {
-    ("defier", "SH01"): 30, ("defier", "HZ01"): 20,
+    ("defier", "SH01"): 30,
+    ("defier", "HZ01"): 20,
     ("precise-cal", "SH01"): 35,
     ("angel-icas", "BJ01"): 30,
-    ("leg-deb", "IT01"): 15, ("leg-deb", "DE01"): 15,
-    ("defiance", "DE01"): 12, ("defiance", "AT01"): 11, ("defiance", "US01"): 12,
-    ("defiance", "US02"): 10, ("defiance", "US03"): 10,
+    ("leg-deb", "IT01"): 15,
+    ("leg-deb", "DE01"): 15,
+    ("defiance", "DE01"): 12,
+    ("defiance", "AT01"): 11,
+    ("defiance", "US01"): 12,
+    ("defiance", "US02"): 10,
+    ("defiance", "US03"): 10,
 }
 
 #: The coordinator's and investigator's sites: every study is in reach of one login.
@@ -138,8 +144,11 @@ def _demo_subject(study: Study, site: Site, rng: random.Random) -> Subject:
         decline_consent(_demo_screening(study, site, numbers, answers, index_date, at), None)
     record = _demo_screening(study, site, numbers, answers, index_date, at)
     subject = enrol_from_screening(
-        record, consent_date=index_date - timedelta(days=rng.randint(0, 3)), index_date=index_date,
-        arm_code=rng.choice(study.arms).code if protocol.allocation.method is AllocationMethod.CHOSEN else None, at=at,
+        record,
+        consent_date=index_date - timedelta(days=rng.randint(0, 3)),
+        index_date=index_date,
+        arm_code=rng.choice(study.arms).code if protocol.allocation.method is AllocationMethod.CHOSEN else None,
+        at=at,
     )
     for visit in subject.visits[1:]:  # the day-0 visit is dated at enrolment
         visit_date = _demo_visit_date(visit.window_start, visit.window_end, today, rng)

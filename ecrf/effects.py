@@ -3,6 +3,7 @@
 Each receiver runs inside the service's `send`, so in the write's own transaction, once per write.
 (Why signals rather than a before-commit unit of work: see `ecrf.signals`.)
 """
+
 from __future__ import annotations
 
 from datetime import date

@@ -5,6 +5,7 @@ transaction), and every page's navbar reads the logged-in user and their members
 first rolls the session back, then renders its template; if even that fails (the database is down), it
 answers with a plain page that needs nothing, and logs why. Flask logs the original error of a 500.
 """
+
 from __future__ import annotations
 
 from html import escape
@@ -31,11 +32,11 @@ PLAIN_PAGE = """<!doctype html>
 def _roll_back() -> None:
     try:
         db.session.rollback()
-    except Exception:  # noqa: BLE001 (the connection may be gone: start afresh)
+    except Exception:
         current_app.logger.exception("Rolling back before an error page failed")
         try:
             db.session.remove()
-        except Exception:  # noqa: BLE001
+        except Exception:
             current_app.logger.exception("Discarding the session before an error page failed")
 
 
@@ -44,7 +45,7 @@ def error_page(template: str, code: int, message: str | None = None) -> tuple[st
     _roll_back()
     try:
         return render_template(template, message=message), code
-    except Exception:  # noqa: BLE001 (an error page must not fail: the plain page follows)
+    except Exception:
         current_app.logger.exception("The error page %s (status %s) could not be rendered; sent the plain page", template, code)
         _roll_back()
         title, text = TEXTS.get(code, TEXTS[500])

@@ -1,4 +1,5 @@
 """Exceptions shared by services and views."""
+
 from __future__ import annotations
 
 
@@ -10,6 +11,6 @@ class InvalidInput(Exception):
         self.problems = problems
 
     @classmethod
-    def at(cls, field: str | None, message: str) -> "InvalidInput":
+    def at(cls, field: str | None, message: str) -> InvalidInput:
         """One problem with one field."""
         return cls([(field, message)])

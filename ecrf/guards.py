@@ -6,20 +6,52 @@
   view runs, so nothing is written.
 - Integer query arguments (`?page=`) are read with `int_arg`, which keeps them within bounds.
 """
+
 from __future__ import annotations
 
 import re
 
 from flask import abort, request
-from werkzeug.routing import IntegerConverter as WerkzeugIntegerConverter, Map, ValidationError
+from werkzeug.routing import IntegerConverter as WerkzeugIntegerConverter
+from werkzeug.routing import Map, ValidationError
 
 #: The largest value of a 64-bit signed integer column (PostgreSQL BIGINT, SQLite INTEGER).
 BIGINT_MAX = 2**63 - 1
 #: C0 control characters except tab, LF and CR.
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 C0_NAMES = (
-    "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
-    "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
+    "NUL",
+    "SOH",
+    "STX",
+    "ETX",
+    "EOT",
+    "ENQ",
+    "ACK",
+    "BEL",
+    "BS",
+    "HT",
+    "LF",
+    "VT",
+    "FF",
+    "CR",
+    "SO",
+    "SI",
+    "DLE",
+    "DC1",
+    "DC2",
+    "DC3",
+    "DC4",
+    "NAK",
+    "SYN",
+    "ETB",
+    "CAN",
+    "EM",
+    "SUB",
+    "ESC",
+    "FS",
+    "GS",
+    "RS",
+    "US",
 )
 
 
@@ -27,7 +59,7 @@ class IntegerConverter(WerkzeugIntegerConverter):
     """`<int:...>` in this app is a database id: a whole number from 1 to BIGINT_MAX, anything else does not match
     (404). It keeps werkzeug's class name, which code looking at a rule's converters by name expects."""
 
-    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = 1, max: int | None = BIGINT_MAX, signed: bool = False) -> None:  # noqa: A002 (werkzeug's names)
+    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = 1, max: int | None = BIGINT_MAX, signed: bool = False) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
     def to_python(self, value: str) -> int:
@@ -50,13 +82,14 @@ def control_character_problem() -> str | None:
     """What is wrong with the request if a query argument or form value holds a control character; 404 for the path."""
     if CONTROL_CHARACTER.search(request.path):
         abort(404)
-    for values, what, again in ((request.args, "Parameter '{}' in the address", "open the page again"),
-                                (request.form, "Field '{}'", "send the form again")):
+    for values, what, again in ((request.args, "Parameter '{}' in the address", "open the page again"), (request.form, "Field '{}'", "send the form again")):
         for name, value in values.items(multi=True):
             found = CONTROL_CHARACTER.search(name) or CONTROL_CHARACTER.search(value)
             if found:
-                return (f"{what.format(_printable(name))} contains a control character ({control_character_name(found.group())}), "
-                        f"which is not allowed; remove it and {again}.")
+                return (
+                    f"{what.format(_printable(name))} contains a control character ({control_character_name(found.group())}), "
+                    f"which is not allowed; remove it and {again}."
+                )
     return None
 
 

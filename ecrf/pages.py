@@ -5,6 +5,7 @@ Each offer is the access rule (`ecrf.access`, the one place for those) and the o
 `CrfEntry.lockable`, `QueryStatus.next_steps` ...). The routes that act check the same again for themselves
 (`ecrf.access.require`, the model's transition methods): an offer is what to show, never a permission.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class EntryOffers:
 
 def entry_offers(user: User, subject: Subject, entry: CrfEntry | None) -> EntryOffers:
     """What the page of `entry` (None: a form not started) offers `user`."""
+
     def may(action: Action) -> bool:
         return can(user, action, subject.study_id, subject.site_id)
 
@@ -65,6 +67,7 @@ class VisitOffers:
 
 def visit_offers(user: User, subject: Subject, visit: Visit, forms: list[VisitForm], today: date) -> VisitOffers:
     """What the page of `visit` (with the forms the user sees, on the site's calendar `today`) offers `user`."""
+
     def may(action: Action) -> bool:
         return can(user, action, subject.study_id, subject.site_id)
 
@@ -94,6 +97,7 @@ class QueryOffers:
 
 def query_offers(user: User, query: DataQuery) -> QueryOffers:
     """The steps of `query`'s thread `user` may take now: the step must follow the query's status and be theirs."""
+
     def offered(step: str) -> bool:
         return step in query.status.next_steps and may_take_query_step(user, query, step)
 
@@ -142,8 +146,7 @@ def screening_offers(record: ScreeningRecord | None) -> ScreeningOffers:
     """What the page of `record` (None: a new screening) offers."""
     if record is None:
         return ScreeningOffers(enrol=False, reverse_decline=False, save=True)
-    return ScreeningOffers(enrol=record.enrollable, reverse_decline=record.declined and record.subject is None,
-                           save=not record.decided)
+    return ScreeningOffers(enrol=record.enrollable, reverse_decline=record.declined and record.subject is None, save=not record.decided)
 
 
 def screening_sites(user: User, study: Study, sites: list[Site]) -> frozenset[int]:

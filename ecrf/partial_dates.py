@@ -13,6 +13,7 @@ Accepted on input (choice: what sites write on paper CRFs, where CDASH prints
 Years run from 1900 to 2100: a guard against typing slips such as "0226"; whether a date
 lies in the study is the form's rule, not this module's.
 """
+
 from __future__ import annotations
 
 import calendar

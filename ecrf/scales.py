@@ -4,6 +4,7 @@ Definitions and bands follow ../shared/reference/clinical.md (sections cited per
 function). Each function rejects an out-of-range input with ValueError naming the
 item, so a wrong value can never turn into a plausible-looking score.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -33,8 +34,7 @@ def _pressure(name: str, value: int | None) -> int | None:
 NO_SIGNAL_ABI = Decimal("0.00")
 
 
-def abi(ankle_pt: int | None, ankle_dp: int | None, brachial_right: int | None, brachial_left: int | None,
-        *, no_pedal_signal: bool = False) -> Decimal | None:
+def abi(ankle_pt: int | None, ankle_dp: int | None, brachial_right: int | None, brachial_left: int | None, *, no_pedal_signal: bool = False) -> Decimal | None:
     """ABI of one leg: the higher of its posterior tibial and dorsalis pedis pressures over
     the higher brachial pressure, to 2 decimals rounded half-up (2016 AHA/ACC).
 
@@ -108,9 +108,21 @@ def villalta_severity(total: int, ulcer: bool) -> str:
 
 #: item -> (highest score, may be untestable)
 NIHSS_ITEMS: dict[str, tuple[int, bool]] = {
-    "1a": (3, False), "1b": (2, False), "1c": (2, False), "2": (2, False), "3": (3, False), "4": (3, False),
-    "5a": (4, True), "5b": (4, True), "6a": (4, True), "6b": (4, True), "7": (2, True),
-    "8": (2, False), "9": (3, False), "10": (2, True), "11": (2, False),
+    "1a": (3, False),
+    "1b": (2, False),
+    "1c": (2, False),
+    "2": (2, False),
+    "3": (3, False),
+    "4": (3, False),
+    "5a": (4, True),
+    "5b": (4, True),
+    "6a": (4, True),
+    "6b": (4, True),
+    "7": (2, True),
+    "8": (2, False),
+    "9": (3, False),
+    "10": (2, True),
+    "11": (2, False),
 }
 
 
@@ -130,6 +142,7 @@ def nihss_total(items: Mapping[str, int | None]) -> int:
 
 
 # -- Duplex, cardiac markers --------------------------------------------------------------------
+
 
 def psv_ratio(psv_lesion: Decimal | int, psv_proximal: Decimal | int) -> Decimal:
     """Peak systolic velocity ratio: intrastenotic over prestenotic PSV, 2 decimals half-up (§8.3)."""
@@ -160,8 +173,9 @@ def shown_multiple(multiple: Decimal) -> Decimal:
     return Decimal(multiple).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
-def periprocedural_mi(peak: Decimal, upper_limit_of_normal: Decimal, multiple: Decimal,
-                      pre: Decimal | None = None, rise_percent: Decimal | None = None) -> bool:
+def periprocedural_mi(
+    peak: Decimal, upper_limit_of_normal: Decimal, multiple: Decimal, pre: Decimal | None = None, rise_percent: Decimal | None = None
+) -> bool:
     """Periprocedural MI by one cardiac marker (§8.6): the post-PCI peak above `multiple` x ULN, judged exactly
     (peak > multiple x ULN, no division, no rounding). When the pre-PCI value is itself above the ULN and
     `rise_percent` is given, the peak must also exceed it by more than `rise_percent` % (UDMI: an elevated

@@ -4,12 +4,13 @@ scheduler started by mistake runs nothing; the outbox's keys make a second email
 A second job sends the outbox's due emails every minute (a password reset link should not wait for
 the next nightly run); it needs no lease, since the sender claims each email before sending it.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import socket
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -60,11 +61,19 @@ def outbox_job() -> tuple[int, int]:
 def add_jobs(scheduler) -> None:
     """Register the jobs: the nightly pass every few minutes, the outbox every minute (both start at once)."""
     scheduler.add_job(
-        "ecrf.scheduler:nightly_job", "interval", seconds=int(EVERY.total_seconds()), id="nightly", replace_existing=True,
+        "ecrf.scheduler:nightly_job",
+        "interval",
+        seconds=int(EVERY.total_seconds()),
+        id="nightly",
+        replace_existing=True,
         next_run_time=now_utc(),
     )
     scheduler.add_job(
-        "ecrf.scheduler:outbox_job", "interval", seconds=int(OUTBOX_EVERY.total_seconds()), id="outbox", replace_existing=True,
+        "ecrf.scheduler:outbox_job",
+        "interval",
+        seconds=int(OUTBOX_EVERY.total_seconds()),
+        id="outbox",
+        replace_existing=True,
         next_run_time=now_utc(),
     )
 
@@ -89,7 +98,8 @@ def run_forever(app: Flask) -> None:
         engine = db.engine
     scheduler = BlockingScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
-        timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone=UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
     )
     add_jobs(scheduler)
     log.info("scheduler %s started", HOLDER)

@@ -13,24 +13,34 @@ not trigger one (the nightly pass's own flags, an investigator's decision on a f
 blinker (which Flask ships) calls a signal's receivers in no set order, so each signal here has
 exactly one receiver, which runs its steps in order.
 """
+
 from __future__ import annotations
 
 from blinker import Namespace
 
 _signals = Namespace()
 
-entry_saved = _signals.signal("entry-saved", doc="""
+entry_saved = _signals.signal(
+    "entry-saved",
+    doc="""
 An instrument entry was saved (a draft or complete, new or changed) and flushed.
 *sender*: the `CrfEntry`; *visit*: its `Visit`; *by*: the acting `User` or None.
-""")
+""",
+)
 
-visit_changed = _signals.signal("visit-changed", doc="""
+visit_changed = _signals.signal(
+    "visit-changed",
+    doc="""
 A visit was dated or marked missed; the change is set on the visit but not yet flushed.
 *sender*: the `Visit`; *previous_date*: its date before (None if it had none); *reason*: the
 deviation reason (dated outside its window) or the reason missed; *by*: the acting `User` or None.
-""")
+""",
+)
 
-subject_changed = _signals.signal("subject-changed", doc="""
+subject_changed = _signals.signal(
+    "subject-changed",
+    doc="""
 A subject's participation ended (withdrawn, lost to follow-up, died) and was flushed.
 *sender*: the `Subject`; *by*: the acting `User` or None.
-""")
+""",
+)

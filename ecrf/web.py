@@ -8,6 +8,7 @@ A post runs its service in one transaction and commits. Three things can stop it
   UPDATE): the post is run again where that is safe (`retry_races`, e.g. the next number of a list), or the
   user is told what the other request did (`on_race`, else a general message), with nothing overwritten.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,9 +18,9 @@ from typing import TypeVar
 from flask import current_app, flash, redirect, request
 from flask_login import current_user
 from markupsafe import Markup
-from wtforms import RadioField
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
+from wtforms import RadioField
 
 from ecrf.db import commit_with_retry, lost_race
 from ecrf.errors import InvalidInput
@@ -62,8 +63,14 @@ def form_key_field() -> Markup:
 RACE_LOST = "Someone else changed this at the same moment; nothing of yours was saved. Reload the page to see what they did, then try again."
 
 
-def _run(work: Callable[[], T], refused: Callable[[InvalidInput], None], *, once: Callable[[T], str] | None,
-         on_race: Callable[[], InvalidInput] | None, retry_races: bool) -> T | object | Repeated:
+def _run(
+    work: Callable[[], T],
+    refused: Callable[[InvalidInput], None],
+    *,
+    once: Callable[[T], str] | None,
+    on_race: Callable[[], InvalidInput] | None,
+    retry_races: bool,
+) -> T | object | Repeated:
     key = request.form.get(FIELD) if once is not None else None
 
     def claimed_work() -> T:
@@ -99,19 +106,20 @@ def _run(work: Callable[[], T], refused: Callable[[InvalidInput], None], *, once
     raise AssertionError("unreachable")
 
 
-def submit(form, work: Callable[[], T], *, once: Callable[[T], str] | None = None,
-           on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False) -> T | object | Repeated:
+def submit(
+    form, work: Callable[[], T], *, once: Callable[[T], str] | None = None, on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False
+) -> T | object | Repeated:
     """Run a service for a posted form and commit: its result; or FAILED with the service's messages put on the
     form (shown again with the values entered); or `Repeated` for a form posted twice (`once` gives the URL
     of a result, making the post count once)."""
     return _run(work, lambda error: show_errors(form, error), once=once, on_race=on_race, retry_races=retry_races)
 
 
-def act(work: Callable[[], T], *, once: Callable[[T], str] | None = None, on_race: Callable[[], InvalidInput] | None = None,
-        retry_races: bool = False) -> T | object | Repeated:
+def act(
+    work: Callable[[], T], *, once: Callable[[T], str] | None = None, on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False
+) -> T | object | Repeated:
     """`submit` for a button (a post with no fields to show again): the service's messages are flashed."""
-    return _run(work, lambda error: flash(" ".join(message for _, message in error.problems), "danger"),
-                once=once, on_race=on_race, retry_races=retry_races)
+    return _run(work, lambda error: flash(" ".join(message for _, message in error.problems), "danger"), once=once, on_race=on_race, retry_races=retry_races)
 
 
 #: Kinds of WTForms' own field classes used without our `Named` mixin (forms/subjects.py's radio buttons).

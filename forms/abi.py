@@ -1,4 +1,5 @@
 """Ankle-brachial index: brachial and ankle systolic pressures in the order they are measured."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -11,8 +12,10 @@ from forms.fields import field_for
 BRACHIAL_DIFFERENCE_MMHG = 15
 #: (field, label) of the four ankle arteries, paper order.
 ANKLE_ARTERIES = [
-    ("pt_right", "Posterior tibial, right"), ("dp_right", "Dorsalis pedis, right"),
-    ("pt_left", "Posterior tibial, left"), ("dp_left", "Dorsalis pedis, left"),
+    ("pt_right", "Posterior tibial, right"),
+    ("dp_right", "Dorsalis pedis, right"),
+    ("pt_left", "Posterior tibial, left"),
+    ("dp_left", "Dorsalis pedis, left"),
 ]
 
 
@@ -53,15 +56,20 @@ class AbiForm(CrfForm):
         found = []
         right, left = self.value("brachial_right"), self.value("brachial_left")
         if right is not None and left is not None and abs(right - left) > BRACHIAL_DIFFERENCE_MMHG:
-            found.append(Warning(
-                "brachial_difference", "brachial_left",
-                f"Brachial pressures differ by {abs(right - left)} mmHg (more than {BRACHIAL_DIFFERENCE_MMHG}): confirm both arms.",
-            ))
+            found.append(
+                Warning(
+                    "brachial_difference",
+                    "brachial_left",
+                    f"Brachial pressures differ by {abs(right - left)} mmHg (more than {BRACHIAL_DIFFERENCE_MMHG}): confirm both arms.",
+                )
+            )
         for side, value in leg_abis(self.value).items():
             if value is not None and value > Decimal("1.40"):
-                found.append(Warning(
-                    f"abi_{side}_high", f"dp_{side}",
-                    f"ABI {side} {value} is above 1.40 (noncompressible range): confirm the {side} ankle pressures.",
-                ))
+                found.append(
+                    Warning(
+                        f"abi_{side}_high",
+                        f"dp_{side}",
+                        f"ABI {side} {value} is above 1.40 (noncompressible range): confirm the {side} ankle pressures.",
+                    )
+                )
         return found
-

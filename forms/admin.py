@@ -1,4 +1,5 @@
 """Admin forms: a new account, and a membership (study, site, role)."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -30,11 +31,17 @@ class CreateUserForm(FlaskForm):
     full_name = text("Full name", 200)
     password = PasswordField(
         "Initial password",
-        validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200,
-                                       message=f"Initial password: from {MIN_PASSWORD_LENGTH} to 200 characters, or leave it empty to have one generated.")],
+        validators=[
+            Optional(),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=200,
+                message=f"Initial password: from {MIN_PASSWORD_LENGTH} to 200 characters, or leave it empty to have one generated.",
+            ),
+        ],
         description=f"At least {MIN_PASSWORD_LENGTH} characters, not a common password nor the email address, or leave it "
-                    "empty to have one generated. It is shown once, after the account is created; the user chooses their own "
-                    "at the first log-in.",
+        "empty to have one generated. It is shown once, after the account is created; the user chooses their own "
+        "at the first log-in.",
     )
 
 
@@ -42,11 +49,12 @@ class MembershipForm(FlaskForm):
     study = NamedSelectField("Study", "one of the studies listed")
     site = NamedSelectField("Site", "a site that runs the study")
     role = NamedSelectField(
-        "Role", "one of " + ", ".join(role.label for role in Role),
+        "Role",
+        "one of " + ", ".join(role.label for role in Role),
         choices=[SelectChoice("", "choose…")] + [SelectChoice(role.value, role.label) for role in Role],
     )
 
-    def fill_choices(self, studies, sites) -> "MembershipForm":
+    def fill_choices(self, studies, sites) -> MembershipForm:
         """Offer every study, and every site with the studies it runs."""
         self.study.choices = [SelectChoice("", "choose…")] + [SelectChoice(s.code, f"{s.short_title} ({s.code})") for s in studies]
         self.site.choices = [SelectChoice("", "choose…")] + [

@@ -21,6 +21,7 @@ Rules where the issue left the choice to us (each is enforced in `check()` or `w
   for a serious event on completing (a draft may be saved without it), not before awareness, not in the
   future; a report later than the protocol's `sae_report_hours` is a warning to confirm.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -89,10 +90,13 @@ class AdverseEventForm(CrfForm):
         onset, end, ongoing = self.value("onset_date"), self.value("end_date"), self.value("ongoing")
         start, since = self.recording_start()
         if onset and partial_dates.definitely_before(onset, start.isoformat()):
-            self.fail("onset_date", (
-                f"{self._label('onset_date')}: {onset} is before {since} ({start.isoformat()}); a condition present before "
-                "consent is medical history (if it worsened after consent, enter the date it worsened)."
-            ))
+            self.fail(
+                "onset_date",
+                (
+                    f"{self._label('onset_date')}: {onset} is before {since} ({start.isoformat()}); a condition present before "
+                    "consent is medical history (if it worsened after consent, enter the date it worsened)."
+                ),
+            )
         for name in ("onset_date", "end_date"):
             day = self.value(name)
             if day and partial_dates.earliest(day) > self.context.site_today:
@@ -100,8 +104,9 @@ class AdverseEventForm(CrfForm):
         if ongoing is not None:
             self.only_if(ongoing is False, "end_date", "when the event is not ongoing", "while the event is ongoing")
         if onset and end and partial_dates.definitely_before(end, onset):
-            self.fail("end_date", f"{self._label('end_date')}: {end} is before the {self._label('onset_date')} ({onset}); "
-                                  "an event cannot end before its onset.")
+            self.fail(
+                "end_date", f"{self._label('end_date')}: {end} is before the {self._label('onset_date')} ({onset}); an event cannot end before its onset."
+            )
 
     def seriousness_unknown(self) -> bool:
         """Serious is coded unknown (the SAE report clock runs as a precaution)."""
@@ -113,8 +118,10 @@ class AdverseEventForm(CrfForm):
         if serious is not True:
             answer = {False: "Serious is No", None: "Serious is coded unknown" if self.seriousness_unknown() else "Serious is not answered"}[serious]
             for name in ticked:
-                self.fail(name, f"{self._label(name)}: a ticked seriousness criterion makes the event serious, but {answer}; "
-                                "answer Serious Yes, or untick the criterion.")
+                self.fail(
+                    name,
+                    f"{self._label(name)}: a ticked seriousness criterion makes the event serious, but {answer}; answer Serious Yes, or untick the criterion.",
+                )
         elif not ticked and self.completing:
             self.fail("serious", "Serious: tick at least one seriousness criterion.")
 
@@ -129,8 +136,7 @@ class AdverseEventForm(CrfForm):
         elif serious and died and outcome not in (None, "fatal"):
             self.fail("sae_death", f"{self._label('sae_death')}: the outcome must then be Fatal, not {outcome_text}.")
         if ongoing and outcome in ENDED_OUTCOMES:
-            self.fail("outcome", f"Outcome: {outcome_text} means the event has ended; "
-                                 "answer Ongoing No and give the end date, or choose another outcome.")
+            self.fail("outcome", f"Outcome: {outcome_text} means the event has ended; answer Ongoing No and give the end date, or choose another outcome.")
 
     def _check_reporting(self) -> None:
         aware, reported, onset = self.value("aware_at"), self.value("reported_at"), self.value("onset_date")
@@ -158,25 +164,33 @@ class AdverseEventForm(CrfForm):
         found = []
         outcome = self.value("outcome")
         if self.value("ongoing") is False and outcome in CONTINUING_OUTCOMES:
-            found.append(Warning(
-                "ended_not_recovered", "outcome",
-                f"The event is not ongoing, yet its outcome is {dict(OUTCOMES)[outcome]}: confirm the outcome and the end date.",
-            ))
+            found.append(
+                Warning(
+                    "ended_not_recovered",
+                    "outcome",
+                    f"The event is not ongoing, yet its outcome is {dict(OUTCOMES)[outcome]}: confirm the outcome and the end date.",
+                )
+            )
         if self.value("action_taken") == "hospitalisation" and not (self.value("serious") and self.value("sae_hospitalisation")):
-            found.append(Warning(
-                "hospitalisation_not_serious", "serious",
-                f"The action taken is hospitalisation, but the event is not serious with {self._label('sae_hospitalisation')} "
-                "ticked: confirm (an in-patient hospitalisation makes an event serious).",
-            ))
+            found.append(
+                Warning(
+                    "hospitalisation_not_serious",
+                    "serious",
+                    f"The action taken is hospitalisation, but the event is not serious with {self._label('sae_hospitalisation')} "
+                    "ticked: confirm (an in-patient hospitalisation makes an event serious).",
+                )
+            )
         hours = self.context.protocol.safety.sae_report_hours
         aware, reported = self.local_to_utc(self.value("aware_at")), self.local_to_utc(self.value("reported_at"))
         due = sae_report_due(self.value("serious") or self.seriousness_unknown(), aware, hours)
         if reported_late(reported, due):
             late = (reported - aware).total_seconds() / 3600
-            found.append(Warning(
-                "sae_reported_late", "reported_at",
-                f"Reported to the sponsor {late:.1f} hours after the site became aware, later than the {hours} hours "
-                "the protocol allows: confirm both times.",
-            ))
+            found.append(
+                Warning(
+                    "sae_reported_late",
+                    "reported_at",
+                    f"Reported to the sponsor {late:.1f} hours after the site became aware, later than the {hours} hours "
+                    "the protocol allows: confirm both times.",
+                )
+            )
         return found
-

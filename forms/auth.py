@@ -1,4 +1,5 @@
 """Log-in and password forms."""
+
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import EqualTo, InputRequired, Length
@@ -7,22 +8,31 @@ from ecrf.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from forms.fields import email_field
 
 #: What a new password must be (shown under the field; the policy's messages say the same per rule).
-NEW_PASSWORD_HELP = (f"At least {MIN_LENGTH} characters (up to {MAX_LENGTH}); spaces are allowed, so a few unrelated words "
-                     "make a good one. Not your email address, not a common password.")
+NEW_PASSWORD_HELP = (
+    f"At least {MIN_LENGTH} characters (up to {MAX_LENGTH}); spaces are allowed, so a few unrelated words "
+    "make a good one. Not your email address, not a common password."
+)
 
 
 def _new_password(label: str = "New password") -> PasswordField:
-    return PasswordField(label, description=NEW_PASSWORD_HELP, validators=[
-        InputRequired(message=f"{label}: required; enter at least {MIN_LENGTH} characters."),
-        Length(max=MAX_LENGTH, message=f"{label}: at most {MAX_LENGTH} characters."),
-    ])
+    return PasswordField(
+        label,
+        description=NEW_PASSWORD_HELP,
+        validators=[
+            InputRequired(message=f"{label}: required; enter at least {MIN_LENGTH} characters."),
+            Length(max=MAX_LENGTH, message=f"{label}: at most {MAX_LENGTH} characters."),
+        ],
+    )
 
 
 def _repeat(label: str = "Repeat the new password") -> PasswordField:
-    return PasswordField(label, validators=[
-        InputRequired(message=f"{label}: required; type the new password again."),
-        EqualTo("new_password", message=f"{label}: not the same as the new password; type it again."),
-    ])
+    return PasswordField(
+        label,
+        validators=[
+            InputRequired(message=f"{label}: required; type the new password again."),
+            EqualTo("new_password", message=f"{label}: not the same as the new password; type it again."),
+        ],
+    )
 
 
 class LoginForm(FlaskForm):

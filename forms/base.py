@@ -7,6 +7,7 @@ accepts only those codes (none: it must always be answered, e.g. an event's type
 and must confirm every plausibility warning. Values that are wrong (out of range,
 not a number) are errors in both cases, so nothing invalid is ever stored.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,13 +66,24 @@ class CrfForm(FlaskForm):
             if isinstance(value, UnboundField) and _is_data_name(name):
                 label = value.args[0] if value.args else name
                 codes = cls.allowed_missing[name] = tuple(getattr(value, "missing_codes", MissingCode))
-                setattr(cls, name + MISSING, SelectField(
-                    f"{label}: missing", choices=[SelectChoice("", "—")] + [SelectChoice(code.value, code.label) for code in codes],
-                    validators=[Optional()], validate_choice=False,
-                ))
-                setattr(cls, name + REASON, StringField(
-                    f"{label}: reason missing", validators=[Optional(), Length(max=200, message=wtforms_literal(f"{label}: the reason may have at most 200 characters."))],
-                ))
+                setattr(
+                    cls,
+                    name + MISSING,
+                    SelectField(
+                        f"{label}: missing",
+                        choices=[SelectChoice("", "—")] + [SelectChoice(code.value, code.label) for code in codes],
+                        validators=[Optional()],
+                        validate_choice=False,
+                    ),
+                )
+                setattr(
+                    cls,
+                    name + REASON,
+                    StringField(
+                        f"{label}: reason missing",
+                        validators=[Optional(), Length(max=200, message=wtforms_literal(f"{label}: the reason may have at most 200 characters."))],
+                    ),
+                )
 
     def __init__(self, *args, context: FormContext, **kwargs):
         super().__init__(*args, **kwargs)
@@ -117,7 +129,8 @@ class CrfForm(FlaskForm):
         """{field: {code, reason}} for fields given a missing-data code."""
         return {
             f.name: {"code": code.value, "reason": (self[f.name + REASON].data or "").strip()}
-            for f in self.data_fields() if (code := self.missing_code(f.name))
+            for f in self.data_fields()
+            if (code := self.missing_code(f.name))
         }
 
     def load_missing(self, missing: dict[str, dict[str, str]]) -> None:
@@ -143,9 +156,12 @@ class CrfForm(FlaskForm):
             values[data_field.name] = self.local_to_utc(value) if isinstance(value, datetime) and value.tzinfo is None else value
         version = (self.version.data or "").strip()
         return EntryInput(
-            values=values, missing=self.missing_map(), confirmed_warnings=self.confirmed_codes(),
+            values=values,
+            missing=self.missing_map(),
+            confirmed_warnings=self.confirmed_codes(),
             version_seen=int(version) if version.isdigit() and len(version) < 19 else (None if not version else -1),
-            reason=(self.reason_for_change.data or "").strip(), complete=complete,
+            reason=(self.reason_for_change.data or "").strip(),
+            complete=complete,
         )
 
     # -- validation ----------------------------------------------------------------------
@@ -162,9 +178,7 @@ class CrfForm(FlaskForm):
             elif code:
                 field.errors = []
                 if not (self[field.name + REASON].data or "").strip():
-                    self[field.name + REASON].errors = list(self[field.name + REASON].errors) + [
-                        f"{field.label.text}: give the reason it is {code.label}."
-                    ]
+                    self[field.name + REASON].errors = [*list(self[field.name + REASON].errors), f"{field.label.text}: give the reason it is {code.label}."]
             elif not complete and _is_empty(field):
                 field.errors = []
         if not self.errors:
@@ -192,12 +206,11 @@ class CrfForm(FlaskForm):
         if name is None:
             self.form_errors.append(message)
         else:
-            self[name].errors = list(self[name].errors) + [message]
+            self[name].errors = [*list(self[name].errors), message]
 
     # -- common cross-field rules -----------------------------------------------------------
 
-    def check_date_in_study(self, name: str, *, not_after: date | None = None, not_before: date | None = None,
-                            since: str = "day 0") -> None:
+    def check_date_in_study(self, name: str, *, not_after: date | None = None, not_before: date | None = None, since: str = "day 0") -> None:
         """A date may not lie before day 0 (or `not_before`, called `since` in the message) nor after today at the site."""
         day = self.value(name)
         if isinstance(day, datetime):
@@ -262,10 +275,13 @@ class CrfForm(FlaskForm):
                     continue
                 if any(rule.holds(value) for rule in rules) != must_hold:
                     verdict = f"does not meet {kind}" if must_hold else f"meets {kind}"
-                    found.append(Warning(
-                        f"eligibility_{criterion.code}", target,
-                        f"{what} {value} {verdict} \u201c{criterion.text.strip()}\u201d: confirm the value, and tell the monitor if the subject was not eligible.",
-                    ))
+                    found.append(
+                        Warning(
+                            f"eligibility_{criterion.code}",
+                            target,
+                            f"{what} {value} {verdict} \u201c{criterion.text.strip()}\u201d: confirm the value, and tell the monitor if the subject was not eligible.",
+                        )
+                    )
                     break  # one warning per side: a randomization condition repeating an inclusion criterion says nothing new
         return found
 
@@ -281,10 +297,13 @@ class CrfForm(FlaskForm):
             first, last = (context.index_date + timedelta(days=offset) for offset in (visit.first_day, visit.last_day))
         if first <= day <= last:
             return []
-        return [Warning(
-            f"{name}_outside_window", name,
-            f"{self[name].label.text}: {day.isoformat()} is outside the {visit.label} window ({first.isoformat()} to {last.isoformat()}): confirm the date.",
-        )]
+        return [
+            Warning(
+                f"{name}_outside_window",
+                name,
+                f"{self[name].label.text}: {day.isoformat()} is outside the {visit.label} window ({first.isoformat()} to {last.isoformat()}): confirm the date.",
+            )
+        ]
 
     def local_to_utc(self, moment: datetime | None) -> datetime | None:
         """A naive site-local date-time from a form, as an aware UTC instant."""

@@ -4,6 +4,7 @@ Facts from ../shared/reference/clinical.md §6 (QFR), §8.4 (PRECISE CAL) and §
 (periprocedural MI). Numbers the protocol owns (inclusion limits, the randomization
 gate, the MI multiple, the QFR flag) are read from the protocol file, never written here.
 """
+
 from __future__ import annotations
 
 from ecrf.instruments.coronary import (
@@ -16,9 +17,11 @@ from forms.base import CrfForm, Warning
 from forms.fields import field_for
 
 #: (field, label) of the calcium modification techniques, paper order; the protocol requires at least one.
-MODIFICATIONS = [("modification_ra", "Calcium modification: rotational atherectomy (RA)"),
-                 ("modification_ivl", "Calcium modification: intravascular lithotripsy (IVL)"),
-                 ("modification_elca", "Calcium modification: excimer laser coronary angioplasty (ELCA)")]
+MODIFICATIONS = [
+    ("modification_ra", "Calcium modification: rotational atherectomy (RA)"),
+    ("modification_ivl", "Calcium modification: intravascular lithotripsy (IVL)"),
+    ("modification_elca", "Calcium modification: excimer laser coronary angioplasty (ELCA)"),
+]
 #: A peak above this multiple of its ULN is almost always a unit mix-up (e.g. ng/L against ng/mL): confirm.
 MARKER_MULTIPLE_IMPLAUSIBLE = 1000
 #: Fields (after the marker's prefix) answered only when that marker was measured.
@@ -44,10 +47,13 @@ class ProcedureCoronaryForm(CrfForm):
         """Other vessel specified; at least one modification technique; bail-out questions only for DCB."""
         self.other_specified("target_vessel", "target_vessel_other")
         if self.completing and not any(self.value(name) for name, _ in MODIFICATIONS):
-            self.fail(MODIFICATIONS[0][0], (
-                "Calcium modification technique: tick at least one of rotational atherectomy (RA), intravascular "
-                "lithotripsy (IVL) or excimer laser (ELCA); the protocol requires calcium modification."
-            ))
+            self.fail(
+                MODIFICATIONS[0][0],
+                (
+                    "Calcium modification technique: tick at least one of rotational atherectomy (RA), intravascular "
+                    "lithotripsy (IVL) or excimer laser (ELCA); the protocol requires calcium modification."
+                ),
+            )
         device, bailout = self.value("device"), self.value("bailout_stent")
         self.require_if(device == "dcb", "bailout_stent", "when the device used is DCB")
         self.leave_empty(device == "des", "bailout_stent", "when the device used is DES (the question is for DCB subjects)")
@@ -100,10 +106,13 @@ class PerioperativeEventsForm(CrfForm):
             for suffix, what in (("_pre", "pre-PCI value"), ("_peak", "post-PCI peak")):
                 value = self.value(prefix + suffix)
                 if value is not None and uln and value > MARKER_MULTIPLE_IMPLAUSIBLE * uln:
-                    found.append(Warning(f"{prefix}{suffix}_multiple_high", prefix + suffix, (
-                        f"{name}: {what} is more than {MARKER_MULTIPLE_IMPLAUSIBLE} times the upper limit of normal: "
-                        "confirm both are in the same unit."
-                    )))
+                    found.append(
+                        Warning(
+                            f"{prefix}{suffix}_multiple_high",
+                            prefix + suffix,
+                            (f"{name}: {what} is more than {MARKER_MULTIPLE_IMPLAUSIBLE} times the upper limit of normal: confirm both are in the same unit."),
+                        )
+                    )
         return found
 
 

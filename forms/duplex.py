@@ -1,4 +1,5 @@
 """Duplex ultrasound of the target segment: occlusion, peak systolic velocities, PSV ratio."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -35,9 +36,11 @@ class DuplexForm(CrfForm):
         found = self.window_warning("exam_date")
         ratio = psvr(self.value)
         if ratio is not None and ratio > PSVR_CONFIRM_ABOVE:
-            found.append(Warning(
-                "psvr_high", "psv_lesion",
-                f"PSV ratio {ratio} is above {PSVR_CONFIRM_ABOVE}: confirm both peak systolic velocities.",
-            ))
+            found.append(
+                Warning(
+                    "psvr_high",
+                    "psv_lesion",
+                    f"PSV ratio {ratio} is above {PSVR_CONFIRM_ABOVE}: confirm both peak systolic velocities.",
+                )
+            )
         return found
-

@@ -4,6 +4,7 @@ The inclusion criteria (proximal DVT; symptom onset within 12 weeks of enrolment
 are from ecrf/protocols/defiance.yaml. An onset date beyond the protocol's limit is a
 true date that contradicts eligibility: it is kept, with a warning to confirm.
 """
+
 from __future__ import annotations
 
 from ecrf.instruments.dvt import ANTICOAGULATION_ITEMS, PROCEDURE_DVT_ITEMS
@@ -12,12 +13,17 @@ from forms.fields import field_for
 
 #: (field, label) of the venous segments with thrombus, central to distal (tick all that apply).
 SEGMENTS = [
-    ("thrombus_ivc", "Thrombus: inferior vena cava"), ("thrombus_common_iliac", "Thrombus: common iliac vein"),
-    ("thrombus_external_iliac", "Thrombus: external iliac vein"), ("thrombus_common_femoral", "Thrombus: common femoral vein"),
-    ("thrombus_femoral", "Thrombus: femoral vein"), ("thrombus_popliteal", "Thrombus: popliteal vein"), ("thrombus_calf", "Thrombus: calf veins"),
+    ("thrombus_ivc", "Thrombus: inferior vena cava"),
+    ("thrombus_common_iliac", "Thrombus: common iliac vein"),
+    ("thrombus_external_iliac", "Thrombus: external iliac vein"),
+    ("thrombus_common_femoral", "Thrombus: common femoral vein"),
+    ("thrombus_femoral", "Thrombus: femoral vein"),
+    ("thrombus_popliteal", "Thrombus: popliteal vein"),
+    ("thrombus_calf", "Thrombus: calf veins"),
 ]
 #: The inclusion criterion: "involving at least the common femoral, external iliac, or common iliac veins".
 PROXIMAL_SEGMENTS = ("thrombus_common_iliac", "thrombus_external_iliac", "thrombus_common_femoral")
+
 
 class ProcedureDvtForm(CrfForm):
     affected_leg = field_for(PROCEDURE_DVT_ITEMS["affected_leg"])
@@ -39,20 +45,23 @@ class ProcedureDvtForm(CrfForm):
     def check(self) -> None:
         """Proximal DVT, onset not after day 0, anticoagulant started by day 0, thrombectomy date."""
         if self.completing and not any(self.value(name) for name in PROXIMAL_SEGMENTS):
-            self.fail(SEGMENTS[0][0], (
-                "Thrombus segments: tick at least one of common iliac, external iliac or common femoral vein; "
-                "the inclusion criterion requires a DVT involving at least one of them."
-            ))
+            self.fail(
+                SEGMENTS[0][0],
+                (
+                    "Thrombus segments: tick at least one of common iliac, external iliac or common femoral vein; "
+                    "the inclusion criterion requires a DVT involving at least one of them."
+                ),
+            )
         onset = self.value("symptom_onset_date")
         if onset is not None and onset > self.context.index_date:
             self.fail("symptom_onset_date", f"Symptom onset date: must not be after day 0 ({self.context.index_date.isoformat()}).")
         self.other_specified("anticoagulant", "anticoagulant_other")
         started = self.value("anticoagulant_start_date")
         if started is not None and started > self.context.index_date:
-            self.fail("anticoagulant_start_date", (
-                f"Anticoagulant start date: must not be after day 0 ({self.context.index_date.isoformat()}); "
-                "record the anticoagulant taken at baseline."
-            ))
+            self.fail(
+                "anticoagulant_start_date",
+                (f"Anticoagulant start date: must not be after day 0 ({self.context.index_date.isoformat()}); record the anticoagulant taken at baseline."),
+            )
         performed = self.value("thrombectomy_performed")
         self.require_if(performed is True, "thrombectomy_date", "when a thrombectomy was performed")
         self.leave_empty(performed is False, "thrombectomy_date", "when no thrombectomy was performed")
@@ -63,18 +72,29 @@ class ProcedureDvtForm(CrfForm):
         further before day 0 than the protocol's inclusion rule allows."""
         found = []
         if self.value("thrombus_ivc"):
-            found.append(Warning("ivc_thrombus", "thrombus_ivc", (
-                "Inferior vena cava: thrombus extending more than 2 cm into the IVC from the common iliac vein "
-                "excludes the subject (clot in transit); confirm it extends 2 cm or less."
-            )))
+            found.append(
+                Warning(
+                    "ivc_thrombus",
+                    "thrombus_ivc",
+                    (
+                        "Inferior vena cava: thrombus extending more than 2 cm into the IVC from the common iliac vein "
+                        "excludes the subject (clot in transit); confirm it extends 2 cm or less."
+                    ),
+                )
+            )
         onset, started = self.value("symptom_onset_date"), self.value("anticoagulant_start_date")
         if onset is not None and started is not None and started < onset:
-            found.append(Warning("anticoagulant_before_onset", "anticoagulant_start_date", (
-                "Anticoagulant start date: before the symptom onset date; confirm (e.g. anticoagulation already taken for another reason)."
-            )))
+            found.append(
+                Warning(
+                    "anticoagulant_before_onset",
+                    "anticoagulant_start_date",
+                    ("Anticoagulant start date: before the symptom onset date; confirm (e.g. anticoagulation already taken for another reason)."),
+                )
+            )
         if onset is not None and onset <= self.context.index_date:
-            found += self.eligibility_warnings("symptom_onset_days", (self.context.index_date - onset).days, "symptom_onset_date",
-                                               "Days from symptom onset to day 0")
+            found += self.eligibility_warnings(
+                "symptom_onset_days", (self.context.index_date - onset).days, "symptom_onset_date", "Days from symptom onset to day 0"
+            )
         return found
 
 

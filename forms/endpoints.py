@@ -5,6 +5,7 @@ Every type-specific field is optional in the field definition and required in `c
 type only; a value left in a field of another type (e.g. after changing the type) is refused rather
 than stored silently.
 """
+
 from __future__ import annotations
 
 # The same classifications as the safety-imaging and stent-fracture forms, so the codes agree across forms:
@@ -54,10 +55,8 @@ class EndpointEventForm(CrfForm):
         for owner, names in TYPE_FIELDS.items():
             owner_text = dict(EVENT_TYPES)[owner].lower()
             for name in names:
-                self.only_if(owner == event_type, name, f"for {_article(owner_text)}",
-                          f"for {_article(type_text)} (it is for {_article(owner_text)})")
+                self.only_if(owner == event_type, name, f"for {_article(owner_text)}", f"for {_article(type_text)} (it is for {_article(owner_text)})")
 
 
 def _article(noun: str) -> str:
     return ("an " if noun[0] in "aeiou" else "a ") + noun
-

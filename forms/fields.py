@@ -3,6 +3,7 @@
 Every factory returns an unbound field carrying `allowed` (a phrase such as "a whole
 number from 40 to 300 mmHg"), used both in error messages and as the input's hint.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
@@ -194,7 +195,9 @@ def integer(label: str, low: int, high: int, unit: str = "", *, is_required: boo
     """A whole number in [low, high]."""
     allowed = f"a whole number from {low} to {high}{' ' + unit if unit else ''}"
     return NamedIntegerField(
-        label, allowed=allowed, description=description,
+        label,
+        allowed=allowed,
+        description=description,
         validators=[_presence(label, f"enter {allowed}", is_required), NumberRange(low, high, message=wtforms_literal(f"{label}: enter {allowed}."))],
         render_kw={"min": low, "max": high, "step": 1, "inputmode": "numeric"},
     )
@@ -210,8 +213,15 @@ def decimal(label: str, low: str, high: str, places: int, unit: str = "", *, is_
             raise ValidationError(f"{label}: enter {allowed}.")
 
     return NamedDecimalField(
-        label, allowed=allowed, places=places, description=description,
-        validators=[_presence(label, f"enter {allowed}", is_required), NumberRange(Decimal(low), Decimal(high), message=wtforms_literal(f"{label}: enter {allowed}.")), places_check],
+        label,
+        allowed=allowed,
+        places=places,
+        description=description,
+        validators=[
+            _presence(label, f"enter {allowed}", is_required),
+            NumberRange(Decimal(low), Decimal(high), message=wtforms_literal(f"{label}: enter {allowed}.")),
+            places_check,
+        ],
         render_kw={"min": low, "max": high, "step": step, "inputmode": "decimal"},
     )
 
@@ -220,7 +230,10 @@ def choice(label: str, choices: list[tuple], *, is_required: bool = True, coerce
     """One of `choices` ((value, text) pairs), as radio buttons."""
     allowed = "one of " + ", ".join(str(text) for _, text in choices)
     return NamedRadioField(
-        label, allowed=allowed, coerce=coerce, description=description,
+        label,
+        allowed=allowed,
+        coerce=coerce,
+        description=description,
         choices=[SelectChoice(value, text) for value, text in choices],
         validators=[_presence(label, f"choose {allowed}", is_required)],
     )
@@ -240,7 +253,10 @@ def graded(label: str, grades: list[tuple[int, str]], *, is_required: bool = Tru
     """Radio buttons of whole-number grades shown as "n — description"; messages give the range, not every text."""
     allowed = f"a grade from {grades[0][0]} to {grades[-1][0]}"
     return NamedRadioField(
-        label, allowed=allowed, coerce=_grade, description=description,
+        label,
+        allowed=allowed,
+        coerce=_grade,
+        description=description,
         choices=[SelectChoice(value, f"{value} — {text}") for value, text in grades],
         validators=[_presence(label, f"choose {allowed}", is_required)],
     )
@@ -281,8 +297,13 @@ def text(label: str, max_length: int = 200, *, is_required: bool = True, long: b
     allowed = f"text of at most {max_length} characters"
     field_class = NamedTextAreaField if long else NamedStringField
     return field_class(
-        label, allowed=allowed, description=description,
-        validators=[_presence(label, f"enter {allowed}", is_required), Length(max=max_length, message=wtforms_literal(f"{label}: at most {max_length} characters."))],
+        label,
+        allowed=allowed,
+        description=description,
+        validators=[
+            _presence(label, f"enter {allowed}", is_required),
+            Length(max=max_length, message=wtforms_literal(f"{label}: at most {max_length} characters.")),
+        ],
     )
 
 
@@ -296,9 +317,7 @@ class PartialDateField(NamedStringField):
             try:
                 self.data = partial_dates.parse_partial(raw)
             except ValueError as error:
-                raise ValueError(
-                    f"{self.label.text}: {error}; enter {partial_dates.FORMATS} (leave out the parts that are unknown)."
-                ) from None
+                raise ValueError(f"{self.label.text}: {error}; enter {partial_dates.FORMATS} (leave out the parts that are unknown).") from None
 
 
 def partial_date(label: str, *, is_required: bool = True, description: str = ""):
@@ -306,8 +325,11 @@ def partial_date(label: str, *, is_required: bool = True, description: str = "")
     allowed = f"a date as {partial_dates.FORMATS} (leave out the parts that are unknown)"
     presence = DataRequired(message=f"{label}: required; enter {allowed}.") if is_required else Optional()
     return PartialDateField(
-        label, allowed=allowed, description=description or f"{partial_dates.FORMATS}: leave out the day, or day and month, if unknown.",
-        validators=[presence], render_kw={"placeholder": "YYYY-MM-DD"},
+        label,
+        allowed=allowed,
+        description=description or f"{partial_dates.FORMATS}: leave out the day, or day and month, if unknown.",
+        validators=[presence],
+        render_kw={"placeholder": "YYYY-MM-DD"},
     )
 
 
@@ -362,8 +384,9 @@ def one_email_address(label: str):
 def email_field(label: str = "Email", *, description: str = ""):
     """An email field that accepts exactly one address; every email field of the app is made here."""
     return NamedEmailField(
-        label, allowed=f"one address of at most {EMAIL_MAX_LENGTH} characters", description=description,
+        label,
+        allowed=f"one address of at most {EMAIL_MAX_LENGTH} characters",
+        description=description,
         validators=[required(label, ONE_ADDRESS), one_email_address(label)],
         render_kw={"autocomplete": "email", "maxlength": EMAIL_MAX_LENGTH},
     )
-

@@ -1,4 +1,5 @@
 """Medical history and cardiovascular risk factors at baseline. No names or birth dates: never asked here."""
+
 from __future__ import annotations
 
 from ecrf.instruments.history import ITEMS

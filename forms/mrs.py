@@ -1,4 +1,5 @@
 """Modified Rankin Scale: the pre-stroke mRS at day 0, the outcome mRS (how obtained, blinded assessor) at later visits."""
+
 from __future__ import annotations
 
 from ecrf.instruments.mrs import ITEMS, PRESTROKE_LABEL
@@ -42,8 +43,11 @@ class MrsForm(CrfForm):
         if self.context.is_baseline:
             return self.eligibility_warnings("prestroke_mrs", self.value("score"), "score", PRESTROKE_LABEL)
         if self.value("assessor_blinded") is False:
-            return [Warning(
-                "assessor_not_blinded", "assessor_blinded",
-                "The assessor knew the treatment arm: confirm (where the outcome is to be assessed blinded, this is a protocol deviation to report).",
-            )]
+            return [
+                Warning(
+                    "assessor_not_blinded",
+                    "assessor_blinded",
+                    "The assessor knew the treatment arm: confirm (where the outcome is to be assessed blinded, this is a protocol deviation to report).",
+                )
+            ]
         return []

@@ -1,4 +1,5 @@
 """NIH Stroke Scale (15 items, NINDS wording) and ASPECTS / pc-ASPECTS."""
+
 from __future__ import annotations
 
 from ecrf.instruments.nihss import (
@@ -52,8 +53,9 @@ class NihssForm(CrfForm):
             name = f"item_{code}"
             untestable = bool(self.value(f"{name}_untestable"))
             if untestable and self.value(name) is not None:
-                self.fail(name, f"{self[name].label.text}: leave the score empty when the item is marked untestable "
-                                "(choose \u201cclear\u201d, or untick Untestable).")
+                self.fail(
+                    name, f"{self[name].label.text}: leave the score empty when the item is marked untestable (choose \u201cclear\u201d, or untick Untestable)."
+                )
             else:
                 self.require_if(not untestable, name, "unless the item is marked untestable")
         any_untestable = bool(untestable_codes(self.value))
@@ -68,10 +70,13 @@ class NihssForm(CrfForm):
         # NINDS instructions (not in clinical.md): a patient in coma (1a = 3) scores 2 on item 8 and 3 on item 9.
         sensory, language = self.value("item_8"), self.value("item_9")
         if self.value("item_1a") == 3 and (sensory not in (None, 2) or language not in (None, 3)):
-            found.append(Warning(
-                "nihss_coma", "item_9",
-                "1a. Level of consciousness is 3 (coma); the NINDS instructions then score 8. Sensory as 2 and 9. Best language as 3: confirm items 8 and 9.",
-            ))
+            found.append(
+                Warning(
+                    "nihss_coma",
+                    "item_9",
+                    "1a. Level of consciousness is 3 (coma); the NINDS instructions then score 8. Sensory as 2 and 9. Best language as 3: confirm items 8 and 9.",
+                )
+            )
         return found + self.eligibility_warnings("nihss", total_of(self.value), "item_11", "NIHSS total")
 
 

@@ -1,4 +1,5 @@
 """Peripheral (femoropopliteal and below-the-knee) forms: target lesion, procedure, stent fracture x-ray."""
+
 from __future__ import annotations
 
 from ecrf import scales
@@ -17,6 +18,7 @@ from forms.base import CrfForm, Warning
 from forms.fields import field_for
 
 # -- target lesion ----------------------------------------------------------------------------
+
 
 class LesionPeripheralForm(CrfForm):
     side = field_for(LESION_PERIPHERAL_ITEMS["side"])
@@ -52,6 +54,7 @@ class LesionPeripheralForm(CrfForm):
 
 # -- procedure ----------------------------------------------------------------------------------
 
+
 class ProcedurePeripheralForm(CrfForm):
     procedure_date = field_for(PROCEDURE_PERIPHERAL_ITEMS["procedure_date"])
     device_predilatation = field_for(PROCEDURE_PERIPHERAL_ITEMS["device_predilatation"])
@@ -79,8 +82,7 @@ class ProcedurePeripheralForm(CrfForm):
         provisional = self.yes("provisional_stent")
         self.only_if(provisional, "provisional_stent_reason", "when a provisional stent was placed", "when no provisional stent was placed")
         reason = self.value("provisional_stent_reason")
-        self.only_if(None if reason is None else reason == "other", "provisional_stent_reason_other",
-                "when the reason is Other", "unless the reason is Other")
+        self.only_if(None if reason is None else reason == "other", "provisional_stent_reason_other", "when the reason is Other", "unless the reason is Other")
         if provisional and not stented(self.value):
             self.fail("provisional_stent", "Provisional stent placed: also tick the stent used (drug-eluting or bare-metal) under Devices used.")
 
@@ -89,24 +91,31 @@ class ProcedurePeripheralForm(CrfForm):
         found = []
         day = self.value("procedure_date")
         if day is not None and day != self.context.index_date:
-            found.append(Warning(
-                "procedure_date_not_day_0", "procedure_date",
-                f"Procedure date {day.isoformat()} is not day 0 ({self.context.index_date.isoformat()}, the subject's "
-                f"{self.context.protocol.index.label.lower()}): confirm, or have day 0 corrected.",
-            ))
+            found.append(
+                Warning(
+                    "procedure_date_not_day_0",
+                    "procedure_date",
+                    f"Procedure date {day.isoformat()} is not day 0 ({self.context.index_date.isoformat()}, the subject's "
+                    f"{self.context.protocol.index.label.lower()}): confirm, or have day 0 corrected.",
+                )
+            )
         judged, computed = self.yes("technical_success"), parc_success(self.value)
         if judged is not None and computed is not None and judged != computed:
             limit = scales.PARC_RESIDUAL_MAX_STENT if stented(self.value) else scales.PARC_RESIDUAL_MAX_ANGIOPLASTY
-            found.append(Warning(
-                "technical_success_differs", "technical_success",
-                f"Technical success is {'Yes' if judged else 'No'}, but by PARC (residual stenosis at most {limit} % "
-                f"{'after a stent' if stented(self.value) else 'without a stent'}, no flow-limiting dissection) it is "
-                f"{'Yes' if computed else 'No'}: confirm the judgement.",
-            ))
+            found.append(
+                Warning(
+                    "technical_success_differs",
+                    "technical_success",
+                    f"Technical success is {'Yes' if judged else 'No'}, but by PARC (residual stenosis at most {limit} % "
+                    f"{'after a stent' if stented(self.value) else 'without a stent'}, no flow-limiting dissection) it is "
+                    f"{'Yes' if computed else 'No'}: confirm the judgement.",
+                )
+            )
         return found
 
 
 # -- stent fracture (x-ray) ------------------------------------------------------------------------
+
 
 class StentFractureForm(CrfForm):
     xray_date = field_for(STENT_FRACTURE_ITEMS["xray_date"])

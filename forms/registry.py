@@ -1,5 +1,6 @@
 """The WTForms form of each instrument code, attached to `ecrf.crfs.registry` when this module is imported
 (the views import it; `ecrf/` never imports `forms/`)."""
+
 from __future__ import annotations
 
 from ecrf.crfs.registry import attach_form

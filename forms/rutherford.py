@@ -1,4 +1,5 @@
 """Rutherford category of the target limb."""
+
 from __future__ import annotations
 
 from ecrf.instruments.rutherford import ITEMS
@@ -6,6 +7,7 @@ from forms.base import CrfForm, Warning
 from forms.fields import field_for
 
 # -- Rutherford (clinical.md §2.1, Rutherford 1997) ----------------------------------------
+
 
 class RutherfordForm(CrfForm):
     limb = field_for(ITEMS["limb"])

@@ -1,4 +1,5 @@
 """Screening form: built from the study's protocol (its numeric criteria, its judged criteria, its strata)."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -30,8 +31,10 @@ def _rules_hint(protocol: Protocol, code: str) -> str:
         unless = criterion.unless
         for rule in criterion.rules:
             if rule.field == code:
-                hints.append(f"{kind}: {describe_rule(rule)}" + (
-                    f" (not applied when {SCREENING_FIELDS[unless.field].label.lower()}: {describe_rule(unless)})" if unless else ""))
+                hints.append(
+                    f"{kind}: {describe_rule(rule)}"
+                    + (f" (not applied when {SCREENING_FIELDS[unless.field].label.lower()}: {describe_rule(unless)})" if unless else "")
+                )
         if unless is not None and unless.field == code:
             judged = ", ".join(dict.fromkeys(SCREENING_FIELDS[r.field].label for r in criterion.rules))
             hints.append(f"when {describe_rule(unless)}, the {kind} criterion on {judged} does not apply")
@@ -44,10 +47,13 @@ def _value_field(protocol: Protocol, code: str):
     if spec.empty_means_never:
         hint += "; leave empty if it never happened"
     if spec.entered_as == "date":
-        return date_field(spec.label, is_required=False, description=f"Days are counted to the screening date, and again to the enrolment date when enrolling. {hint}")
+        return date_field(
+            spec.label, is_required=False, description=f"Days are counted to the screening date, and again to the enrolment date when enrolling. {hint}"
+        )
     if spec.entered_as == "datetime":
-        return datetime_field(spec.label, is_required=False, description=(
-            f"Site local date and time; hours are counted to now and judged on the exact time. {hint}"))
+        return datetime_field(
+            spec.label, is_required=False, description=(f"Site local date and time; hours are counted to now and judged on the exact time. {hint}")
+        )
     if spec.entered_as == "yes_no":
         return yes_no(spec.label, is_required=False, description=hint)
     if spec.places:

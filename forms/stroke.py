@@ -3,6 +3,7 @@
 Facts from ../shared/reference/clinical.md §5 and §8.5. The 24-hour last-known-well
 limit, the residual-stenosis gate and the 48-hour sICH window are read from the protocol.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -43,10 +44,13 @@ class ProcedureStrokeForm(CrfForm):
         """Last known well comes before randomization (the index instant)."""
         moment, randomized = self.local_to_utc(self.value("last_known_well")), self.context.index_at
         if moment is not None and randomized is not None and moment > randomized:
-            self.fail("last_known_well", (
-                f"{self['last_known_well'].label.text}: must be before randomization "
-                f"({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} at the site)."
-            ))
+            self.fail(
+                "last_known_well",
+                (
+                    f"{self['last_known_well'].label.text}: must be before randomization "
+                    f"({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} at the site)."
+                ),
+            )
 
     def warnings(self) -> list[Warning]:
         """Randomized more than the protocol's hours after last known well; residual stenosis below the gate.
@@ -58,12 +62,21 @@ class ProcedureStrokeForm(CrfForm):
         hours = onset_hours(self.context.protocol)
         if moment is not None and randomized is not None and randomized - moment > timedelta(hours=hours):
             elapsed = (randomized - moment).total_seconds() / 3600
-            found.append(Warning("last_known_well_hours", "last_known_well", (
-                f"Randomization was {elapsed:.1f} hours after last known well, more than the {hours} hours the protocol allows: "
-                "confirm both times, and tell the monitor if the subject was not eligible."
-            )))
+            found.append(
+                Warning(
+                    "last_known_well_hours",
+                    "last_known_well",
+                    (
+                        f"Randomization was {elapsed:.1f} hours after last known well, more than the {hours} hours the protocol allows: "
+                        "confirm both times, and tell the monitor if the subject was not eligible."
+                    ),
+                )
+            )
         return found + self.eligibility_warnings(
-            "residual_stenosis_pct", self.value("residual_stenosis_pct"), "residual_stenosis_pct", "Residual stenosis after thrombectomy (%)",
+            "residual_stenosis_pct",
+            self.value("residual_stenosis_pct"),
+            "residual_stenosis_pct",
+            "Residual stenosis after thrombectomy (%)",
         )
 
 
@@ -95,24 +108,44 @@ class ImagingIchForm(CrfForm):
         moment, hours = self.local_to_utc(self.value("imaging_datetime")), self.context.protocol.safety.ich_hours
         randomized = self.context.index_at
         if moment is not None and hours and randomized is not None and moment - randomized > timedelta(hours=hours):
-            found.append(Warning("imaging_late", "imaging_datetime", (
-                f"Imaging date and time: more than {hours} hours after randomization "
-                f"({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} at the site); confirm the date and time."
-            )))
+            found.append(
+                Warning(
+                    "imaging_late",
+                    "imaging_datetime",
+                    (
+                        f"Imaging date and time: more than {hours} hours after randomization "
+                        f"({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} at the site); confirm the date and time."
+                    ),
+                )
+            )
         if moment is not None and randomized is not None and moment < randomized:
-            found.append(Warning("imaging_before_randomization", "imaging_datetime", (
-                f"Imaging date and time: before randomization ({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} "
-                "at the site), so it does not count for the 48-hour sICH endpoint (a haemorrhage then is exclusion 1); "
-                "confirm the date and time."
-            )))
+            found.append(
+                Warning(
+                    "imaging_before_randomization",
+                    "imaging_datetime",
+                    (
+                        f"Imaging date and time: before randomization ({to_local(randomized, self.context.timezone):%Y-%m-%d %H:%M:%S} "
+                        "at the site), so it does not count for the 48-hour sICH endpoint (a haemorrhage then is exclusion 1); "
+                        "confirm the date and time."
+                    ),
+                )
+            )
         site, increase = self.value("symptomatic"), self.value("nihss_increase")
         computed = heidelberg_symptomatic(self.value("ich_present"), increase)
         if site is not None and computed is not None and site != computed:
-            found.append(Warning("symptomatic_disagrees", "symptomatic", (
-                f"Symptomatic haemorrhage (investigator): answered {'yes' if site else 'no'}, but the NIHSS increase of {increase} "
-                f"points is {'below' if site else 'at or above'} the Heidelberg threshold of {SICH_NIHSS_INCREASE}; confirm "
-                + ("another Heidelberg criterion applies (2 or more points in one item, or a major intervention)." if site
-                   else "that something other than the haemorrhage explains the deterioration.")
-            )))
+            found.append(
+                Warning(
+                    "symptomatic_disagrees",
+                    "symptomatic",
+                    (
+                        f"Symptomatic haemorrhage (investigator): answered {'yes' if site else 'no'}, but the NIHSS increase of {increase} "
+                        f"points is {'below' if site else 'at or above'} the Heidelberg threshold of {SICH_NIHSS_INCREASE}; confirm "
+                        + (
+                            "another Heidelberg criterion applies (2 or more points in one item, or a major intervention)."
+                            if site
+                            else "that something other than the haemorrhage explains the deterioration."
+                        )
+                    ),
+                )
+            )
         return found
-

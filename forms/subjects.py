@@ -1,4 +1,5 @@
 """Enrolment form. The protocol decides its fields (index label and time, cohort choice)."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -30,9 +31,13 @@ def enrol_form_class(index: IndexEvent, arm_choices: list[tuple[str, str]]) -> t
 
 class EndParticipationForm(FlaskForm):
     status = RadioField(
-        "Leaves the study because", validate_choice=False,
-        choices=[SelectChoice("withdrawn", "Withdrawn (consent withdrawn or investigator's decision)"),
-                 SelectChoice("lost_to_follow_up", "Lost to follow-up"), SelectChoice("died", "Died")],
+        "Leaves the study because",
+        validate_choice=False,
+        choices=[
+            SelectChoice("withdrawn", "Withdrawn (consent withdrawn or investigator's decision)"),
+            SelectChoice("lost_to_follow_up", "Lost to follow-up"),
+            SelectChoice("died", "Died"),
+        ],
         validators=[required("Leaves the study because", "choose withdrawn, lost to follow-up or died")],
     )
     status_date = NamedDateField("Date", validators=[required("Date", DATE_FORMAT)])

@@ -1,4 +1,5 @@
 """Villalta post-thrombotic syndrome scale, for the affected leg."""
+
 from __future__ import annotations
 
 from ecrf.instruments.villalta import ITEMS, SCORING

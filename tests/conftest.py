@@ -4,17 +4,18 @@ The database is SQLite in a temporary folder unless ECRF_TEST_DATABASE_URL names
 another (CI sets a PostgreSQL URL). The schema is built by the Alembic
 migrations, not by create_all, so every run also proves the migrations.
 """
+
 from __future__ import annotations
 
 import os
 import re
 from contextlib import contextmanager
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 import time_machine
-from hypothesis import settings
 from flask_migrate import upgrade
+from hypothesis import settings
 from sqlalchemy import event, select, text
 
 from ecrf import create_app
@@ -40,7 +41,9 @@ def pytest_report_header(config):
     url = os.environ.get("ECRF_TEST_DATABASE_URL")
     lines = [f"database: {url.split('@')[-1] if url else 'SQLite in a temporary folder (set ECRF_TEST_DATABASE_URL for PostgreSQL)'}"]
     chromium = os.environ.get("ECRF_CHROMIUM", "/usr/bin/chromium")
-    lines.append(f"browser: {chromium}" if os.path.exists(chromium) else f"browser: {chromium} is missing: browser tests are skipped (apt-get install chromium)")
+    lines.append(
+        f"browser: {chromium}" if os.path.exists(chromium) else f"browser: {chromium} is missing: browser tests are skipped (apt-get install chromium)"
+    )
     return lines
 
 
@@ -149,7 +152,7 @@ def cli(app):
 def frozen_at(moment: datetime):
     """Move the clock to `moment` (UTC if naive) for the duration of the block."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     with time_machine.travel(moment, tick=False):
         yield
 
@@ -217,7 +220,10 @@ def make_subject():
         if arm is None and the_study.allocation == "chosen":
             arm = the_study.arms[0].code
         subject = enrol_subject(
-            the_study, site, index_date=index_date, consent_date=consent_date or index_date,
+            the_study,
+            site,
+            index_date=index_date,
+            consent_date=consent_date or index_date,
             arm_code=arm if the_study.allocation == "chosen" else None,
             index_time=index_time or (time(9, 0) if protocols()[study_code].index.with_time else None),
         )
@@ -235,14 +241,17 @@ def make_screening():
     from ecrf.screening.eligibility import eligible_example, values_from_numbers
     from ecrf.screening.services import save_screening
 
-    def make(study_code: str, site: Site, screening_date: date | None = None, numbers: dict | None = None, answers: dict | None = None, strata: dict | None = None):
+    def make(
+        study_code: str, site: Site, screening_date: date | None = None, numbers: dict | None = None, answers: dict | None = None, strata: dict | None = None
+    ):
         from ecrf.clock import now_utc, site_today
 
         day = screening_date or site_today(site)
         example_numbers, example_answers = eligible_example(protocols()[study_code])
         values = values_from_numbers({**example_numbers, **(numbers or {})}, screening_date=day, at=now_utc())
-        record = save_screening(study(study_code), site, screening_date=day, values=values,
-                                answers={**example_answers, **(answers or {})}, strata=strata or {}, by=None)
+        record = save_screening(
+            study(study_code), site, screening_date=day, values=values, answers={**example_answers, **(answers or {})}, strata=strata or {}, by=None
+        )
         db.session.commit()
         return record
 
@@ -328,7 +337,7 @@ class SmtpServer:
         server = self
 
         class Keep:
-            async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 (aiosmtpd's name)
+            async def handle_DATA(self, smtp, session, envelope):
                 from email import message_from_bytes, policy
 
                 if server.reply.startswith("250"):

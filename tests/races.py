@@ -9,6 +9,7 @@ database what came of it. It returns the problems it found: an empty list is a p
 run from the project folder with the server's environment (ECRF_DATABASE_URL ...): CI runs it against
 gunicorn on PostgreSQL. The test suite runs the same races against its live server (tests/test_races.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ def at_once(calls: list[Callable[[], object]]) -> list[object]:
         barrier.wait()
         try:
             results[index] = call()
-        except Exception as error:  # noqa: BLE001 - reported as a result
+        except Exception as error:
             results[index] = error
 
     threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
@@ -90,14 +91,20 @@ def prepare() -> Cast:
     defiance = studies["defiance"]
     arms = {arm.code: arm.id for arm in defiance.arms}
     db.session.add_all(
-        RandomizationSlot(study_id=defiance.id, stratum=slot.stratum, sequence=slot.sequence, block=slot.block, block_size=slot.block_size,
-                          arm_id=arms[slot.arm], source="race set-up")
+        RandomizationSlot(
+            study_id=defiance.id,
+            stratum=slot.stratum,
+            sequence=slot.sequence,
+            block=slot.block,
+            block_size=slot.block_size,
+            arm_id=arms[slot.arm],
+            source="race set-up",
+        )
         for slot in generate(protocol_for("defiance"), [site.code], seed=7, per_stratum=8)
     )
     db.session.flush()
     today = site_today(site)
-    subject = enrol_subject(studies["defier"], site, index_date=today - timedelta(days=95), consent_date=today - timedelta(days=95),
-                            arm_code="des")
+    subject = enrol_subject(studies["defier"], site, index_date=today - timedelta(days=95), consent_date=today - timedelta(days=95), arm_code="des")
     record_visit_date(subject.visits[2], today - timedelta(days=2))
     db.session.commit()
     return Cast(site.code, emails[0], emails[1], subject.subject_code)
@@ -124,18 +131,18 @@ def race_double_enrolment(base: str) -> list[str]:
     study = db.session.scalar(select(Study).where(Study.code == "defiance"))
     numbers, answers = eligible_example(protocol_for("defiance"))
     day = site_today(site)
-    record = save_screening(study, site, screening_date=day, values=values_from_numbers(numbers, screening_date=day, at=now_utc()),
-                            answers=answers, strata={}, by=None)
+    record = save_screening(
+        study, site, screening_date=day, values=values_from_numbers(numbers, screening_date=day, at=now_utc()), answers=answers, strata={}, by=None
+    )
     db.session.commit()
     url = f"/screening/{record.screening_number}/enrol"
     people = [WebUser(base, cast.coordinator, PASSWORD), WebUser(base, cast.investigator, PASSWORD)]
     forms = [person.hidden_fields(url) for person in people]
-    responses = at_once([lambda p=p, h=h: p.post(url, {"consent_date": day.isoformat()}, hidden=h) for p, h in zip(people, forms)])
+    responses = at_once([lambda p=p, h=h: p.post(url, {"consent_date": day.isoformat()}, hidden=h) for p, h in zip(people, forms, strict=False)])
     db.session.expire_all()
     problems = []
     subjects = db.session.scalar(select(func.count(Subject.id)).where(Subject.site_id == site.id, Subject.study_id == study.id))
-    slots = db.session.scalar(select(func.count(RandomizationSlot.id)).where(RandomizationSlot.stratum == site.code,
-                                                                             RandomizationSlot.subject_id.is_not(None)))
+    slots = db.session.scalar(select(func.count(RandomizationSlot.id)).where(RandomizationSlot.stratum == site.code, RandomizationSlot.subject_id.is_not(None)))
     if subjects != 1 or slots != 1:
         problems.append(f"double enrolment: {subjects} subjects and {slots} randomization slots used for one screened patient")
     statuses = sorted(str(_status(r)) for r in responses)
@@ -162,8 +169,9 @@ def race_double_click_new_entry(base: str) -> list[str]:
     responses.append(person.post(url, data, hidden=hidden))
     db.session.expire_all()
     problems = []
-    entries = db.session.scalar(select(func.count(CrfEntry.id)).where(
-        CrfEntry.instrument == "adverse_events", CrfEntry.subject.has(subject_code=cast.subject_code)))
+    entries = db.session.scalar(
+        select(func.count(CrfEntry.id)).where(CrfEntry.instrument == "adverse_events", CrfEntry.subject.has(subject_code=cast.subject_code))
+    )
     if entries != 1:
         problems.append(f"resubmit: {entries} adverse events created by one form sent three times")
     statuses = [_status(r) for r in responses]
@@ -185,7 +193,7 @@ def race_first_save(base: str) -> list[str]:
     people = [WebUser(base, cast.coordinator, PASSWORD), WebUser(base, cast.investigator, PASSWORD)]
     forms = [person.hidden_fields(url) for person in people]
     values = [{**ABI, "pt_left": "91", "action": "draft"}, {**ABI, "pt_left": "92", "action": "draft"}]
-    responses = at_once([lambda p=p, h=h, v=v: p.post(url, v, hidden=h) for p, h, v in zip(people, forms, values)])
+    responses = at_once([lambda p=p, h=h, v=v: p.post(url, v, hidden=h) for p, h, v in zip(people, forms, values, strict=False)])
     return _one_saved_one_refused("first save", cast, responses, values, CrfEntry, AbiData, db)
 
 
@@ -202,11 +210,11 @@ def race_simultaneous_save(base: str) -> list[str]:
     people = [first, WebUser(base, cast.investigator, PASSWORD)]
     forms = [person.hidden_fields(url) for person in people]
     values = [{**ABI, "pt_left": "93", "action": "draft"}, {**ABI, "pt_left": "94", "action": "draft"}]
-    responses = at_once([lambda p=p, h=h, v=v: p.post(url, v, hidden=h) for p, h, v in zip(people, forms, values)])
+    responses = at_once([lambda p=p, h=h, v=v: p.post(url, v, hidden=h) for p, h, v in zip(people, forms, values, strict=False)])
     return _one_saved_one_refused("simultaneous save", cast, responses, values, CrfEntry, AbiData, db)
 
 
-def _one_saved_one_refused(name: str, cast: Cast, responses: list, values: list[dict], CrfEntry, AbiData, db) -> list[str]:  # noqa: N803
+def _one_saved_one_refused(name: str, cast: Cast, responses: list, values: list[dict], CrfEntry, AbiData, db) -> list[str]:
     statuses = [_status(r) for r in responses]
     if sorted(map(str, statuses)) != ["200", "302"]:
         return [f"{name}: answers {statuses}, expected one save (302) and one conflict page (200)"]
@@ -238,8 +246,9 @@ def race_password_guessing(base: str) -> list[str]:
     attempts = current_app.config["ECRF_MAX_FAILED_LOGINS"]
     people = [WebUser(base) for _ in range(attempts)]
     forms = [person.hidden_fields("/login") for person in people]
-    responses = at_once([lambda p=p, h=h: p.post("/login", {"email": cast.coordinator, "password": "wrong password!"}, hidden=h)
-                         for p, h in zip(people, forms)])
+    responses = at_once(
+        [lambda p=p, h=h: p.post("/login", {"email": cast.coordinator, "password": "wrong password!"}, hidden=h) for p, h in zip(people, forms, strict=False)]
+    )
     problems = []
     if any(_status(r) != 200 for r in responses):
         problems.append(f"lockout: wrong passwords answered {sorted({str(_status(r)) for r in responses})}, expected the log-in page (200)")
@@ -247,8 +256,9 @@ def race_password_guessing(base: str) -> list[str]:
     user = db.session.scalar(select(User).where(User.email == cast.coordinator))
     if user.locked_until is None or user.locked_until <= now_utc():
         problems.append(f"lockout: {attempts} wrong passwords at once did not lock the account")
-    locks = db.session.scalar(select(func.count(AuditEvent.id)).where(
-        AuditEvent.id > mark, AuditEvent.action == "account_locked", AuditEvent.object_id == str(user.id)))
+    locks = db.session.scalar(
+        select(func.count(AuditEvent.id)).where(AuditEvent.id > mark, AuditEvent.action == "account_locked", AuditEvent.object_id == str(user.id))
+    )
     if locks != 1:
         problems.append(f"lockout: {locks} locks recorded for {attempts} wrong passwords, expected 1")
     if WebUser(base).submit("/login", {"email": cast.coordinator, "password": PASSWORD}).status_code == 302:

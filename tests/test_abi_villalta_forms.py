@@ -1,4 +1,5 @@
 """ABI and Villalta entry: computed values, warnings to confirm, drafts, missing-data codes, kept input."""
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,6 @@ from ecrf.visits.services import record_visit_date
 from tests.conftest import csrf_token, post_form
 
 NOW = datetime(2027, 6, 1, 4)  # noon in Shanghai
-
 
 
 @pytest.fixture
@@ -40,8 +40,13 @@ def defier_m3(make_subject, site):
 
 ABI_URL = "/subjects/DEF-SH01-0001/visits/m3/forms/abi"
 ABI = {
-    "target_limb": "left", "brachial_right": "140", "brachial_left": "130",
-    "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84",
+    "target_limb": "left",
+    "brachial_right": "140",
+    "brachial_left": "130",
+    "pt_right": "120",
+    "dp_right": "110",
+    "pt_left": "90",
+    "dp_left": "84",
 }
 
 
@@ -79,13 +84,16 @@ def test_brachial_pressures_more_than_15_apart_need_confirming(coordinator, defi
     assert "differ by" not in page and _entry("abi").status is EntryStatus.COMPLETE
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"pt_left": "abc"}, "Posterior tibial, left (mmHg): not valid; enter a whole number from 1 to 350 mmHg."),
-    ({"brachial_right": "400"}, "Brachial systolic, right arm (mmHg): enter a whole number from 50 to 300 mmHg."),
-    ({"pt_right": ""}, "Posterior tibial, right (mmHg): required unless the artery is marked not measurable or incompressible."),
-    ({"dp_left_finding": "incompressible"}, "Dorsalis pedis, left (mmHg): leave the pressure empty when the artery is marked incompressible."),
-    ({"target_limb": "both"}, "Target limb: choose one of Right, Left."),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"pt_left": "abc"}, "Posterior tibial, left (mmHg): not valid; enter a whole number from 1 to 350 mmHg."),
+        ({"brachial_right": "400"}, "Brachial systolic, right arm (mmHg): enter a whole number from 50 to 300 mmHg."),
+        ({"pt_right": ""}, "Posterior tibial, right (mmHg): required unless the artery is marked not measurable or incompressible."),
+        ({"dp_left_finding": "incompressible"}, "Dorsalis pedis, left (mmHg): leave the pressure empty when the artery is marked incompressible."),
+        ({"target_limb": "both"}, "Target limb: choose one of Right, Left."),
+    ],
+)
 def test_bad_abi_input_names_the_field_keeps_the_input_and_saves_nothing(coordinator, defier_m3, change, message):
     page = post_form(coordinator, ABI_URL, {**ABI, **change, "action": "complete"}).get_data(as_text=True)
     assert message in page
@@ -139,7 +147,9 @@ def test_a_save_over_a_newer_version_is_refused_and_the_input_kept(coordinator, 
     entry = _entry("abi")
     opened = str(entry.version)  # two users open the form at this version
     post_form(coordinator, ABI_URL, {**ABI, "pt_right": "125", "version": opened, "reason_for_change": "typo", "action": "complete"})
-    stale = post_form(coordinator, ABI_URL, {**ABI, "pt_right": "99", "version": opened, "reason_for_change": "typo", "action": "complete"}).get_data(as_text=True)
+    stale = post_form(coordinator, ABI_URL, {**ABI, "pt_right": "99", "version": opened, "reason_for_change": "typo", "action": "complete"}).get_data(
+        as_text=True
+    )
     assert "This form changed after you opened it: last saved by" in stale and "Posterior tibial, right (mmHg): saved as 125, you entered 99" in stale
     assert 'value="99"' in stale
     assert db.session.get(AbiData, entry.id).pt_right == 125
@@ -152,8 +162,22 @@ def test_villalta_total_and_class_appear_on_save(coordinator, make_subject, site
     subject = make_subject("defiance", site, date(2026, 12, 1))
     record_visit_date(subject.visits[3], date(2027, 5, 30))
     db.session.commit()
-    items = {name: "0" for name in ("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema",
-                                     "skin_induration", "hyperpigmentation", "redness", "venous_ectasia", "calf_compression_pain")}
+    items = {
+        name: "0"
+        for name in (
+            "pain",
+            "cramps",
+            "heaviness",
+            "paresthesia",
+            "pruritus",
+            "pretibial_edema",
+            "skin_induration",
+            "hyperpigmentation",
+            "redness",
+            "venous_ectasia",
+            "calf_compression_pain",
+        )
+    }
     items.update({"pain": "3", "heaviness": "3", "pretibial_edema": "3", "skin_induration": "2", "hyperpigmentation": "3", "redness": "2"})
     page = post_form(coordinator, VILLALTA_URL, {**items, "leg": "left", "ulcer": "False", "action": "complete"}, follow_redirects=True).get_data(as_text=True)
     assert "16 of 33" in page and "severe" in page
@@ -166,8 +190,13 @@ def test_the_visit_page_shows_each_forms_status(coordinator, defier_m3):
         page = coordinator.get("/subjects/DEF-SH01-0001/visits/m3").get_data(as_text=True)
         return dict(re.findall(r'data-instrument="(\w+)">.*?form-status">([^<]+)<', page, re.S))
 
-    assert statuses() == {"duplex": "not started", "abi": "not started", "rutherford": "not started",
-                          "adverse_events": "not started", "endpoint_events": "not started"}
+    assert statuses() == {
+        "duplex": "not started",
+        "abi": "not started",
+        "rutherford": "not started",
+        "adverse_events": "not started",
+        "endpoint_events": "not started",
+    }
     post_form(coordinator, ABI_URL, {"brachial_right": "140", "action": "draft"})
     assert statuses()["abi"] == "draft"
     post_form(coordinator, ABI_URL, {**ABI, "action": "complete"})

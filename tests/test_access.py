@@ -1,4 +1,5 @@
 """Site isolation: a user never reaches another site's data, whatever URL they type."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -64,10 +65,7 @@ def test_every_route_answers_404_for_another_sites_data(app, outsider):
     walked = []
     for rule, url in _foreign_urls(app):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            if method == "GET":
-                response = outsider.get(url)
-            else:
-                response = outsider.open(url, method=method, data={"csrf_token": csrf_token(outsider, "/")})
+            response = outsider.get(url) if method == "GET" else outsider.open(url, method=method, data={"csrf_token": csrf_token(outsider, "/")})
             assert response.status_code == 404, f"{method} {url} gave {response.status_code}"
             assert "DEF-HZ01-0001" not in response.get_data(as_text=True)
             walked.append(f"{method} {url}")

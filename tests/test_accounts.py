@@ -1,4 +1,5 @@
 """Accounts: lockout, audit of log-ins, idle sessions, CSRF on every form, security headers, the admin page."""
+
 from __future__ import annotations
 
 import re
@@ -246,8 +247,15 @@ def test_every_post_route_refuses_a_form_without_csrf_token_and_changes_nothing(
     other = make_user("other@example.org", [("defier", site, Role.COORDINATOR)])
     membership = db.session.scalar(select(Membership).where(Membership.user_id == other.id))
     values = {
-        "subject_code": subject.subject_code, "visit_code": "m1", "code": "abi", "sequence": 1, "number": screening.screening_number,
-        "site_code": "SH01", "study_code": "defier", "user_id": other.id, "membership_id": membership.id,
+        "subject_code": subject.subject_code,
+        "visit_code": "m1",
+        "code": "abi",
+        "sequence": 1,
+        "number": screening.screening_number,
+        "site_code": "SH01",
+        "study_code": "defier",
+        "user_id": other.id,
+        "membership_id": membership.id,
     }
     login(user)
     before = _table_contents()
@@ -293,7 +301,9 @@ def test_pages_hold_no_inline_script_or_style_element(client, make_user, login):
 
 
 def test_production_sends_hsts_and_secure_http_only_same_site_cookies(tmp_path):
-    production = create_app("production", {"SECRET_KEY": "production-test-key-0123456789abcdef", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'prod.sqlite3'}"})
+    production = create_app(
+        "production", {"SECRET_KEY": "production-test-key-0123456789abcdef", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'prod.sqlite3'}"}
+    )
     assert production.config["SESSION_COOKIE_SECURE"] and production.config["REMEMBER_COOKIE_SECURE"]
     assert production.config["SESSION_COOKIE_HTTPONLY"] and production.config["REMEMBER_COOKIE_HTTPONLY"]
     assert production.config["SESSION_COOKIE_SAMESITE"] == production.config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
@@ -355,12 +365,21 @@ def test_an_empty_initial_password_is_generated_and_shown_once(app, client, admi
     assert _try(app.test_client(), "g@example.org", password).status_code == 302
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"email": "not-an-address", "full_name": "N", "password": "long-enough-pw"}, "Email: enter one address, such as name@hospital.org."),
-    ({"email": "admin@example.org", "full_name": "N", "password": "long-enough-pw"}, "Email: an account with admin@example.org already exists; accounts are never deleted, so re-enable it instead."),
-    ({"email": "n@example.org", "full_name": "", "password": "long-enough-pw"}, "Full name: required; enter text of at most 200 characters."),
-    ({"email": "n@example.org", "full_name": "N", "password": "eleven-char"}, "Initial password: from 12 to 200 characters, or leave it empty to have one generated."),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"email": "not-an-address", "full_name": "N", "password": "long-enough-pw"}, "Email: enter one address, such as name@hospital.org."),
+        (
+            {"email": "admin@example.org", "full_name": "N", "password": "long-enough-pw"},
+            "Email: an account with admin@example.org already exists; accounts are never deleted, so re-enable it instead.",
+        ),
+        ({"email": "n@example.org", "full_name": "", "password": "long-enough-pw"}, "Full name: required; enter text of at most 200 characters."),
+        (
+            {"email": "n@example.org", "full_name": "N", "password": "eleven-char"},
+            "Initial password: from 12 to 200 characters, or leave it empty to have one generated.",
+        ),
+    ],
+)
 def test_creating_a_user_with_bad_input_names_the_field_keeps_the_values_and_saves_nothing(client, admin, data, message):
     users = db.session.scalar(select(func.count(User.id)))
     response = post_form(client, "/admin/users/new", data)
@@ -387,12 +406,18 @@ def test_an_admin_adds_and_removes_a_membership(client, admin, make_user):
     assert _user("c@example.org") is not None
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"study": "defier", "site": "HZ01", "role": "coordinator"}, "Site: HZ01 does not run DEFIER; choose a site that runs it."),
-    ({"study": "defier", "site": "SH01", "role": "admin"}, "Role: admin@example.org is already admin in DEFIER at SH01."),
-    ({"study": "", "site": "SH01", "role": "coordinator"}, "Study: required; choose one of the studies listed."),
-    ({"study": "defier", "site": "SH01", "role": "surgeon"}, "Role: choose one of coordinator, investigator, blinded assessor, monitor, data manager, admin."),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"study": "defier", "site": "HZ01", "role": "coordinator"}, "Site: HZ01 does not run DEFIER; choose a site that runs it."),
+        ({"study": "defier", "site": "SH01", "role": "admin"}, "Role: admin@example.org is already admin in DEFIER at SH01."),
+        ({"study": "", "site": "SH01", "role": "coordinator"}, "Study: required; choose one of the studies listed."),
+        (
+            {"study": "defier", "site": "SH01", "role": "surgeon"},
+            "Role: choose one of coordinator, investigator, blinded assessor, monitor, data manager, admin.",
+        ),
+    ],
+)
 def test_a_bad_membership_names_the_field_keeps_the_values_and_saves_nothing(client, admin, data, message):
     memberships = db.session.scalar(select(func.count(Membership.id)))
     response = _press(client, f"/admin/users/{admin.id}/memberships", data)
@@ -416,7 +441,11 @@ def test_a_disabled_user_cannot_log_in_until_re_enabled_and_is_never_deleted(app
     _press(client, f"/admin/users/{user.id}/enable", {})
     assert _user("c@example.org").active
     assert _try(app.test_client(), "c@example.org", PASSWORD).status_code == 302
-    changes = [(e.action, e.field, e.old_value, e.new_value, e.user_email) for e in _audit_since(start) if e.object_type == "users" and e.action in ("update", "delete")]
+    changes = [
+        (e.action, e.field, e.old_value, e.new_value, e.user_email)
+        for e in _audit_since(start)
+        if e.object_type == "users" and e.action in ("update", "delete")
+    ]
     assert ("update", "active", "true", "false", "admin@example.org") in changes
     assert ("update", "active", "false", "true", "admin@example.org") in changes
     assert not [c for c in changes if c[0] == "delete"]
@@ -451,8 +480,15 @@ def test_admin_pages_do_not_exist_for_anyone_but_an_admin(app, client, make_site
         with app.test_request_context():
             url = app.url_for(rule.endpoint, **{name: {"user_id": target.id, "membership_id": membership.id}[name] for name in rule.arguments})
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            data = {"csrf_token": csrf_token(client, "/"), "email": "n@example.org", "full_name": "N", "password": "long-enough-pw",
-                    "study": "defier", "site": "SH01", "role": "admin"}
+            data = {
+                "csrf_token": csrf_token(client, "/"),
+                "email": "n@example.org",
+                "full_name": "N",
+                "password": "long-enough-pw",
+                "study": "defier",
+                "site": "SH01",
+                "role": "admin",
+            }
             response = client.open(url, method=method, data=data if method == "POST" else None)
             assert response.status_code == 404, f"{method} {url}: {response.status_code}"
     assert db.session.scalar(select(func.count(User.id))) == users

@@ -1,4 +1,5 @@
 """Logging in and out."""
+
 from __future__ import annotations
 
 import importlib
@@ -6,7 +7,6 @@ import importlib
 import pytest
 
 import config
-
 from ecrf import create_app
 from ecrf.extensions import db
 from tests.conftest import PASSWORD, csrf_token, post_form

@@ -1,9 +1,10 @@
 """Bad input never reaches a 500: ids beyond 64 bits, control characters, absurd page numbers; error pages that never fail."""
+
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from html import unescape
-from datetime import date, datetime, timezone
 
 import pytest
 from flask import abort
@@ -21,7 +22,7 @@ from ecrf.screening.models import ScreeningRecord
 from ecrf.subjects.models import Subject
 from tests.conftest import PASSWORD, csrf_token, post_form
 
-NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
 #: Absurd values for each kind of URL part: beyond 64 bits and negative ids; an overlong string and a NUL.
 ABSURD_INTS = (2**64, -1)
@@ -40,11 +41,16 @@ def member(make_site, make_user, make_subject, make_screening, login):
     db.session.add(entry)
     db.session.flush()
     values = {
-        "subject_code": subject.subject_code, "visit_code": "m3", "code": "abi", "sequence": 1,
+        "subject_code": subject.subject_code,
+        "visit_code": "m3",
+        "code": "abi",
+        "sequence": 1,
         "number": make_screening("defier", site).screening_number,
         "query_id": raise_query(entry, "pt_right", "Source says 125?", user).id,
         "flag_id": refresh_flags([subject])[0].id,
-        "site_code": "SH01", "study_code": "defier", "user_id": user.id,
+        "site_code": "SH01",
+        "study_code": "defier",
+        "user_id": user.id,
         "membership_id": db.session.scalar(select(func.min(Membership.id)).where(Membership.user_id == user.id)),
     }
     db.session.commit()
@@ -93,8 +99,9 @@ def test_a_control_character_in_a_query_argument_is_refused_naming_it(member):
     client, _ = member
     response = client.get("/studies/defier/sites/SH01?page=1%00")
     assert response.status_code == 400
-    assert ("Parameter 'page' in the address contains a control character (NUL), which is not allowed; "
-            "remove it and open the page again.") in unescape(response.get_data(as_text=True))
+    assert ("Parameter 'page' in the address contains a control character (NUL), which is not allowed; remove it and open the page again.") in unescape(
+        response.get_data(as_text=True)
+    )
     assert "contains a control character (ESC)" in client.get("/studies/defier/sites/SH01?page=%1b").get_data(as_text=True)
 
 
@@ -105,10 +112,12 @@ def test_tab_cr_and_lf_are_not_control_characters_that_are_refused(member):
 
 # -- real forms: a NUL or a number beyond 64 bits gets a clear message and writes nothing ------------------------
 
+
 def _nul_refused(response, field: str) -> None:
     assert response.status_code == 400
-    assert (f"Field '{field}' contains a control character (NUL), which is not allowed; "
-            "remove it and send the form again.") in unescape(response.get_data(as_text=True))
+    assert (f"Field '{field}' contains a control character (NUL), which is not allowed; remove it and send the form again.") in unescape(
+        response.get_data(as_text=True)
+    )
 
 
 def test_the_screening_form_refuses_a_nul_and_a_huge_number_and_saves_nothing(member):
@@ -147,6 +156,7 @@ def test_the_visit_date_form_refuses_a_nul_and_a_huge_number_and_records_nothing
 
 
 # -- error pages never fail ----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def fresh_app(app):
@@ -189,8 +199,7 @@ def test_a_database_error_in_a_view_gets_the_error_page_and_the_next_request_wor
 
 def test_when_the_error_page_itself_cannot_be_rendered_a_plain_page_answers(app, make_user, login, tmp_path, caplog):
     client = login(make_user("c@example.org"))
-    unreachable = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'no-such-folder' / 'ecrf.sqlite3'}",
-                                         "PROPAGATE_EXCEPTIONS": False})
+    unreachable = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'no-such-folder' / 'ecrf.sqlite3'}", "PROPAGATE_EXCEPTIONS": False})
     other = unreachable.test_client()  # the same logged-in browser, while the database is unreachable
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     other.set_cookie(cookie.key, cookie.value)

@@ -1,9 +1,10 @@
 """The blinded outcome assessor never receives the arm: not in any page they can reach, not in a worklist."""
+
 from __future__ import annotations
 
 import re
 from collections import deque
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -15,8 +16,7 @@ from ecrf.studies.models import Arm
 from ecrf.visits.services import record_visit_date
 from tests.conftest import post_form
 
-NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
-
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -33,10 +33,18 @@ def trial(make_site, make_user, make_subject, client, login):
         for visit in subject.visits[1:3]:
             record_visit_date(visit, visit.target_date)
         db.session.commit()
-        post_form(client, f"/subjects/{subject.subject_code}/visits/baseline/forms/procedure_stroke", {
-            "last_known_well": "2027-03-01T02:00", "occlusion_site": "mca_m1", "residual_stenosis_pct": "70",
-            "rescue_treatment": subject.arm.code, "reperfusion_etici": "2b", "action": "complete",
-        })
+        post_form(
+            client,
+            f"/subjects/{subject.subject_code}/visits/baseline/forms/procedure_stroke",
+            {
+                "last_known_well": "2027-03-01T02:00",
+                "occlusion_site": "mca_m1",
+                "residual_stenosis_pct": "70",
+                "rescue_treatment": subject.arm.code,
+                "reperfusion_etici": "2b",
+                "action": "complete",
+            },
+        )
     client.post("/logout", data={"csrf_token": ""})
     client.delete_cookie("session")
     return site, assessor, subjects
@@ -104,14 +112,18 @@ def test_the_assessor_gets_only_the_outcome_forms_and_can_enter_them(trial, clie
     assert re.findall(r'data-instrument="(\w+)"', d90) == ["mrs"] and "Save visit date" in d90
     assert "Save visit date" not in client.get(f"/subjects/{code}/visits/d7").get_data(as_text=True)
     post_form(client, f"/subjects/{code}/visits/d90", {"visit_date": "2027-05-30"})
-    response = post_form(client, f"/subjects/{code}/visits/d90/forms/mrs",
-                         {"score": "2", "method": "telephone", "assessor_blinded": "True", "action": "complete"}, follow_redirects=True)
+    response = post_form(
+        client,
+        f"/subjects/{code}/visits/d90/forms/mrs",
+        {"score": "2", "method": "telephone", "assessor_blinded": "True", "action": "complete"},
+        follow_redirects=True,
+    )
     assert "mRS saved as complete" in response.get_data(as_text=True) or "saved as complete" in response.get_data(as_text=True)
 
 
 def test_the_assessors_worklist_lists_only_outcome_visits(trial, client, login, clock):
     _, assessor, subjects = trial
-    with clock(datetime(2027, 5, 26, 4, tzinfo=timezone.utc)):  # d90 windows open on 2027-05-23
+    with clock(datetime(2027, 5, 26, 4, tzinfo=UTC)):  # d90 windows open on 2027-05-23
         login(assessor)
         page = client.get("/").get_data(as_text=True)
     listed = re.findall(r'/visits/(\w+)">', page)

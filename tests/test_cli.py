@@ -1,4 +1,5 @@
 """`flask ecrf protocols`, `schedule` and `load-protocols`."""
+
 from __future__ import annotations
 
 import json

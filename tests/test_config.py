@@ -1,4 +1,5 @@
 """Configuration: the secret key comes from the environment, or from the installation's own random file; never a known one."""
+
 from __future__ import annotations
 
 import os
@@ -82,10 +83,13 @@ def test_processes_started_together_end_with_the_same_key(tmp_path):
 
 
 def test_flask_starts_in_production_with_the_secret_key_set(tmp_path):
-    env = {**os.environ, "ECRF_CONFIG": "production", "SECRET_KEY": "a-production-key-from-the-environment-0123456789",
-           "ECRF_DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}"}
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "routes"], cwd=BASE_DIR, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "ECRF_CONFIG": "production",
+        "SECRET_KEY": "a-production-key-from-the-environment-0123456789",
+        "ECRF_DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}",
+    }
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "routes"], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "queries.thread" in result.stdout
 
@@ -93,8 +97,7 @@ def test_flask_starts_in_production_with_the_secret_key_set(tmp_path):
 def test_flask_refuses_to_start_in_production_without_the_secret_key(tmp_path):
     env = {name: value for name, value in os.environ.items() if name != "SECRET_KEY"}
     env.update(ECRF_CONFIG="production", ECRF_DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite3'}")
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "routes"], cwd=BASE_DIR, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "routes"], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 

@@ -1,4 +1,5 @@
 """`flask ecrf demo`: synthetic sites, users and subjects for all five studies; idempotent."""
+
 from __future__ import annotations
 
 from collections import Counter

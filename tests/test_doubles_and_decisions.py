@@ -1,9 +1,10 @@
 """Nothing doubled, nothing overwritten: repeated posts, first saves, decided screening outcomes, the dates of signed
 and locked visits, and one write path for every entry (issue 9, points 2, 3, 5, 6 and 7). The concurrent cases
 run real requests against the live server; tests/test_races.py holds the races of points 1–4 and 8."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from flask import current_app
@@ -26,7 +27,7 @@ from tests.conftest import PASSWORD, page_fields, post_form
 from tests.races import at_once
 from tests.web import WebUser
 
-NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
 SIGNER = {"email": "investigator@example.org", "password": PASSWORD}
 
@@ -84,6 +85,7 @@ def _abi_entry() -> CrfEntry:
 
 # -- point 2: a form posted twice creates once ----------------------------------------------------------------
 
+
 def test_a_new_adverse_event_sent_twice_is_saved_once_and_the_repeat_shows_it(people, subject):
     coordinator, url = people[Role.COORDINATOR], _url(subject, "adverse_events") + "/new"
     hidden = page_fields(coordinator, url)
@@ -125,7 +127,7 @@ def test_two_windows_signing_at_once_make_one_signature(people, subject, live_se
     visit_url = f"/subjects/{subject.subject_code}/visits/m3"
     windows = [WebUser(live_server, "investigator@example.org", PASSWORD) for _ in range(2)]
     forms = [window.hidden_fields(visit_url, f"{visit_url}/sign") for window in windows]  # two renderings: two keys
-    responses = at_once([lambda w=w, h=h: w.post(f"{visit_url}/sign", SIGNER, hidden=h) for w, h in zip(windows, forms)])
+    responses = at_once([lambda w=w, h=h: w.post(f"{visit_url}/sign", SIGNER, hidden=h) for w, h in zip(windows, forms, strict=False)])
     assert all(not isinstance(r, Exception) and r.status_code in (200, 302) for r in responses), responses
     assert _count(Signature, Signature.voided_at.is_(None)) == 1
     refused = [r for r in responses if r.status_code == 200]
@@ -160,7 +162,7 @@ def test_two_confirmations_of_one_flag_at_once_open_one_adverse_event(make_user,
     url = f"/flags/{abi_flag.id}"
     people = [WebUser(live_server, email, PASSWORD) for email in ("pi2@example.org", "pi3@example.org")]
     forms = [person.hidden_fields(url) for person in people]
-    responses = at_once([lambda p=p, h=h: p.post(url, {"action": "confirm"}, hidden=h) for p, h in zip(people, forms)])
+    responses = at_once([lambda p=p, h=h: p.post(url, {"action": "confirm"}, hidden=h) for p, h in zip(people, forms, strict=False)])
     assert all(not isinstance(r, Exception) and r.status_code == 302 for r in responses), responses
     assert _count(CrfEntry, CrfEntry.instrument == "adverse_events") == 1
 
@@ -176,6 +178,7 @@ def test_a_query_raised_twice_is_one_query(people, subject):
 
 # -- point 3: the first save of a form two users opened ---------------------------------------------------------
 
+
 def test_two_users_open_a_not_started_form_and_the_second_save_is_refused_with_its_values_kept(people, subject):
     coordinator, investigator, url = people[Role.COORDINATOR], people[Role.INVESTIGATOR], _url(subject)
     opened = [page_fields(client, url) for client in (coordinator, investigator)]
@@ -187,6 +190,7 @@ def test_two_users_open_a_not_started_form_and_the_second_save_is_refused_with_i
 
 
 # -- point 5: a declined consent stays declined ----------------------------------------------------------------
+
 
 def test_a_declined_screening_stays_declined_until_reversed_with_a_reason(people, site, make_screening):
     coordinator = people[Role.COORDINATOR]
@@ -205,13 +209,19 @@ def test_a_declined_screening_stays_declined_until_reversed_with_a_reason(people
     coordinator.post(f"{url}/reverse-decline", data={**page_fields(coordinator, url, "/reverse-decline"), "reason": "Patient changed their mind"})
     db.session.expire_all()
     assert db.session.get(ScreeningRecord, record.id).outcome is ScreeningOutcome.ELIGIBLE
-    (change,) = db.session.scalars(select(AuditEvent).where(AuditEvent.id > mark, AuditEvent.object_type == "screening_records",
-                                                            AuditEvent.field == "outcome")).all()
+    (change,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.id > mark, AuditEvent.object_type == "screening_records", AuditEvent.field == "outcome")
+    ).all()
     assert (change.old_value, change.new_value, change.reason, change.user_email) == (
-        "declined_consent", "eligible", "Patient changed their mind", "coordinator@example.org")
+        "declined_consent",
+        "eligible",
+        "Patient changed their mind",
+        "coordinator@example.org",
+    )
 
 
 # -- point 6: signed, verified or locked visits keep their date -----------------------------------------------
+
 
 def test_changing_the_date_of_a_signed_visit_needs_a_reason_and_voids_signatures_and_verification(people, subject):
     visit_url = _signed_and_verified(people, subject)
@@ -262,6 +272,7 @@ def test_a_signature_is_bound_to_the_visit_date(people, subject):
 
 # -- point 7: one write path per entry; history stays with its row --------------------------------------------------
 
+
 def test_confirming_a_flag_saves_the_adverse_event_through_its_form_in_place_of_none_to_report(people, subject, abi_flag):
     visit = subject.visits[2]
     marker = mark_none_reported(visit, instrument("adverse_events"), None)
@@ -297,8 +308,12 @@ def test_none_to_report_and_a_first_entry_at_the_same_moment_never_stand_side_by
     investigator = WebUser(live_server, "investigator@example.org", PASSWORD)
     visit_page = f"/subjects/{subject.subject_code}/visits/m3"
     none_form, new_form = coordinator.hidden_fields(visit_page, f"{url}/none"), investigator.hidden_fields(f"{url}/new")
-    responses = at_once([lambda: coordinator.post(f"{url}/none", {}, hidden=none_form),
-                         lambda: investigator.post(f"{url}/new", {"ae_term": "Headache", "action": "draft"}, hidden=new_form)])
+    responses = at_once(
+        [
+            lambda: coordinator.post(f"{url}/none", {}, hidden=none_form),
+            lambda: investigator.post(f"{url}/new", {"ae_term": "Headache", "action": "draft"}, hidden=new_form),
+        ]
+    )
     assert all(not isinstance(r, Exception) and r.status_code in (200, 302) for r in responses), responses
     db.session.expire_all()
     entries = db.session.scalars(select(CrfEntry).where(CrfEntry.instrument == "adverse_events")).all()
@@ -348,6 +363,7 @@ def test_a_new_account_sent_twice_is_created_once_and_the_repeat_goes_to_its_pag
 
 # -- what another request commits between this one's read and its write ------------------------------------------
 
+
 def _committed_elsewhere(statement: str, **params) -> None:
     """A write committed by another request (its own connection) after this one read its rows."""
     from sqlalchemy import text
@@ -358,10 +374,11 @@ def _committed_elsewhere(statement: str, **params) -> None:
 
 @pytest.mark.commits
 def test_a_signature_over_an_entry_saved_since_it_was_read_is_refused(people, subject):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from ecrf.auth.models import User
     from ecrf.auth.services import PasswordCheck
     from ecrf.crfs.services import sign_entries
-    from ecrf.auth.models import User
-    from sqlalchemy.orm.exc import StaleDataError
 
     post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
     entry = _abi_entry()
@@ -391,8 +408,12 @@ def test_a_visit_date_change_that_loses_a_race_is_told_so_not_an_error(people, s
     visit_url = f"/subjects/{subject.subject_code}/visits/m3"
     coordinator, investigator = (WebUser(live_server, email, PASSWORD) for email in ("coordinator@example.org", "investigator@example.org"))
     date_form, sign_form = coordinator.hidden_fields(visit_url), investigator.hidden_fields(visit_url, f"{visit_url}/sign")
-    responses = at_once([lambda: coordinator.post(visit_url, {"visit_date": "2027-04-02", "reason_for_change": "typo"}, hidden=date_form),
-                         lambda: investigator.post(f"{visit_url}/sign", SIGNER, hidden=sign_form)])
+    responses = at_once(
+        [
+            lambda: coordinator.post(visit_url, {"visit_date": "2027-04-02", "reason_for_change": "typo"}, hidden=date_form),
+            lambda: investigator.post(f"{visit_url}/sign", SIGNER, hidden=sign_form),
+        ]
+    )
     assert all(not isinstance(r, Exception) and r.status_code in (200, 302) for r in responses), responses
     entry = _abi_entry()
     for signature in entry.valid_signatures:  # whichever came first, a valid signature holds
@@ -407,8 +428,9 @@ def test_a_screening_correction_after_a_decline_by_someone_else_is_refused(peopl
     record = make_screening("defier", site)
     _committed_elsewhere("UPDATE screening_records SET outcome = 'declined_consent' WHERE id = :id", id=record.id)
     with pytest.raises(InvalidInput, match="declined consent and cannot be enrolled"):
-        save_screening(record.study, site, screening_date=record.screening_date, values=record.values, answers=record.answers,
-                       strata={}, by=None, record=record)
+        save_screening(
+            record.study, site, screening_date=record.screening_date, values=record.values, answers=record.answers, strata={}, by=None, record=record
+        )
     db.session.rollback()
     assert db.session.get(ScreeningRecord, record.id).outcome is ScreeningOutcome.DECLINED_CONSENT
 
@@ -422,7 +444,7 @@ def test_two_monitors_verifying_one_form_at_once_verify_it_once_and_get_no_error
         if round_:  # a corrected value drops the verification: a form to verify again
             post_form(people[Role.COORDINATOR], url, {**ABI, "pt_right": str(121 + round_), "reason_for_change": "typo", "action": "complete"})
         forms = [monitor.hidden_fields(url, "/verify") for monitor in monitors]
-        responses = at_once([lambda m=m, h=h: m.post(f"{url}/1/verify", {}, hidden=h) for m, h in zip(monitors, forms)])
+        responses = at_once([lambda m=m, h=h: m.post(f"{url}/1/verify", {}, hidden=h) for m, h in zip(monitors, forms, strict=False)])
         assert all(not isinstance(r, Exception) and r.status_code == 302 for r in responses), responses
         assert _abi_entry().verified_at is not None
 
@@ -431,8 +453,12 @@ def test_a_flag_confirmed_while_an_adverse_event_is_added_gives_both_entries(peo
     url = _url(abi_flag.subject, "adverse_events")
     investigator, coordinator = (WebUser(live_server, email, PASSWORD) for email in ("investigator@example.org", "coordinator@example.org"))
     flag_form, new_form = investigator.hidden_fields(f"/flags/{abi_flag.id}"), coordinator.hidden_fields(f"{url}/new")
-    responses = at_once([lambda: investigator.post(f"/flags/{abi_flag.id}", {"action": "confirm"}, hidden=flag_form),
-                         lambda: coordinator.post(f"{url}/new", {"ae_term": "Headache", "action": "draft"}, hidden=new_form)])
+    responses = at_once(
+        [
+            lambda: investigator.post(f"/flags/{abi_flag.id}", {"action": "confirm"}, hidden=flag_form),
+            lambda: coordinator.post(f"{url}/new", {"ae_term": "Headache", "action": "draft"}, hidden=new_form),
+        ]
+    )
     assert [getattr(r, "status_code", r) for r in responses] == [302, 302]
     assert sorted(db.session.scalars(select(CrfEntry.sequence).where(CrfEntry.instrument == "adverse_events")).all()) == [1, 2]
 
@@ -442,8 +468,14 @@ def test_a_signature_made_before_the_digest_covered_the_visit_date_still_holds(p
 
     post_form(people[Role.COORDINATOR], _url(subject), {**ABI, "action": "complete"})
     entry, item = _abi_entry(), instrument("abi")
-    old = Signature(entry=entry, user_id=entry.created_by_id, printed_name="Dr Before", meaning="approved", digest_version=1,
-                    data_sha256=data_digest(item, entry_data(item, entry), entry, version=1))
+    old = Signature(
+        entry=entry,
+        user_id=entry.created_by_id,
+        printed_name="Dr Before",
+        meaning="approved",
+        digest_version=1,
+        data_sha256=data_digest(item, entry_data(item, entry), entry, version=1),
+    )
     db.session.add(old)
     db.session.commit()
     assert signature_holds(old, item, entry)
@@ -456,8 +488,10 @@ def test_arms_and_visits_removed_from_a_protocol_never_give_their_id_to_a_later_
     from ecrf.studies.models import Arm, Study, VisitDefinition
 
     study = db.session.scalar(select(Study).where(Study.code == "defier"))
-    for model, values in ((Arm, {"label": "Removed", "position": 9}),
-                          (VisitDefinition, {"label": "Removed", "position": 99, "target_day": 999, "days_before": 0, "days_after": 0})):
+    for model, values in (
+        (Arm, {"label": "Removed", "position": 9}),
+        (VisitDefinition, {"label": "Removed", "position": 99, "target_day": 999, "days_before": 0, "days_after": 0}),
+    ):
         removed = model(study_id=study.id, code="removed", **values)
         db.session.add(removed)
         db.session.commit()
@@ -480,7 +514,10 @@ def test_an_enrolment_never_goes_ahead_on_screening_values_corrected_meanwhile(s
     record = make_screening("defier", site)  # eligible, as the enrolment reads it ...
     _committed_elsewhere(  # ... when a correction commits: a criterion now fails
         "UPDATE screening_records SET outcome = 'screen_failure', failed_criteria = :failed, updated_at = :at WHERE id = :id",
-        id=record.id, failed='["x"]', at=datetime(2027, 6, 1, 4, 1, tzinfo=timezone.utc))
+        id=record.id,
+        failed='["x"]',
+        at=datetime(2027, 6, 1, 4, 1, tzinfo=UTC),
+    )
     with pytest.raises(InvalidInput, match="was changed by someone else a moment ago, so nothing was done"):
         enrol_from_screening(record, consent_date=date(2027, 6, 1), index_date=date(2027, 6, 1), arm_code="des")
     db.session.rollback()
@@ -501,8 +538,12 @@ def test_signing_a_visit_and_changing_its_date_at_once_never_deadlock_nor_leave_
         db.session.commit()
         visit_url = f"/subjects/{subject.subject_code}/visits/m3"
         date_form, sign_form = coordinator.hidden_fields(visit_url), investigator.hidden_fields(visit_url, f"{visit_url}/sign")
-        responses = at_once([lambda: coordinator.post(visit_url, {"visit_date": "2027-04-02", "reason_for_change": "typo"}, hidden=date_form),
-                             lambda: investigator.post(f"{visit_url}/sign", SIGNER, hidden=sign_form)])
+        responses = at_once(
+            [
+                lambda url=visit_url, form=date_form: coordinator.post(url, {"visit_date": "2027-04-02", "reason_for_change": "typo"}, hidden=form),
+                lambda url=visit_url, form=sign_form: investigator.post(f"{url}/sign", SIGNER, hidden=form),
+            ]
+        )
         assert all(not isinstance(r, Exception) and r.status_code in (200, 302) for r in responses), responses
         db.session.expire_all()
         for entry in db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id)):

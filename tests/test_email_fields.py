@@ -1,4 +1,5 @@
 """Every email field takes exactly one address, says so naming the field, and keeps what was typed."""
+
 from __future__ import annotations
 
 import re

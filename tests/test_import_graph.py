@@ -7,6 +7,7 @@ most specific existing `ecrf.*` module); the parent packages Python also initial
 as they run first and import nothing of ecrf in turn. Imports under `if TYPE_CHECKING:` never run,
 so they make no edge and may stand where a runtime import could not.
 """
+
 from __future__ import annotations
 
 import ast
@@ -121,7 +122,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         on_path.add(node)
         for following in sorted(graph.get(node, ())):
             if following in on_path:
-                return path[path.index(following):] + [following]
+                return [*path[path.index(following) :], following]
             if following not in done:
                 cycle = visit(following)
                 if cycle:
@@ -158,8 +159,7 @@ def test_the_walk_finds_a_cycle_and_a_late_import_where_there_is_one(tmp_path):
     (tmp_path / PACKAGE / "a" / "__init__.py").write_text("")
     (tmp_path / PACKAGE / "a" / "one.py").write_text("from ecrf.a.two import thing\nimport forms.base\n")
     (tmp_path / PACKAGE / "a" / "two.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ecrf.a import one\n"
-        "def later():\n    from . import one\n    return one\n"
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ecrf.a import one\ndef later():\n    from . import one\n    return one\n"
     )
     known = modules(tmp_path)
     found = {name: imports(name, path, known) for name, path in known.items()}

@@ -1,5 +1,6 @@
 """Each instrument is declared once: its form, its table and its description (`instrument(code).items`) agree;
 `ecrf/` does not import `forms/` (except views); every instrument saves through the service with plain data."""
+
 from __future__ import annotations
 
 import ast
@@ -53,7 +54,7 @@ def test_form_table_and_description_of_each_instrument_agree(code):
         choices = unbound.kwargs.get("choices")
         if spec.codes and spec.kind is not Kind.TICK:
             assert [c.value for c in choices] == [code for code, _ in spec.codes]
-            assert all(c.label.endswith(label) for c, (_, label) in zip(choices, spec.codes))
+            assert all(c.label.endswith(label) for c, (_, label) in zip(choices, spec.codes, strict=False))
         else:
             assert not choices
     description = item.items.describe()
@@ -66,8 +67,7 @@ def test_ecrf_modules_other_than_views_do_not_import_forms():
         if path.name == "views.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{path.relative_to(ROOT)}: {name}" for name in names if name == "forms" or name.startswith("forms.")]
     assert offenders == []
 
@@ -92,8 +92,7 @@ def _typed(kind: Kind, raw: str, timezone: str):
 
 
 @pytest.mark.parametrize("code", sorted(CATALOGUE))
-def test_every_instrument_saves_as_complete_through_the_service_without_request_or_form(
-        code, make_site, make_user, make_subject, clock):
+def test_every_instrument_saves_as_complete_through_the_service_without_request_or_form(code, make_site, make_user, make_subject, clock):
     site = make_site("SH01", list(protocols()), "Asia/Shanghai")
     user = make_user("c@example.org", [(study, site, Role.COORDINATOR) for study in protocols()])
     study, visit_code, arm = _first_use(code)

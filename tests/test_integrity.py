@@ -1,8 +1,9 @@
 """Data integrity: the audit trail, the form lifecycle, e-signatures, lost updates, queries, missed visits."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from flask import current_app
@@ -17,7 +18,7 @@ from ecrf.instruments.abi import AbiData
 from ecrf.visits.services import record_visit_date
 from tests.conftest import PASSWORD, csrf_token, post_form
 
-NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 #: The investigator's first signature in a session gives the account's email too (21 CFR 11.200(a)(1)).
 SIGNER = {"email": "investigator@example.org"}
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
@@ -42,8 +43,10 @@ def site(make_site):
 @pytest.fixture
 def people(make_user, site):
     """One user per role at SH01, each with a client of their own."""
-    users = {role: make_user(f"{role.value}@example.org", [("defier", site, role)], name=f"Dr {role.value.title()}")
-             for role in (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER)}
+    users = {
+        role: make_user(f"{role.value}@example.org", [("defier", site, role)], name=f"Dr {role.value.title()}")
+        for role in (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER)
+    }
     clients = {}
     for role, user in users.items():
         client = current_app.test_client()
@@ -72,6 +75,7 @@ def _post(client, url: str, data: dict):
 
 # -- audit trail ---------------------------------------------------------------------------------------
 
+
 def test_creating_and_changing_clinical_data_is_audited_field_by_field_with_who_when_and_why(people, abi_url, audit_mark):
     users, clients = people
     coordinator = clients[Role.COORDINATOR]
@@ -91,8 +95,8 @@ def test_status_changes_allocation_and_exports_are_audited(cli, make_subject, ma
     subject = make_subject("defiance", site, date(2027, 5, 1))
     cli.invoke(args=["ecrf", "randomization", "generate", "defiance", "--seed", "1", "--per-stratum", "4"])
     from ecrf.randomization.services import allocate
-    from ecrf.subjects.services import end_participation
     from ecrf.subjects.models import SubjectStatus
+    from ecrf.subjects.services import end_participation
 
     allocate(subject, "DE01", at=NOW)
     end_participation(subject, SubjectStatus.WITHDRAWN, date(2027, 5, 20), "Moved abroad")
@@ -140,9 +144,17 @@ def test_journey_8_the_field_history_shows_both_values_who_when_and_why(people, 
     users, clients = people
     post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "action": "complete"})
     entry = _entry()
-    post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "pt_right": "125", "reason_for_change": "source says 125", "version": str(entry.version), "action": "complete"})
+    post_form(
+        clients[Role.COORDINATOR],
+        abi_url,
+        {**ABI, "pt_right": "125", "reason_for_change": "source says 125", "version": str(entry.version), "action": "complete"},
+    )
     page = clients[Role.MONITOR].get(f"{abi_url}/1/history?field=pt_right").get_data(as_text=True)
-    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>(\w+)</td>.*?<td class=\"old\">([^<]*)</td><td class=\"new\">([^<]*)</td><td class=\"reason\">([^<]*)</td>", page, re.S)
+    rows = re.findall(
+        r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>(\w+)</td>.*?<td class=\"old\">([^<]*)</td><td class=\"new\">([^<]*)</td><td class=\"reason\">([^<]*)</td>",
+        page,
+        re.S,
+    )
     # Newest first; the trail is never emptied, so older tests' rows for a reused id may follow.
     assert [(who, action, old, new, why) for _, who, action, old, new, why in rows][:2] == [
         ("coordinator@example.org", "update", "120", "125", "source says 125"),
@@ -153,6 +165,7 @@ def test_journey_8_the_field_history_shows_both_values_who_when_and_why(people, 
 
 
 # -- lifecycle and signature --------------------------------------------------------------------------
+
 
 def test_complete_then_verified_signed_and_locked_by_their_roles_then_unlocked_with_a_reason(people, abi_url, audit_mark):
     users, clients = people
@@ -231,12 +244,15 @@ def test_a_monitor_cannot_edit_clinical_data(people, abi_url):
 
 # -- no lost updates -------------------------------------------------------------------------------------
 
+
 def test_two_users_saving_one_form_the_second_is_told_what_changed_and_nothing_is_overwritten(people, abi_url):
     users, clients = people
     post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "action": "draft"})
     opened = str(_entry().version)  # both open the draft at this version
     post_form(clients[Role.COORDINATOR], abi_url, {**ABI, "pt_left": "95", "version": opened, "action": "draft"})
-    second = post_form(clients[Role.INVESTIGATOR], abi_url, {**ABI, "pt_left": "92", "dp_left": "80", "version": opened, "action": "draft"}).get_data(as_text=True)
+    second = post_form(clients[Role.INVESTIGATOR], abi_url, {**ABI, "pt_left": "92", "dp_left": "80", "version": opened, "action": "draft"}).get_data(
+        as_text=True
+    )
     assert "This form changed after you opened it: last saved by Dr Coordinator at 2027-06-01 04:00 UTC. Nothing of yours was saved." in second
     assert "Posterior tibial, left (mmHg): saved as 95, you entered 92" in second and "Dorsalis pedis, left (mmHg): saved as 84, you entered 80" in second
     assert 'value="92"' in second
@@ -245,6 +261,7 @@ def test_two_users_saving_one_form_the_second_is_told_what_changed_and_nothing_i
 
 
 # -- queries --------------------------------------------------------------------------------------------
+
 
 def test_query_raised_answered_reopened_and_closed_with_its_thread_kept(people, abi_url):
     users, clients = people
@@ -264,7 +281,11 @@ def test_query_raised_answered_reopened_and_closed_with_its_thread_kept(people, 
     page = clients[Role.COORDINATOR].get(thread).get_data(as_text=True)
     assert 'id="query-status">closed' in page
     assert re.findall(r'badge text-bg-secondary">(\w+)</span> ([^<\n]+)', page) == [
-        ("raise", "Source says 125"), ("answer", "Corrected to 125"), ("reopen", "Also check DP"), ("answer", "DP checked"), ("close", "OK"),
+        ("raise", "Source says 125"),
+        ("answer", "Corrected to 125"),
+        ("reopen", "Also check DP"),
+        ("answer", "DP checked"),
+        ("close", "OK"),
     ]
 
 
@@ -280,6 +301,7 @@ def test_open_queries_block_locking(people, abi_url):
 
 
 # -- visits that go wrong -----------------------------------------------------------------------------
+
 
 def test_a_missed_visit_needs_a_reason_and_goes_to_the_deviation_log(people, make_subject, site):
     users, clients = people

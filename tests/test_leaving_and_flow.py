@@ -1,8 +1,9 @@
 """Leaving the study (withdrawal, loss to follow-up, death), completing it, and the study flow counts."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -17,8 +18,7 @@ from ecrf.visits.services import record_visit_date
 from ecrf.visits.windows import WindowStatus
 from tests.conftest import post_form
 
-NOW = datetime(2027, 1, 1, 4, 0, tzinfo=timezone.utc)
-
+NOW = datetime(2027, 1, 1, 4, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -39,8 +39,12 @@ def test_withdrawal_records_date_and_reason_and_later_visits_no_longer_apply(coo
     subject = make_subject("defier", site, date(2026, 9, 1), arm="dcb")  # m1 window closed 2026-10-08, m3 open 2026-11-16..12-14
     post_form(coordinator, f"/subjects/{subject.subject_code}/visits/baseline/forms/rutherford", {"limb": "left", "category": "3", "action": "complete"})
     entries_before = db.session.scalars(select(CrfEntry.id)).all()
-    response = post_form(coordinator, f"/subjects/{subject.subject_code}/status",
-                         {"status": "withdrawn", "status_date": "2026-11-20", "reason": "Withdrew consent"}, follow_redirects=True)
+    response = post_form(
+        coordinator,
+        f"/subjects/{subject.subject_code}/status",
+        {"status": "withdrawn", "status_date": "2026-11-20", "reason": "Withdrew consent"},
+        follow_redirects=True,
+    )
     assert "withdrawn on 2026-11-20; later visits no longer apply" in response.get_data(as_text=True)
     db.session.refresh(subject)
     assert (subject.status, subject.status_date, subject.status_reason) == (SubjectStatus.WITHDRAWN, date(2026, 11, 20), "Withdrew consent")
@@ -52,13 +56,16 @@ def test_withdrawal_records_date_and_reason_and_later_visits_no_longer_apply(coo
     assert "3 months" not in worklist and "1 month" in worklist
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"status": "died", "status_date": "2027-01-02", "reason": "x"}, "Date: must not be after today at the site (2027-01-01)."),
-    ({"status": "died", "status_date": "2026-08-01", "reason": "x"}, "Date: must not be before the informed consent date (2026-09-01)."),
-    ({"status": "lost_to_follow_up", "status_date": "2026-12-01", "reason": " "}, "Reason: required; say why (no names)."),
-    ({"status": "completed", "status_date": "2026-12-01", "reason": "x"}, "Status: choose withdrawn, lost to follow-up or died."),
-    ({"status_date": "2026-12-01", "reason": "x"}, "Leaves the study because: required; choose withdrawn, lost to follow-up or died."),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"status": "died", "status_date": "2027-01-02", "reason": "x"}, "Date: must not be after today at the site (2027-01-01)."),
+        ({"status": "died", "status_date": "2026-08-01", "reason": "x"}, "Date: must not be before the informed consent date (2026-09-01)."),
+        ({"status": "lost_to_follow_up", "status_date": "2026-12-01", "reason": " "}, "Reason: required; say why (no names)."),
+        ({"status": "completed", "status_date": "2026-12-01", "reason": "x"}, "Status: choose withdrawn, lost to follow-up or died."),
+        ({"status_date": "2026-12-01", "reason": "x"}, "Leaves the study because: required; choose withdrawn, lost to follow-up or died."),
+    ],
+)
 def test_bad_leaving_input_is_refused_and_changes_nothing(coordinator, make_subject, site, data, message):
     subject = make_subject("defier", site, date(2026, 9, 1), arm="dcb")
     page = post_form(coordinator, f"/subjects/{subject.subject_code}/status", data).get_data(as_text=True)

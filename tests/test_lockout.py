@@ -1,12 +1,13 @@
 """The lockout: counted atomically under concurrent attempts, answered without telling whether an account exists,
 shared with the password re-checks of logged-in users (`confirm_identity`)."""
+
 from __future__ import annotations
 
 import re
-from html import unescape
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from html import unescape
 
 import argon2
 import pytest
@@ -91,7 +92,7 @@ def argon2_verifications(monkeypatch):
 
 
 def _locked(user: User) -> User:
-    user.locked_until = datetime(2026, 3, 2, 10, 15, tzinfo=timezone.utc)
+    user.locked_until = datetime(2026, 3, 2, 10, 15, tzinfo=UTC)
     db.session.commit()
     return user
 
@@ -102,15 +103,18 @@ def _disabled(user: User) -> User:
     return user
 
 
-@pytest.mark.parametrize("branch, email, password, prepare", [
-    ("unknown email", "nobody.timed@example.org", PASSWORD, None),
-    ("wrong password", "c@example.org", "wrong", None),
-    ("locked, wrong password", "c@example.org", "wrong", _locked),
-    ("locked, right password", "c@example.org", PASSWORD, _locked),
-    ("disabled, right password", "c@example.org", PASSWORD, _disabled),
-    ("disabled, wrong password", "c@example.org", "wrong", _disabled),
-    ("right password", "c@example.org", PASSWORD, None),
-])
+@pytest.mark.parametrize(
+    "branch, email, password, prepare",
+    [
+        ("unknown email", "nobody.timed@example.org", PASSWORD, None),
+        ("wrong password", "c@example.org", "wrong", None),
+        ("locked, wrong password", "c@example.org", "wrong", _locked),
+        ("locked, right password", "c@example.org", PASSWORD, _locked),
+        ("disabled, right password", "c@example.org", PASSWORD, _disabled),
+        ("disabled, wrong password", "c@example.org", "wrong", _disabled),
+        ("right password", "c@example.org", PASSWORD, None),
+    ],
+)
 def test_every_log_in_branch_spends_exactly_one_argon2_verification(make_user, clock, argon2_verifications, branch, email, password, prepare):
     user = make_user("c@example.org")
     if prepare:
@@ -153,7 +157,7 @@ def test_the_failure_that_locks_emails_the_owner_until_when_and_what_to_do(clien
         db.session.expire_all()
         queued = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "account_locked"))
         assert queued.key.startswith(f"account_locked:{queued.user_id}:2026-03-02T10:00:00")
-        assert send_due(datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)) == (1, 0)
+        assert send_due(datetime(2026, 3, 2, 10, 0, tzinfo=UTC)) == (1, 0)
     [message] = smtp_server.to("c@example.org")
     assert message["Subject"] == "eCRF: your account is locked until 2026-03-02 10:15 UTC"
     text = message.get_body(("plain",)).get_content()
@@ -162,13 +166,16 @@ def test_the_failure_that_locks_emails_the_owner_until_when_and_what_to_do(clien
     assert "If it was not you" in text and f"{app.config['ECRF_BASE_URL']}/password/forgot" in text
 
 
-@pytest.mark.parametrize("typed, stored", [
-    ("  Someone.Typed@Example.ORG ", "someone.typed@example.org"),
-    ("a@b.org, c@d.org", NOT_AN_ADDRESS),
-    ("drop table users; --", NOT_AN_ADDRESS),
-    ("line\r\nbreak@example.org", NOT_AN_ADDRESS),
-    ("x" * 250 + "@example.org", NOT_AN_ADDRESS),
-])
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("  Someone.Typed@Example.ORG ", "someone.typed@example.org"),
+        ("a@b.org, c@d.org", NOT_AN_ADDRESS),
+        ("drop table users; --", NOT_AN_ADDRESS),
+        ("line\r\nbreak@example.org", NOT_AN_ADDRESS),
+        ("x" * 250 + "@example.org", NOT_AN_ADDRESS),
+    ],
+)
 def test_failed_logins_keep_only_a_valid_normalised_address_or_a_marker_never_typed_text(typed, stored):
     start = _last_audit_id()
     authenticate(typed, "secret guess 123")

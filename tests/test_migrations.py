@@ -1,4 +1,5 @@
 """The Alembic migrations build exactly the models' schema."""
+
 from __future__ import annotations
 
 import pytest

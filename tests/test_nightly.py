@@ -1,11 +1,12 @@
 """The nightly pass, the digest and its outbox: after each site's own morning, once, never lost, never twice."""
+
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from ecrf.notify.nightly import run_nightly
 from ecrf.notify.outbox import BACKOFF
 from ecrf.safety.models import Flag
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(text: str) -> datetime:
@@ -36,6 +37,7 @@ def shanghai(make_site, make_user, make_subject, clock):
 
 
 # -- the pass ----------------------------------------------------------------------------------------
+
 
 def test_the_pass_prints_one_json_object_with_its_counts(cli, shanghai, clock):
     with clock(at("2027-03-10T00:30")):  # 08:30 in Shanghai
@@ -79,6 +81,7 @@ def test_date_passes_that_day_and_dry_run_changes_and_sends_nothing(cli, shangha
 
 
 # -- the digest, delivered by a real SMTP server -----------------------------------------------------------
+
 
 def test_the_digest_is_delivered_with_what_is_overdue_grouped_and_linked_and_no_names(shanghai, clock, smtp_server, make_subject):
     with clock(at("2027-03-08T02:00")):
@@ -169,10 +172,14 @@ def test_the_blinded_assessors_digest_never_shows_an_arm(shanghai, make_user, ma
 SITES = [("SH01", "Asia/Shanghai"), ("US01", "America/New_York"), ("US02", "America/Phoenix"), ("DE01", "Europe/Berlin")]
 #: (site, day, the UTC instant of 06:00 local that day)
 MORNINGS = [
-    ("SH01", "2027-03-14", "2027-03-13T22:00"), ("US01", "2027-03-14", "2027-03-14T10:00"),  # New York: summer time from 02:00
-    ("US02", "2027-03-14", "2027-03-14T13:00"), ("DE01", "2027-03-14", "2027-03-14T05:00"),
-    ("SH01", "2027-03-28", "2027-03-27T22:00"), ("US01", "2027-03-28", "2027-03-28T10:00"),
-    ("US02", "2027-03-28", "2027-03-28T13:00"), ("DE01", "2027-03-28", "2027-03-28T04:00"),  # Berlin: summer time from 02:00
+    ("SH01", "2027-03-14", "2027-03-13T22:00"),
+    ("US01", "2027-03-14", "2027-03-14T10:00"),  # New York: summer time from 02:00
+    ("US02", "2027-03-14", "2027-03-14T13:00"),
+    ("DE01", "2027-03-14", "2027-03-14T05:00"),
+    ("SH01", "2027-03-28", "2027-03-27T22:00"),
+    ("US01", "2027-03-28", "2027-03-28T10:00"),
+    ("US02", "2027-03-28", "2027-03-28T13:00"),
+    ("DE01", "2027-03-28", "2027-03-28T04:00"),  # Berlin: summer time from 02:00
 ]
 
 
@@ -199,6 +206,7 @@ def test_each_site_gets_its_digest_after_its_own_0600_on_the_clock_change_days(f
 
 
 # -- one scheduler ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.commits
 def test_two_scheduler_processes_send_each_email_once(app, make_site, make_user, make_subject, smtp_server):

@@ -1,11 +1,12 @@
 """Passwords: the policy, changing one's own, a forgotten one through an emailed link, one-time passwords set by an admin."""
+
 from __future__ import annotations
 
 import re
-from html import unescape
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +20,7 @@ from ecrf.notify.outbox import send_due
 from tests.conftest import PASSWORD, csrf_token, post_form
 from tests.web import WebUser
 
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 NEW = "a long and new passphrase"
 SENT = "If an account exists for that address, an email with a link has been sent; the link works once, for 60 minutes."
 _ERRORS = re.compile(r'<div class="(?:invalid-feedback d-block|alert alert-danger)">([^<]*)</div>')
@@ -48,16 +49,19 @@ def _log_in(client, email: str, password: str = PASSWORD):
 # --- the policy ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("password, message", [
-    ("short pass", "Password: at least 12 characters (up to 200); a few unrelated words make a long password that is easy to remember."),
-    ("x" * 150 + "y" * 51, "Password: at most 200 characters."),
-    (" " * 14, "Password: not only spaces; use letters, digits or other characters too."),
-    ("aaaaaaaaaaaaaa", "Password: not one character repeated; choose something harder to guess."),
-    ("Carla.Coordinator@Hospital.org", "Password: not the account's email address nor its part before the @; choose something else."),
-    ("carla.coordinator", "Password: not the account's email address nor its part before the @; choose something else."),
-    ("qwerty123456", "Password: this is one of the most common passwords, which attackers try first; choose another."),
-    ("1QAZ2WSX3EDC", "Password: this is one of the most common passwords, which attackers try first; choose another."),
-])
+@pytest.mark.parametrize(
+    "password, message",
+    [
+        ("short pass", "Password: at least 12 characters (up to 200); a few unrelated words make a long password that is easy to remember."),
+        ("x" * 150 + "y" * 51, "Password: at most 200 characters."),
+        (" " * 14, "Password: not only spaces; use letters, digits or other characters too."),
+        ("aaaaaaaaaaaaaa", "Password: not one character repeated; choose something harder to guess."),
+        ("Carla.Coordinator@Hospital.org", "Password: not the account's email address nor its part before the @; choose something else."),
+        ("carla.coordinator", "Password: not the account's email address nor its part before the @; choose something else."),
+        ("qwerty123456", "Password: this is one of the most common passwords, which attackers try first; choose another."),
+        ("1QAZ2WSX3EDC", "Password: this is one of the most common passwords, which attackers try first; choose another."),
+    ],
+)
 def test_the_policy_refuses_weak_passwords_naming_the_field_and_what_is_allowed(password, message):
     assert password_problems(password, "carla.coordinator@hospital.org") == [message]
 
@@ -87,25 +91,34 @@ def test_a_user_changes_their_password_and_it_is_audited(app, client, make_user,
     assert response.status_code == 302 and response.location == "/"
     assert "Your password is changed." in client.get("/").get_data(as_text=True)
     assert ("password_changed", None) in _actions(start, user)
-    hidden = [(e.field, e.old_value, e.new_value) for e in db.session.scalars(select(AuditEvent).where(AuditEvent.id > start, AuditEvent.field == "password_hash"))]
+    hidden = [
+        (e.field, e.old_value, e.new_value) for e in db.session.scalars(select(AuditEvent).where(AuditEvent.id > start, AuditEvent.field == "password_hash"))
+    ]
     assert hidden == [("password_hash", "(hidden)", "(changed)")]
     assert _log_in(app.test_client(), "c@example.org", NEW).status_code == 302
     assert _log_in(app.test_client(), "c@example.org", PASSWORD).status_code == 200
 
 
-@pytest.mark.parametrize("data, field_message", [
-    ({"current_password": PASSWORD, "new_password": "short", "repeat_password": "short"},
-     "New password: at least 12 characters (up to 200); a few unrelated words make a long password that is easy to remember."),
-    ({"current_password": PASSWORD, "new_password": "password1234", "repeat_password": "password1234"},
-     "New password: this is one of the most common passwords, which attackers try first; choose another."),
-    ({"current_password": PASSWORD, "new_password": PASSWORD, "repeat_password": PASSWORD},
-     "New password: must differ from the current password."),
-    ({"current_password": PASSWORD, "new_password": NEW, "repeat_password": NEW + "!"},
-     "Repeat the new password: not the same as the new password; type it again."),
-    ({"current_password": "", "new_password": NEW, "repeat_password": NEW}, "Current password: required."),
-    ({"current_password": "wrong", "new_password": NEW, "repeat_password": NEW},
-     "Current password: not correct; type the password you use to log in."),
-])
+@pytest.mark.parametrize(
+    "data, field_message",
+    [
+        (
+            {"current_password": PASSWORD, "new_password": "short", "repeat_password": "short"},
+            "New password: at least 12 characters (up to 200); a few unrelated words make a long password that is easy to remember.",
+        ),
+        (
+            {"current_password": PASSWORD, "new_password": "password1234", "repeat_password": "password1234"},
+            "New password: this is one of the most common passwords, which attackers try first; choose another.",
+        ),
+        ({"current_password": PASSWORD, "new_password": PASSWORD, "repeat_password": PASSWORD}, "New password: must differ from the current password."),
+        (
+            {"current_password": PASSWORD, "new_password": NEW, "repeat_password": NEW + "!"},
+            "Repeat the new password: not the same as the new password; type it again.",
+        ),
+        ({"current_password": "", "new_password": NEW, "repeat_password": NEW}, "Current password: required."),
+        ({"current_password": "wrong", "new_password": NEW, "repeat_password": NEW}, "Current password: not correct; type the password you use to log in."),
+    ],
+)
 def test_a_refused_password_change_names_the_field_and_changes_nothing(client, make_user, login, data, field_message):
     user = make_user("c@example.org")
     login(user)
@@ -160,14 +173,14 @@ def test_a_reset_link_arrives_by_email_works_once_and_ends_every_session(app, cl
     logged_in = app.test_client()
     start = _last_audit_id()
     _ask_for_link(client, " C@example.org ")
-    assert send_due(datetime.now(timezone.utc)) == (1, 0)
+    assert send_due(datetime.now(UTC)) == (1, 0)
     [message] = smtp_server.to("c@example.org")
     text = message.get_body(("plain",)).get_content()
     link = _LINK.search(text).group(0)
     assert link.startswith(app.config["ECRF_BASE_URL"] + "/password/reset/")
     token = link.rsplit("/", 1)[1]
     assert token not in str(db.session.scalars(select(PasswordReset.token_sha256)).all())
-    path = link[len(app.config["ECRF_BASE_URL"]):]
+    path = link[len(app.config["ECRF_BASE_URL"]) :]
     page = client.get(path)
     assert page.status_code == 200 and "c@example.org" in page.get_data(as_text=True)
     assert page.headers["Cache-Control"] == "no-store"
@@ -179,8 +192,9 @@ def test_a_reset_link_arrives_by_email_works_once_and_ends_every_session(app, cl
     assert [a for a, _ in _actions(start, user)] == ["password_reset_requested", "password_reset"]
     again = client.get(path)
     assert again.status_code == 404 and "This link has already been used: each link works once." in again.get_data(as_text=True)
-    reposted = client.post(path, data={"csrf_token": csrf_token(client, "/password/forgot"), "new_password": "yet another passphrase",
-                                       "repeat_password": "yet another passphrase"})
+    reposted = client.post(
+        path, data={"csrf_token": csrf_token(client, "/password/forgot"), "new_password": "yet another passphrase", "repeat_password": "yet another passphrase"}
+    )
     assert reposted.status_code == 404
     assert _log_in(logged_in, "c@example.org", NEW).status_code == 302
 
@@ -190,9 +204,9 @@ def test_a_reset_ends_every_open_session_of_the_account(app, client, make_user, 
     browser = app.test_client()
     _log_in(browser, "c@example.org")
     _ask_for_link(client, "c@example.org")
-    send_due(datetime.now(timezone.utc))
+    send_due(datetime.now(UTC))
     link = _LINK.search(smtp_server.to("c@example.org")[0].get_body(("plain",)).get_content()).group(0)
-    post_form(client, link[len(app.config["ECRF_BASE_URL"]):], {"new_password": NEW, "repeat_password": NEW})
+    post_form(client, link[len(app.config["ECRF_BASE_URL"]) :], {"new_password": NEW, "repeat_password": NEW})
     assert browser.get("/").status_code == 302
     assert db.session.scalars(select(UserSession.end_reason).where(UserSession.user_id == user.id)).all() == ["password reset"]
 
@@ -203,7 +217,7 @@ def test_an_expired_link_is_refused_with_a_clear_message(app, client, make_user,
         _ask_for_link(client, "c@example.org")
         send_due(T0)
     link = _LINK.search(smtp_server.to("c@example.org")[0].get_body(("plain",)).get_content()).group(0)
-    path = link[len(app.config["ECRF_BASE_URL"]):]
+    path = link[len(app.config["ECRF_BASE_URL"]) :]
     with clock(T0 + timedelta(minutes=59)):
         assert client.get(path).status_code == 200
     with clock(T0 + timedelta(minutes=60)):
@@ -221,8 +235,8 @@ def test_an_unknown_link_is_refused_with_a_clear_message_not_an_error(client):
 def test_a_new_password_through_the_link_must_meet_the_policy_and_the_link_stays_usable(app, client, make_user, smtp_server):
     make_user("c@example.org")
     _ask_for_link(client, "c@example.org")
-    send_due(datetime.now(timezone.utc))
-    path = _LINK.search(smtp_server.to("c@example.org")[0].get_body(("plain",)).get_content()).group(0)[len(app.config["ECRF_BASE_URL"]):]
+    send_due(datetime.now(UTC))
+    path = _LINK.search(smtp_server.to("c@example.org")[0].get_body(("plain",)).get_content()).group(0)[len(app.config["ECRF_BASE_URL"]) :]
     response = post_form(client, path, {"new_password": "c@example.org", "repeat_password": "c@example.org"})
     assert "New password: not the account's email address nor its part before the @; choose something else." in _errors(response)
     assert post_form(client, path, {"new_password": NEW, "repeat_password": NEW}).status_code == 302
@@ -243,8 +257,8 @@ def test_at_most_one_reset_email_per_account_every_five_minutes(client, make_use
 def test_two_posts_of_one_link_at_once_use_it_once(app, live_server, make_user, smtp_server):
     make_user("c@example.org")
     WebUser(live_server).submit("/password/forgot", {"email": "c@example.org"})
-    send_due(datetime.now(timezone.utc))
-    path = _LINK.search(smtp_server.to("c@example.org")[0].get_body(("plain",)).get_content()).group(0)[len(app.config["ECRF_BASE_URL"]):]
+    send_due(datetime.now(UTC))
+    path = _LINK.search(smtp_server.to("c@example.org")[0].get_body(("plain",)).get_content()).group(0)[len(app.config["ECRF_BASE_URL"]) :]
     browsers = [WebUser(live_server) for _ in range(2)]
     forms = [browser.hidden_fields(path) for browser in browsers]
     passwords = ["first new passphrase", "second new passphrase"]
@@ -269,7 +283,7 @@ def test_the_scheduler_sends_due_emails_every_minute(app, make_user, smtp_server
 
     import ecrf.scheduler
 
-    scheduler = BackgroundScheduler(jobstores={"default": MemoryJobStore()}, timezone=timezone.utc)
+    scheduler = BackgroundScheduler(jobstores={"default": MemoryJobStore()}, timezone=UTC)
     scheduler.start(paused=True)
     try:
         ecrf.scheduler.add_jobs(scheduler)
@@ -325,10 +339,13 @@ def test_a_user_holding_a_one_time_password_can_still_log_out(app, client, admin
     assert browser.get("/account/password").status_code == 302
 
 
-@pytest.mark.parametrize("password, message", [
-    ("password1234", "Initial password: this is one of the most common passwords, which attackers try first; choose another."),
-    ("new@example.org", "Initial password: not the account's email address nor its part before the @; choose something else."),
-])
+@pytest.mark.parametrize(
+    "password, message",
+    [
+        ("password1234", "Initial password: this is one of the most common passwords, which attackers try first; choose another."),
+        ("new@example.org", "Initial password: not the account's email address nor its part before the @; choose something else."),
+    ],
+)
 def test_an_admin_typed_initial_password_must_meet_the_policy(client, admin, password, message):
     response = post_form(client, "/admin/users/new", {"email": "new@example.org", "full_name": "New User", "password": password})
     assert response.status_code == 200 and message in _errors(response)
@@ -339,9 +356,9 @@ def test_an_admin_sets_a_one_time_password_for_a_locked_out_user(app, client, ad
     user = make_user("c@example.org")
     browser = app.test_client()
     _log_in(browser, "c@example.org")
-    user.failed_logins, user.locked_until = 0, datetime.now(timezone.utc) + timedelta(minutes=10)
+    user.failed_logins, user.locked_until = 0, datetime.now(UTC) + timedelta(minutes=10)
     db.session.commit()
-    assert 'action="/admin/users/%d/password"' % user.id in client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    assert f'action="/admin/users/{user.id}/password"' in client.get(f"/admin/users/{user.id}").get_data(as_text=True)
     start = _last_audit_id()
     response = client.post(f"/admin/users/{user.id}/password", data={"csrf_token": csrf_token(client, f"/admin/users/{user.id}")})
     page = response.get_data(as_text=True)
@@ -361,4 +378,3 @@ def test_an_admin_cannot_set_a_one_time_password_on_their_own_account(client, ad
     assert "This is your own account" in client.get(response.location).get_data(as_text=True)
     db.session.refresh(admin)
     assert not admin.must_change_password and admin.check_password(PASSWORD)
-

@@ -3,6 +3,7 @@
 A protocol file changed on disk is not in force until `flask ecrf load-protocols` loads it, and then it is in
 force whole; until then `flask ecrf protocols` and the app's start say the file differs from the loaded version.
 """
+
 from __future__ import annotations
 
 import logging
@@ -127,9 +128,14 @@ def test_a_refused_load_leaves_the_version_in_force_whole(app, tmp_path, monkeyp
 
 def test_the_start_warns_of_a_file_that_differs_and_serves_the_loaded_version(app, amended, caplog):
     caplog.set_level(logging.WARNING)
-    started = create_app("testing", {
-        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "ECRF_PROTOCOL_DIR": str(amended), "ECRF_CHECK_PROTOCOLS_AT_START": True,
-    })
+    started = create_app(
+        "testing",
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "ECRF_PROTOCOL_DIR": str(amended),
+            "ECRF_CHECK_PROTOCOLS_AT_START": True,
+        },
+    )
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert warnings[0].startswith("protocol file defier.yaml differs from the loaded version ")
@@ -177,9 +183,13 @@ def test_the_migration_stores_the_loaded_version_of_a_study_whose_file_still_has
         upgrade()
         downgrade(revision="7c1e5a9d2b40")
         for code, digest in (("defier", protocol_digest(load_protocol(PROTOCOL_DIR / "defier.yaml"))), ("leg-deb", "0" * 64)):
-            db.session.execute(text(
-                "INSERT INTO studies (code, short_title, title, allocation, subject_prefix, target_enrolment, protocol_sha256) "
-                "VALUES (:code, 'x', 'x', 'chosen', 'XX', 1, :digest)"), {"code": code, "digest": digest})
+            db.session.execute(
+                text(
+                    "INSERT INTO studies (code, short_title, title, allocation, subject_prefix, target_enrolment, protocol_sha256) "
+                    "VALUES (:code, 'x', 'x', 'chosen', 'XX', 1, :digest)"
+                ),
+                {"code": code, "digest": digest},
+            )
         db.session.commit()
         upgrade()
         stored = db.session.execute(text("SELECT s.code, v.file_name FROM protocol_versions v JOIN studies s ON s.id = v.study_id")).all()

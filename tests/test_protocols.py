@@ -1,4 +1,5 @@
 """Protocol files: the five studies load, and broken files are refused with file, key and reason."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,23 +38,26 @@ def test_allocation_arms_and_index_follow_each_design():
     assert "stent_fracture" not in p["defier"].visit("m12").instruments_for("dcb")
 
 
-@pytest.mark.parametrize(("study", "part", "code", "observed", "expected"), [
-    ("defiance", "inclusion", None, {"villalta_total": 9}, False),
-    ("defiance", "inclusion", None, {"villalta_total": 10}, True),
-    ("angel-icas", "inclusion", None, {"nihss": 6}, True),
-    ("angel-icas", "inclusion", None, {"nihss": 5}, False),
-    ("precise-cal", "inclusion", None, {"qfr_post_modification": "0.80"}, False),
-    ("precise-cal", "inclusion", None, {"qfr_post_modification": "0.81"}, True),
-    ("precise-cal", "inclusion", None, {"vessel_diameter_mm": "2.25"}, True),
-    ("precise-cal", "inclusion", None, {"vessel_diameter_mm": "4.01"}, False),
-    ("defier", "inclusion", None, {"lesion_length_mm": 300}, True),
-    ("defier", "inclusion", None, {"lesion_length_mm": 301}, False),
-    ("angel-icas", "exclusion", None, {"creatinine_umol_l": 221}, True),
-    ("angel-icas", "exclusion", None, {"gfr_ml_min": 30}, False),
-])
+@pytest.mark.parametrize(
+    ("study", "part", "code", "observed", "expected"),
+    [
+        ("defiance", "inclusion", None, {"villalta_total": 9}, False),
+        ("defiance", "inclusion", None, {"villalta_total": 10}, True),
+        ("angel-icas", "inclusion", None, {"nihss": 6}, True),
+        ("angel-icas", "inclusion", None, {"nihss": 5}, False),
+        ("precise-cal", "inclusion", None, {"qfr_post_modification": "0.80"}, False),
+        ("precise-cal", "inclusion", None, {"qfr_post_modification": "0.81"}, True),
+        ("precise-cal", "inclusion", None, {"vessel_diameter_mm": "2.25"}, True),
+        ("precise-cal", "inclusion", None, {"vessel_diameter_mm": "4.01"}, False),
+        ("defier", "inclusion", None, {"lesion_length_mm": 300}, True),
+        ("defier", "inclusion", None, {"lesion_length_mm": 301}, False),
+        ("angel-icas", "exclusion", None, {"creatinine_umol_l": 221}, True),
+        ("angel-icas", "exclusion", None, {"gfr_ml_min": 30}, False),
+    ],
+)
 def test_numeric_criteria_are_machine_checkable(study, part, code, observed, expected):
     protocol = load_protocols(PROTOCOL_DIR)[study]
-    (field, value), = observed.items()
+    ((field, value),) = observed.items()
     matching = [c for c in getattr(protocol.eligibility, part) if any(r.field == field for r in c.rules)]
     assert matching, f"{study} has no {part} rule on {field}"
     rule_results = [rule.holds(value) for c in matching for rule in c.rules if rule.field == field]
@@ -167,10 +171,12 @@ def test_a_criterion_may_apply_only_unless_another_answer_holds(tmp_path):
     criterion["unless"] = {"field": "on_dialysis_typo", "op": "==", "value": 1}
     assert "eligibility.exclusion.11.unless.field: unknown screening field 'on_dialysis_typo'" in _refusal(tmp_path, data, "defiance.yaml")
     criterion["unless"] = {"field": "gfr_ml_min", "op": ">", "value": 60}
-    assert ("defiance.yaml: eligibility.exclusion.11: unless: names gfr_ml_min, a value the criterion's own rule judges; "
-            "name another answer") in _refusal(tmp_path, data, "defiance.yaml")
+    assert ("defiance.yaml: eligibility.exclusion.11: unless: names gfr_ml_min, a value the criterion's own rule judges; name another answer") in _refusal(
+        tmp_path, data, "defiance.yaml"
+    )
     ivc = next(c for c in data["eligibility"]["exclusion"] if c["code"] == "ivc_filter")
     criterion["unless"] = {"field": "on_dialysis", "op": "==", "value": 1}
     ivc["unless"] = {"field": "on_dialysis", "op": "==", "value": 1}
-    assert ("defiance.yaml: eligibility.exclusion.3: unless: only a criterion with rule or any_of can have it; "
-            "the investigator judges this one") in _refusal(tmp_path, data, "defiance.yaml")
+    assert ("defiance.yaml: eligibility.exclusion.3: unless: only a criterion with rule or any_of can have it; the investigator judges this one") in _refusal(
+        tmp_path, data, "defiance.yaml"
+    )

@@ -1,8 +1,9 @@
 """Who closes and re-opens a query: the monitor who raised it, or a data manager of its study at its site; no one else."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from flask import current_app
@@ -14,7 +15,7 @@ from ecrf.queries.models import DataQuery, QueryStatus
 from ecrf.visits.services import record_visit_date
 from tests.conftest import PASSWORD, csrf_token, post_form
 
-NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
 #: Each person's role at SH01 (DEFIER); "other monitor" monitors the same site but did not raise the query.
 PEOPLE = {"coordinator": Role.COORDINATOR, "raiser": Role.MONITOR, "other monitor": Role.MONITOR, "data manager": Role.DATA_MANAGER}

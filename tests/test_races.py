@@ -1,5 +1,6 @@
 """The races of tests/races.py against the live server: real concurrent requests, on SQLite and on PostgreSQL.
 Each is fired a few times: a race that the code leaves open shows up in one of them."""
+
 from __future__ import annotations
 
 import pytest

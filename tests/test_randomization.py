@@ -1,10 +1,11 @@
 """Randomization: permuted blocks stratified by site, the list's CLI, atomic allocation, exhaustion."""
+
 from __future__ import annotations
 
 import random
 import threading
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -20,15 +21,14 @@ from ecrf.screening.services import enrol_from_screening
 from ecrf.subjects.models import Subject
 from tests.conftest import post_form
 
-NOW = datetime(2027, 3, 10, 4, 0, tzinfo=timezone.utc)
-
+NOW = datetime(2027, 3, 10, 4, 0, tzinfo=UTC)
 
 
 def test_permuted_blocks_keep_the_ratio_within_every_block():
     slots = permuted_blocks({"a": 1, "b": 1}, [2, 4], 200, random.Random(1))
     assert len(slots) >= 200
     by_block: dict[int, list[str]] = {}
-    for block, size, arm in slots:
+    for block, _size, arm in slots:
         by_block.setdefault(block, []).append(arm)
     assert {len(arms) for arms in by_block.values()} == {2, 4}
     for block, arms in by_block.items():
@@ -84,13 +84,19 @@ def test_a_statisticians_list_is_imported(cli, defiance_sites, tmp_path):
     assert db.session.scalar(select(RandomizationSlot.block_size).limit(1)) == 2
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("stratum,seq,block,arm\nDE01,1,1,clottriever\n", "the header must be exactly stratum,sequence,block,arm"),
-    ("stratum,sequence,block,arm\nDE01,1,1,stent\n", "line 2: unknown arm 'stent'; arms are anticoagulation, clottriever"),
-    ("stratum,sequence,block,arm\nXX99,1,1,clottriever\n", "line 2: unknown stratum 'XX99'"),
-    ("stratum,sequence,block,arm\nDE01,1,1,clottriever\nDE01,3,1,anticoagulation\n", "stratum DE01: sequence numbers must run 1, 2, 3 ... without gaps or repeats"),
-    ("stratum,sequence,block,arm\nDE01,one,1,clottriever\n", "line 2: sequence and block must be whole numbers"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("stratum,seq,block,arm\nDE01,1,1,clottriever\n", "the header must be exactly stratum,sequence,block,arm"),
+        ("stratum,sequence,block,arm\nDE01,1,1,stent\n", "line 2: unknown arm 'stent'; arms are anticoagulation, clottriever"),
+        ("stratum,sequence,block,arm\nXX99,1,1,clottriever\n", "line 2: unknown stratum 'XX99'"),
+        (
+            "stratum,sequence,block,arm\nDE01,1,1,clottriever\nDE01,3,1,anticoagulation\n",
+            "stratum DE01: sequence numbers must run 1, 2, 3 ... without gaps or repeats",
+        ),
+        ("stratum,sequence,block,arm\nDE01,one,1,clottriever\n", "line 2: sequence and block must be whole numbers"),
+    ],
+)
 def test_a_bad_list_file_is_refused_with_the_line_and_the_reason(cli, defiance_sites, tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
@@ -111,7 +117,7 @@ def test_fifty_concurrent_randomizations_take_fifty_consecutive_slots(app, cli, 
             try:
                 barrier.wait()
                 commit_with_retry(db.session, lambda: allocate(db.session.get(Subject, subject_id), "DE01", at=NOW))
-            except BaseException as error:  # noqa: BLE001 - reported below
+            except BaseException as error:
                 errors.append(error)
             finally:
                 db.session.remove()
@@ -185,9 +191,15 @@ def test_lists_are_stratified_by_site_and_by_every_factor_the_protocol_names():
     from ecrf.protocols.schema import Stratum
 
     protocol = protocols()["defiance"]
-    stratified = protocol.model_copy(update={"allocation": protocol.allocation.model_copy(update={
-        "strata": [Stratum(code="segment", label="Thrombus extent", levels=["iliac", "femoral"])],
-    })})
+    stratified = protocol.model_copy(
+        update={
+            "allocation": protocol.allocation.model_copy(
+                update={
+                    "strata": [Stratum(code="segment", label="Thrombus extent", levels=["iliac", "femoral"])],
+                }
+            )
+        }
+    )
     slots = generate(stratified, ["DE01", "US01"], seed=4, per_stratum=6)
     assert {slot.stratum for slot in slots} == {"DE01/segment=iliac", "DE01/segment=femoral", "US01/segment=iliac", "US01/segment=femoral"}
     for stratum in {slot.stratum for slot in slots}:

@@ -1,8 +1,9 @@
 """Screening log, eligibility from the protocol files, consent, and enrolment from a screening record."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,8 +17,7 @@ from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.subjects.models import Subject
 from tests.conftest import post_form
 
-NOW = datetime(2027, 3, 10, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
-
+NOW = datetime(2027, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 
 
 @pytest.fixture
@@ -37,26 +37,30 @@ def subjects() -> list[Subject]:
 
 # -- eligibility, judged from the protocol files -----------------------------------------------
 
-@pytest.mark.parametrize(("study", "field", "value", "criterion"), [
-    ("defier", "age_years", 17, "age"),
-    ("defier", "rutherford", 1, "rutherford"),
-    ("defier", "rutherford", 6, "rutherford"),
-    ("defier", "lesion_length_mm", 301, "lesion_length"),
-    ("defiance", "villalta_total", 9, "villalta"),
-    ("defiance", "symptom_onset_days", 85, "symptom_onset"),
-    ("defiance", "hemoglobin_g_dl", Decimal("7.9"), "lab_abnormality"),
-    ("defiance", "inr", Decimal("1.71"), "lab_abnormality"),
-    ("angel-icas", "nihss", 5, "nihss"),
-    ("angel-icas", "aspects", 5, "aspects"),
-    ("angel-icas", "prestroke_mrs", 2, "prestroke_mrs"),
-    ("angel-icas", "hours_since_last_known_well", Decimal("24.1"), "within_24h"),
-    ("angel-icas", "platelets_10e9_l", 99, "coagulopathy"),
-    ("angel-icas", "creatinine_umol_l", 221, "renal"),
-    ("angel-icas", "residual_stenosis_pct", 49, "residual_stenosis"),
-    ("precise-cal", "qfr_post_modification", Decimal("0.80"), "qfr_after_modification"),
-    ("precise-cal", "vessel_diameter_mm", Decimal("2.24"), "vessel_diameter"),
-    ("precise-cal", "vessel_diameter_mm", Decimal("4.01"), "vessel_diameter"),
-])
+
+@pytest.mark.parametrize(
+    ("study", "field", "value", "criterion"),
+    [
+        ("defier", "age_years", 17, "age"),
+        ("defier", "rutherford", 1, "rutherford"),
+        ("defier", "rutherford", 6, "rutherford"),
+        ("defier", "lesion_length_mm", 301, "lesion_length"),
+        ("defiance", "villalta_total", 9, "villalta"),
+        ("defiance", "symptom_onset_days", 85, "symptom_onset"),
+        ("defiance", "hemoglobin_g_dl", Decimal("7.9"), "lab_abnormality"),
+        ("defiance", "inr", Decimal("1.71"), "lab_abnormality"),
+        ("angel-icas", "nihss", 5, "nihss"),
+        ("angel-icas", "aspects", 5, "aspects"),
+        ("angel-icas", "prestroke_mrs", 2, "prestroke_mrs"),
+        ("angel-icas", "hours_since_last_known_well", Decimal("24.1"), "within_24h"),
+        ("angel-icas", "platelets_10e9_l", 99, "coagulopathy"),
+        ("angel-icas", "creatinine_umol_l", 221, "renal"),
+        ("angel-icas", "residual_stenosis_pct", 49, "residual_stenosis"),
+        ("precise-cal", "qfr_post_modification", Decimal("0.80"), "qfr_after_modification"),
+        ("precise-cal", "vessel_diameter_mm", Decimal("2.24"), "vessel_diameter"),
+        ("precise-cal", "vessel_diameter_mm", Decimal("4.01"), "vessel_diameter"),
+    ],
+)
 def test_each_numeric_criterion_is_judged_from_the_value_entered(study, field, value, criterion):
     protocol = protocols()[study]
     numbers, answers = eligible_example(protocol)
@@ -77,15 +81,17 @@ def test_a_value_not_entered_leaves_its_criterion_unanswered_except_days_since_a
 
 
 def test_derived_values_count_days_to_the_given_date_and_hours_to_now():
-    numbers = derive({"symptom_onset_days": "2027-01-01", "hours_since_last_known_well": "2027-03-09T16:00:00+00:00"},
-                     counted_to=date(2027, 3, 10), at=NOW)
+    numbers = derive({"symptom_onset_days": "2027-01-01", "hours_since_last_known_well": "2027-03-09T16:00:00+00:00"}, counted_to=date(2027, 3, 10), at=NOW)
     assert numbers == {"symptom_onset_days": Decimal(68), "hours_since_last_known_well": Decimal(12)}
 
 
-@pytest.mark.parametrize(("study", "field", "value", "gate"), [
-    ("precise-cal", "qfr_post_modification", Decimal("0.78"), "qfr_after_modification"),
-    ("angel-icas", "residual_stenosis_pct", Decimal(49), "residual_stenosis"),
-])
+@pytest.mark.parametrize(
+    ("study", "field", "value", "gate"),
+    [
+        ("precise-cal", "qfr_post_modification", Decimal("0.78"), "qfr_after_modification"),
+        ("angel-icas", "residual_stenosis_pct", Decimal(49), "residual_stenosis"),
+    ],
+)
 def test_randomization_conditions_are_judged_separately(study, field, value, gate):
     protocol = protocols()[study]
     numbers, _ = eligible_example(protocol)
@@ -95,6 +101,7 @@ def test_randomization_conditions_are_judged_separately(study, field, value, gat
 
 
 # -- the screening log -----------------------------------------------------------------------------
+
 
 def _screen(client, study: str, values: dict) -> str:
     response = post_form(client, f"/studies/{study}/sites/SH01/screening/new", values)
@@ -170,6 +177,7 @@ def test_a_monitor_reads_the_log_but_cannot_screen(client, make_user, shanghai, 
 
 # -- enrolment --------------------------------------------------------------------------------------
 
+
 def test_enrolling_in_a_chosen_cohort_study_gives_the_id_arm_and_windows(client, coordinator, make_screening, shanghai):
     record = make_screening("defier", shanghai)
     response = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "des"})
@@ -183,21 +191,29 @@ def test_enrolling_in_a_chosen_cohort_study_gives_the_id_arm_and_windows(client,
 
 def test_enrolling_an_ineligible_patient_is_refused_with_the_failed_criteria(client, coordinator, make_screening, shanghai):
     record = make_screening("defier", shanghai, numbers={"age_years": Decimal(17), "rutherford": Decimal(6)})
-    page = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "des"}).get_data(as_text=True)
+    page = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "des"}).get_data(
+        as_text=True
+    )
     assert "Not eligible; these criteria are not met:" in page
     assert "(1) Age &gt; 18 years." in page and "(3) Rutherford Clinical Category 2-5." in page and "(2) Rutherford Category 0 or 6." in page
     assert subjects() == []
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"consent_date": "2027-03-11", "index_date": "2027-03-02", "arm": "dcb"}, "Informed consent date: must not be after the enrolment date (2027-03-10)."),
-    ({"consent_date": "2027-03-05", "index_date": "2027-03-02", "arm": "dcb"}, "Informed consent date: must be on or before the procedure date (2027-03-02)."),
-    ({"consent_date": "", "index_date": "2027-03-02", "arm": "dcb"}, "Informed consent date: required; enter it as YYYY-MM-DD."),
-    ({"consent_date": "03/01/2027", "index_date": "2027-03-02", "arm": "dcb"}, "Informed consent date: not a valid date; enter it as YYYY-MM-DD."),
-    ({"consent_date": "2027-03-01", "index_date": "2027-03-11", "arm": "dcb"}, "Procedure date: must not be after today at the site (2027-03-10)."),
-    ({"consent_date": "2027-03-01", "index_date": "2027-03-02"}, "Cohort: required; choose one of DCB, DES."),
-    ({"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "bms"}, "Cohort: required; choose one of DCB, DES."),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"consent_date": "2027-03-11", "index_date": "2027-03-02", "arm": "dcb"}, "Informed consent date: must not be after the enrolment date (2027-03-10)."),
+        (
+            {"consent_date": "2027-03-05", "index_date": "2027-03-02", "arm": "dcb"},
+            "Informed consent date: must be on or before the procedure date (2027-03-02).",
+        ),
+        ({"consent_date": "", "index_date": "2027-03-02", "arm": "dcb"}, "Informed consent date: required; enter it as YYYY-MM-DD."),
+        ({"consent_date": "03/01/2027", "index_date": "2027-03-02", "arm": "dcb"}, "Informed consent date: not a valid date; enter it as YYYY-MM-DD."),
+        ({"consent_date": "2027-03-01", "index_date": "2027-03-11", "arm": "dcb"}, "Procedure date: must not be after today at the site (2027-03-10)."),
+        ({"consent_date": "2027-03-01", "index_date": "2027-03-02"}, "Cohort: required; choose one of DCB, DES."),
+        ({"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "bms"}, "Cohort: required; choose one of DCB, DES."),
+    ],
+)
 def test_bad_enrolment_input_is_refused_naming_the_field_and_keeping_the_input(client, coordinator, make_screening, shanghai, data, message):
     record = make_screening("defier", shanghai)
     page = post_form(client, f"/screening/{record.screening_number}/enrol", data).get_data(as_text=True)
@@ -244,11 +260,14 @@ def test_a_patient_who_declined_consent_cannot_be_enrolled(client, coordinator, 
     client.post(f"/screening/{record.screening_number}/decline", data={"csrf_token": token})
     db.session.refresh(record)
     assert record.outcome is ScreeningOutcome.DECLINED_CONSENT
-    page = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "des"}).get_data(as_text=True)
+    page = post_form(client, f"/screening/{record.screening_number}/enrol", {"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "des"}).get_data(
+        as_text=True
+    )
     assert "declined consent and cannot be enrolled" in page and subjects() == []
 
 
 # -- rules that apply only when another answer holds; exact values; judged again at enrolment -------------
+
 
 def _without(numbers: dict, *codes: str) -> dict:
     return {k: v for k, v in numbers.items() if k not in codes}
@@ -316,8 +335,16 @@ def test_symptom_onset_is_counted_to_the_enrolment_date_and_judged_again_then(cl
     with clock(NOW + timedelta(days=2)):  # saved again with that day as its screening date, the record is a screen failure
         from ecrf.screening.services import save_screening
 
-        save_screening(record.study, record.site, screening_date=date(2027, 3, 12), values=record.values, answers=record.answers,
-                       strata=record.strata, by=None, record=record)
+        save_screening(
+            record.study,
+            record.site,
+            screening_date=date(2027, 3, 12),
+            values=record.values,
+            answers=record.answers,
+            strata=record.strata,
+            by=None,
+            record=record,
+        )
         assert record.outcome is ScreeningOutcome.SCREEN_FAILURE
         db.session.rollback()
     login(user)

@@ -1,5 +1,6 @@
 """Server-side sessions: a copied cookie stops working when its session ends; log-in starts a new session;
 `next=` after log-in is followed only to a plain path on this site."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -138,9 +139,20 @@ def test_disabling_an_account_ends_its_session_rows(app, client, make_site, make
 
 
 ODD_TARGETS = [
-    "/studies/\r\nSet-Cookie: x=1", "/studies/\nx", "/studies/\tx", "/\t/evil.example", "/\\evil.example", "/studies\\..\\x",
-    "/studies/\x01", "/studies/\x7f", "/studies/\x85", "http://evil.example/", "//evil.example/", "/\u2028/evil.example",
-    "javascript:alert(1)", "",
+    "/studies/\r\nSet-Cookie: x=1",
+    "/studies/\nx",
+    "/studies/\tx",
+    "/\t/evil.example",
+    "/\\evil.example",
+    "/studies\\..\\x",
+    "/studies/\x01",
+    "/studies/\x7f",
+    "/studies/\x85",
+    "http://evil.example/",
+    "//evil.example/",
+    "/\u2028/evil.example",
+    "javascript:alert(1)",
+    "",
 ]
 
 

@@ -1,9 +1,10 @@
 """What follows a write (flag refresh, protocol deviations, the end of follow-up) runs from one hook: the
 receivers of `ecrf.signals`, in `ecrf.effects`; exactly once per write, inside the write's transaction."""
+
 from __future__ import annotations
 
 import ast
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from ecrf.subjects.models import SubjectStatus
 from ecrf.subjects.services import end_participation
 from ecrf.visits.services import mark_missed, record_visit_date
 
-NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 ECRF = Path(__file__).resolve().parent.parent / "ecrf"
 #: The side effects of a write, and the one module that runs them after writes (the nightly pass runs
 #: `refresh_site_flags`, its own job, not a write's follow-up).
@@ -80,7 +81,9 @@ def test_no_module_but_the_receivers_runs_a_side_effect_of_a_write():
 def test_each_signal_has_one_receiver_connected_when_the_app_is_built(app):
     # blinker calls a signal's receivers in no set order: one receiver per signal runs its steps in order.
     assert [list(signal.receivers.values()) for signal in (entry_saved, visit_changed, subject_changed)] == [
-        [ecrf.effects.after_entry_saved], [ecrf.effects.after_visit_changed], [ecrf.effects.after_subject_changed],
+        [ecrf.effects.after_entry_saved],
+        [ecrf.effects.after_visit_changed],
+        [ecrf.effects.after_subject_changed],
     ]
 
 
@@ -114,7 +117,9 @@ def test_a_visit_dated_out_of_window_records_one_deviation_and_refreshes_flags_o
     record_visit_date(subject.visits[1], date(2027, 2, 10), deviation_reason="Patient travelling")
     (deviation,) = _deviations()
     assert (deviation.kind, deviation.reason, deviation.description) == (
-        "visit_out_of_window", "Patient travelling", f"1 month on 2027-02-10, window {subject.visits[1].window_text}",
+        "visit_out_of_window",
+        "Patient travelling",
+        f"1 month on 2027-02-10, window {subject.visits[1].window_text}",
     )
     assert effects["refresh_flags"] == 1
     record_visit_date(subject.visits[1], date(2027, 2, 10), deviation_reason="Patient travelling")  # the same date again

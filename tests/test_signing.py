@@ -1,8 +1,9 @@
 """The e-signature's identity check (21 CFR 11.200(a)(1)): email and password at the first signature of a session,
 the password alone after it; wrong answers are audited and count toward the same lockout as log-ins."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from flask import current_app
@@ -15,7 +16,7 @@ from ecrf.extensions import db
 from ecrf.visits.services import record_visit_date
 from tests.conftest import PASSWORD, page_fields, post_form
 
-NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
 
 
@@ -90,5 +91,11 @@ def test_five_wrong_signature_passwords_lock_the_account_and_end_the_session(inv
     db.session.expire_all()
     user = db.session.scalar(select(User).where(User.email == "investigator@example.org"))
     assert user.locked_until is not None and _signatures() == 0
-    assert db.session.scalar(select(func.count(AuditEvent.id)).where(
-        AuditEvent.action == "password_check_failed", AuditEvent.reason == "signature", AuditEvent.user_email == user.email)) >= 5
+    assert (
+        db.session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.action == "password_check_failed", AuditEvent.reason == "signature", AuditEvent.user_email == user.email
+            )
+        )
+        >= 5
+    )

@@ -2,12 +2,13 @@
 from `ecrf.access`, state from model properties), colours from the status enums, the CSRF field from one macro,
 widgets from `input_kind`; enums are `StrEnum`s stored through the base's type annotation map; the site's subject
 list is paged by `db.paginate`."""
+
 from __future__ import annotations
 
 import enum
 import re
 from dataclasses import asdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from ecrf.visits.windows import WindowStatus
 from ecrf.web import input_kind
 from tests.conftest import PASSWORD, post_form
 
-NOW = datetime(2027, 6, 1, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = sorted((ROOT / "ecrf" / "templates").rglob("*.html"))
 SOURCES = sorted([*(ROOT / "ecrf").rglob("*.py"), *(ROOT / "forms").rglob("*.py")])
@@ -46,12 +47,15 @@ def _template_lines():
 
 # -- one macro for the CSRF field -------------------------------------------------------------------------------
 
+
 def test_no_template_writes_the_csrf_field_but_the_csrf_field_macro():
     macro = (ROOT / "ecrf" / "templates" / "_macros.html").read_text()
     assert macro.count('name="csrf_token"') == 1 and "{% macro csrf_field() -%}" in macro
-    found = [where for where, line in _template_lines()
-             if ("csrf_token" in line and not where.startswith("ecrf/templates/_macros.html")
-                 and "f.name != 'csrf_token'" not in line)]  # (the screening form skips the form's own token field)
+    found = [
+        where
+        for where, line in _template_lines()
+        if ("csrf_token" in line and not where.startswith("ecrf/templates/_macros.html") and "f.name != 'csrf_token'" not in line)
+    ]  # (the screening form skips the form's own token field)
     assert found == [], f"write {{{{ csrf_field() }}}} instead: {found}"
 
 
@@ -63,6 +67,7 @@ def test_every_form_of_every_template_carries_the_csrf_field():
 
 
 # -- widgets chosen in Python -----------------------------------------------------------------------------------
+
 
 def test_no_template_tests_a_field_class_name():
     found = [where for where, line in _template_lines() if re.search(r"\.type\b|'\w+Field'|\"\w+Field\"", line)]
@@ -99,16 +104,26 @@ def test_input_kind_follows_the_field_class_and_knows_stock_radio_buttons():
 
     form = Sample()
     assert {f.name: input_kind(f) for f in form} == {
-        "radio": "radio", "stock_text": "text", "named_radio": "radio", "when": "datetime", "count": "number",
-        "amount": "number", "tick": "checkbox", "day": "date", "at": "time", "note": "textarea", "name": "text",
+        "radio": "radio",
+        "stock_text": "text",
+        "named_radio": "radio",
+        "when": "datetime",
+        "count": "number",
+        "amount": "number",
+        "tick": "checkbox",
+        "day": "date",
+        "at": "time",
+        "note": "textarea",
+        "name": "text",
     }
 
 
 # -- colours from the enums --------------------------------------------------------------------------------------
 
+
 def _status_enums() -> list[type[enum.Enum]]:
-    import ecrf.models  # noqa: F401  (every model module, so every stored enum is defined)
-    import ecrf.crfs.services  # noqa: F401
+    import ecrf.crfs.services
+    import ecrf.models
     import ecrf.visits.windows  # noqa: F401
 
     found, stack = [], [enum.StrEnum]
@@ -131,26 +146,41 @@ def test_the_status_enums_with_colours_are_all_those_the_pages_colour():
 
 
 def test_no_template_picks_a_colour_or_an_offer_by_a_status_value():
-    found = [where for where, line in _template_lines()
-             if re.search(r"['\"](%s)['\"]\s*(if\b|:)" % "|".join(BOOTSTRAP_COLOURS), line) and "category" not in line  # (flash messages)
-             or re.search(r"\b(may|may_step)\(|\bmay_(enter|verify|lock|sign|record|query|history|decide)\b", line)
-             or re.search(r"\.(status|outcome)\.value\s*(==|!=)", line) and "worklist/index.html" not in where]
+    found = [
+        where
+        for where, line in _template_lines()
+        if (re.search(r"['\"]({})['\"]\s*(if\b|:)".format("|".join(BOOTSTRAP_COLOURS)), line) and "category" not in line)  # (flash messages)
+        or re.search(r"\b(may|may_step)\(|\bmay_(enter|verify|lock|sign|record|query|history|decide)\b", line)
+        or (re.search(r"\.(status|outcome)\.value\s*(==|!=)", line) and "worklist/index.html" not in where)
+    ]
     assert found == [], found
 
 
 # -- StrEnum and the type annotation map --------------------------------------------------------------------------
 
+
 def test_enums_are_str_enums_and_enum_columns_carry_no_boilerplate():
-    found = [f"{path.relative_to(ROOT)}:{number}" for path in SOURCES
-             for number, line in enumerate(path.read_text().splitlines(), 1)
-             if re.search(r"\(str, *Enum\)|SAEnum\(\w+, ", line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in SOURCES
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\(str, *Enum\)|SAEnum\(\w+, ", line)
+    ]
     assert found == [], found
 
 
-@pytest.mark.parametrize("table, column, length", [
-    ("memberships", "role", 20), ("subjects", "status", 20), ("screening_records", "outcome", 20),
-    ("crf_entries", "status", 20), ("outbox_emails", "status", 10), ("data_queries", "status", 10), ("flags", "status", 10),
-])
+@pytest.mark.parametrize(
+    "table, column, length",
+    [
+        ("memberships", "role", 20),
+        ("subjects", "status", 20),
+        ("screening_records", "outcome", 20),
+        ("crf_entries", "status", 20),
+        ("outbox_emails", "status", 10),
+        ("data_queries", "status", 10),
+        ("flags", "status", 10),
+    ],
+)
 def test_an_enum_column_stores_the_values_in_a_varchar_of_its_width(table, column, length):
     column_type = db.metadata.tables[table].columns[column].type
     assert isinstance(column_type, String) and column_type.length == length
@@ -175,13 +205,11 @@ def trial(make_site, make_user, make_subject):
     m3, m6, m12 = subject.visits[2], subject.visits[3], subject.visits[4]
 
     def entry(visit, status, verified=False, signed=False):
-        row = CrfEntry(subject_id=subject.id, visit_id=visit.id, instrument="abi", status=status,
-                       verified_at=NOW if verified else None)
+        row = CrfEntry(subject_id=subject.id, visit_id=visit.id, instrument="abi", status=status, verified_at=NOW if verified else None)
         db.session.add(row)
         db.session.flush()
         if signed:
-            db.session.add(Signature(entry_id=row.id, user_id=users[Role.INVESTIGATOR].id, printed_name="Dr I",
-                                     meaning="approved", data_sha256="0" * 64))
+            db.session.add(Signature(entry_id=row.id, user_id=users[Role.INVESTIGATOR].id, printed_name="Dr I", meaning="approved", data_sha256="0" * 64))
         return row
 
     complete = entry(m3, EntryStatus.COMPLETE)
@@ -190,38 +218,83 @@ def trial(make_site, make_user, make_subject):
     open_query = raise_query(complete, "pt_right", "Source says 125?", raiser)
     answered = raise_query(complete, "pt_left", "Source says 90?", raiser)
     answer_query(answered, "Corrected.", users[Role.COORDINATOR])
-    signal = Flag(key="abi_drop:1", kind="abi_drop", safety=True, study_id=subject.study_id, site_id=subject.site_id,
-                  subject_id=subject.id, entry_id=complete.id, message="ABI fell")
+    signal = Flag(
+        key="abi_drop:1",
+        kind="abi_drop",
+        safety=True,
+        study_id=subject.study_id,
+        site_id=subject.site_id,
+        subject_id=subject.id,
+        entry_id=complete.id,
+        message="ABI fell",
+    )
     db.session.add(signal)
     db.session.commit()
-    return {"users": users, "subject": subject, "visits": (m3, m6, m12), "entries": (complete, ready, locked),
-            "queries": (open_query, answered), "signal": signal, "raiser": raiser}
+    return {
+        "users": users,
+        "subject": subject,
+        "visits": (m3, m6, m12),
+        "entries": (complete, ready, locked),
+        "queries": (open_query, answered),
+        "signal": signal,
+        "raiser": raiser,
+    }
 
 
 def _offered(offers) -> set[str]:
     return {name for name, on in asdict(offers).items() if on}
 
 
-STAFF, INV, BA, MON, DM, ADMIN = (Role.COORDINATOR, Role.INVESTIGATOR, Role.BLINDED_ASSESSOR, Role.MONITOR,
-                                  Role.DATA_MANAGER, Role.ADMIN)
+STAFF, INV, BA, MON, DM, ADMIN = (Role.COORDINATOR, Role.INVESTIGATOR, Role.BLINDED_ASSESSOR, Role.MONITOR, Role.DATA_MANAGER, Role.ADMIN)
 
 #: What each role is offered on the pages of the `trial` fixture (a blinded assessor at DEFIER sees no DEFIER form:
 #: its forms reveal nothing of the arm, but the protocol gives the assessor none, so no form page offers it anything
 #: beyond the data entry access grants it).
 EXPECTED = {
-    "complete entry": {STAFF: {"enter", "history"}, INV: {"enter", "history"}, BA: {"enter"}, MON: {"verify", "raise_query", "history"},
-                       DM: {"raise_query", "history"}, ADMIN: {"history"}},
-    "verified and signed entry": {STAFF: {"enter", "history"}, INV: {"enter", "history"}, BA: {"enter"}, MON: {"raise_query", "history"},
-                                  DM: {"lock", "raise_query", "history"}, ADMIN: {"history"}},
-    "locked entry": {STAFF: {"history"}, INV: {"history"}, BA: set(), MON: {"raise_query", "history"},
-                     DM: {"unlock", "raise_query", "history"}, ADMIN: {"history"}},
+    "complete entry": {
+        STAFF: {"enter", "history"},
+        INV: {"enter", "history"},
+        BA: {"enter"},
+        MON: {"verify", "raise_query", "history"},
+        DM: {"raise_query", "history"},
+        ADMIN: {"history"},
+    },
+    "verified and signed entry": {
+        STAFF: {"enter", "history"},
+        INV: {"enter", "history"},
+        BA: {"enter"},
+        MON: {"raise_query", "history"},
+        DM: {"lock", "raise_query", "history"},
+        ADMIN: {"history"},
+    },
+    "locked entry": {
+        STAFF: {"history"},
+        INV: {"history"},
+        BA: set(),
+        MON: {"raise_query", "history"},
+        DM: {"unlock", "raise_query", "history"},
+        ADMIN: {"history"},
+    },
     "open query": {STAFF: {"answer"}, INV: {"answer"}, BA: set(), MON: set(), DM: {"close"}, ADMIN: set()},
     "answered query": {STAFF: set(), INV: set(), BA: set(), MON: set(), DM: {"close", "reopen"}, ADMIN: set()},
     "safety signal": {STAFF: set(), INV: {"decide"}, BA: set(), MON: set(), DM: set(), ADMIN: set()},
     "subject": {STAFF: {"end_participation"}, INV: {"end_participation"}, BA: set(), MON: set(), DM: set(), ADMIN: set()},
-    "3-month visit": {STAFF: {"record", "mark_missed", "enter"}, INV: {"record", "mark_missed", "enter", "sign"},
-                      BA: {"enter"}, MON: set(), DM: set(), ADMIN: set()},
-    "6-month visit": {STAFF: {"record", "mark_missed", "enter"}, INV: {"record", "mark_missed", "enter"}, BA: {"enter"}, MON: set(), DM: {"lock"}, ADMIN: set()},
+    "3-month visit": {
+        STAFF: {"record", "mark_missed", "enter"},
+        INV: {"record", "mark_missed", "enter", "sign"},
+        BA: {"enter"},
+        MON: set(),
+        DM: set(),
+        ADMIN: set(),
+    },
+    "6-month visit": {
+        STAFF: {"record", "mark_missed", "enter"},
+        INV: {"record", "mark_missed", "enter"},
+        BA: {"enter"},
+        MON: set(),
+        DM: {"lock"},
+        ADMIN: set(),
+    },
 }
 
 
@@ -257,10 +330,19 @@ def test_each_role_is_offered_what_its_role_and_the_objects_state_allow(trial, r
 def test_page_offers_never_exceed_what_ecrf_access_allows(trial, role):
     user, subject = trial["users"][role], trial["subject"]
     at = (subject.study_id, subject.site_id)
-    action_of = {"enter": Action.ENTER_DATA, "verify": Action.VERIFY, "lock": Action.LOCK, "unlock": Action.LOCK,
-                 "raise_query": Action.RAISE_QUERY, "history": Action.VIEW_AUDIT, "decide": Action.DECIDE_FLAG,
-                 "end_participation": Action.END_PARTICIPATION, "sign": Action.SIGN, "record": Action.RECORD_VISIT,
-                 "mark_missed": Action.RECORD_VISIT}
+    action_of = {
+        "enter": Action.ENTER_DATA,
+        "verify": Action.VERIFY,
+        "lock": Action.LOCK,
+        "unlock": Action.LOCK,
+        "raise_query": Action.RAISE_QUERY,
+        "history": Action.VIEW_AUDIT,
+        "decide": Action.DECIDE_FLAG,
+        "end_participation": Action.END_PARTICIPATION,
+        "sign": Action.SIGN,
+        "record": Action.RECORD_VISIT,
+        "mark_missed": Action.RECORD_VISIT,
+    }
     for page, offered in _all_offers(trial, role).items():
         for offer in offered:
             if page.endswith("query"):
@@ -287,9 +369,14 @@ def test_the_screening_page_offers_follow_the_records_state(make_site, make_scre
 def test_the_entry_page_shows_exactly_the_buttons_offered(trial, role, client):
     post_form(client, "/login", {"email": trial["users"][role].email, "password": PASSWORD})
     subject = trial["subject"]
-    buttons = {"verify": ">Source-verified</button>", "lock": ">Lock</button>", "unlock": ">Unlock</button>",
-               "raise_query": 'id="raise-query"', "enter": 'value="complete">Save as complete</button>'}
-    for visit, entry in zip(trial["visits"], trial["entries"]):
+    buttons = {
+        "verify": ">Source-verified</button>",
+        "lock": ">Lock</button>",
+        "unlock": ">Unlock</button>",
+        "raise_query": 'id="raise-query"',
+        "enter": 'value="complete">Save as complete</button>',
+    }
+    for visit, entry in zip(trial["visits"], trial["entries"], strict=False):
         response = client.get(f"/subjects/{subject.subject_code}/visits/{visit.definition.code}/forms/abi")
         if response.status_code == 404:  # the blinded assessor: DEFIER gives the assessor no form
             assert role is Role.BLINDED_ASSESSOR
@@ -301,6 +388,7 @@ def test_the_entry_page_shows_exactly_the_buttons_offered(trial, role, client):
 
 
 # -- db.paginate -------------------------------------------------------------------------------------------------
+
 
 def test_the_site_list_is_paged_and_a_page_past_the_end_shows_the_last(make_site, make_user, make_subject, client, monkeypatch):
     site = make_site("SH01", ["defier"])

@@ -1,4 +1,5 @@
 """The visit page: recording the visit date and listing the forms the visit needs."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -10,7 +11,6 @@ from ecrf.extensions import db
 from tests.conftest import post_form
 
 NOW = datetime(2027, 6, 1, 4)  # noon in Shanghai
-
 
 
 @pytest.fixture
@@ -52,12 +52,15 @@ def test_a_date_after_the_window_needs_a_deviation_reason_and_records_a_deviatio
     assert "visit out of window" in log and "patient travelling" in log and "3 months on 2027-04-16" in log
 
 
-@pytest.mark.parametrize(("entered", "message"), [
-    ("2027-06-02", "Visit date: must not be after today at the site (2027-06-01)."),
-    ("2026-12-31", "Visit date: must not be before the procedure date (2027-01-01)."),
-    ("31/12/2026", "Visit date: not a valid date; enter it as YYYY-MM-DD."),
-    ("", "Visit date: required; enter the date the visit took place as YYYY-MM-DD."),
-])
+@pytest.mark.parametrize(
+    ("entered", "message"),
+    [
+        ("2027-06-02", "Visit date: must not be after today at the site (2027-06-01)."),
+        ("2026-12-31", "Visit date: must not be before the procedure date (2027-01-01)."),
+        ("31/12/2026", "Visit date: not a valid date; enter it as YYYY-MM-DD."),
+        ("", "Visit date: required; enter the date the visit took place as YYYY-MM-DD."),
+    ],
+)
 def test_a_bad_visit_date_is_refused_with_the_input_kept_and_the_saved_date_untouched(coordinator, subject, entered, message):
     post_form(coordinator, f"/subjects/{subject.subject_code}/visits/m3", {"visit_date": "2027-04-01"})
     response = post_form(coordinator, f"/subjects/{subject.subject_code}/visits/m3", {"visit_date": entered})

@@ -1,4 +1,5 @@
 """Visit windows and the one function that decides window status."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -15,22 +16,28 @@ from ecrf.visits.windows import WindowStatus, compute_window, window_status
 START, END = date(2027, 3, 1), date(2027, 3, 29)
 
 
-@pytest.mark.parametrize(("today", "expected"), [
-    (START - timedelta(days=1), WindowStatus.NOT_YET_OPEN),
-    (START, WindowStatus.OPEN),
-    (END, WindowStatus.OPEN),
-    (END + timedelta(days=1), WindowStatus.OVERDUE),
-])
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (START - timedelta(days=1), WindowStatus.NOT_YET_OPEN),
+        (START, WindowStatus.OPEN),
+        (END, WindowStatus.OPEN),
+        (END + timedelta(days=1), WindowStatus.OVERDUE),
+    ],
+)
 def test_pending_visit_status_at_the_edges_of_its_window(today, expected):
     assert window_status(START, END, today=today) is expected
 
 
-@pytest.mark.parametrize(("visit_date", "expected"), [
-    (START - timedelta(days=1), WindowStatus.COMPLETED_OUT_OF_WINDOW),
-    (START, WindowStatus.COMPLETED_IN_WINDOW),
-    (END, WindowStatus.COMPLETED_IN_WINDOW),
-    (END + timedelta(days=1), WindowStatus.COMPLETED_OUT_OF_WINDOW),
-])
+@pytest.mark.parametrize(
+    ("visit_date", "expected"),
+    [
+        (START - timedelta(days=1), WindowStatus.COMPLETED_OUT_OF_WINDOW),
+        (START, WindowStatus.COMPLETED_IN_WINDOW),
+        (END, WindowStatus.COMPLETED_IN_WINDOW),
+        (END + timedelta(days=1), WindowStatus.COMPLETED_OUT_OF_WINDOW),
+    ],
+)
 def test_completed_visit_is_in_window_on_the_first_and_last_day_only(visit_date, expected):
     assert window_status(START, END, today=END + timedelta(days=30), visit_date=visit_date) is expected
 

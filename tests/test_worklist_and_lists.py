@@ -1,4 +1,5 @@
 """The worklist and the subject list: right content, each site's own calendar, constant query count."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -12,7 +13,7 @@ from ecrf.visits.services import record_visit_date
 
 def _section(page: str, section_id: str) -> str:
     start = page.index(f'id="{section_id}"')
-    return page[start:page.index("</table>", start)]
+    return page[start : page.index("</table>", start)]
 
 
 def test_worklist_lists_overdue_open_and_opening_visits_across_studies_and_sites(make_site, make_user, make_subject, login, client, clock):
@@ -20,9 +21,9 @@ def test_worklist_lists_overdue_open_and_opening_visits_across_studies_and_sites
     berlin = make_site("DE01", ["defiance"], "Europe/Berlin", "DE")
     user = make_user("c@example.org", [("defier", shanghai, Role.COORDINATOR), ("defiance", berlin, Role.COORDINATOR)])
     with clock(datetime(2027, 1, 1, 8)):
-        make_subject("defier", shanghai, date(2026, 11, 1))    # m1 window 2026-11-24..12-08: closed, no date
-        make_subject("defier", shanghai, date(2026, 12, 1))    # m1 window 2026-12-24..2027-01-07: open
-        make_subject("defiance", berlin, date(2026, 12, 15))   # d30 window 2027-01-07..01-21: opens in 6 days
+        make_subject("defier", shanghai, date(2026, 11, 1))  # m1 window 2026-11-24..12-08: closed, no date
+        make_subject("defier", shanghai, date(2026, 12, 1))  # m1 window 2026-12-24..2027-01-07: open
+        make_subject("defiance", berlin, date(2026, 12, 15))  # d30 window 2027-01-07..01-21: opens in 6 days
         done = make_subject("defier", shanghai, date(2026, 11, 2))
         record_visit_date(done.visits[1], date(2026, 12, 1))
         db.session.commit()
@@ -58,8 +59,8 @@ def test_subject_list_shows_each_subjects_next_visit_and_status(make_site, make_
         db.session.commit()
         login(make_user("c@example.org", [("defier", site, Role.COORDINATOR)]))
         page = client.get("/studies/defier/sites/SH01").get_data(as_text=True)
-    row = page[page.index("DEF-SH01-0001</a>"):]
-    row = row[:row.index("</tr>")]
+    row = page[page.index("DEF-SH01-0001</a>") :]
+    row = row[: row.index("</tr>")]
     assert "1 month" in row and "2026-11-24 – 2026-12-08" in row and 'data-status="overdue"' in row
 
 

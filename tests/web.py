@@ -2,6 +2,7 @@
 a cookie jar of its own, and forms posted with the hidden fields of the page they come from
 (CSRF token, form key), as a browser posts them. Used by the race tests and `tests/races.py`.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,7 @@ import requests
 _HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*>')
 _NAME = re.compile(r'name="([^"]+)"')
 _VALUE = re.compile(r'value="([^"]*)"')
-_FORM = re.compile(r'<form\b[^>]*>.*?</form>', re.S)
+_FORM = re.compile(r"<form\b[^>]*>.*?</form>", re.S)
 _ACTION = re.compile(r'action="([^"]*)"')
 
 

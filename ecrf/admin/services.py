@@ -19,6 +19,7 @@ the next log-in, so that nobody who knew it can act, or sign, as the owner.
 Two guards keep the system manageable: an admin cannot disable their own account,
 and no change may leave the system without an active admin.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -50,12 +51,16 @@ def is_admin(user) -> bool:
 
 def all_users() -> list[User]:
     """Every account, by email, with its memberships."""
-    return list(db.session.scalars(
-        select(User).order_by(User.email).options(
-            selectinload(User.memberships).selectinload(Membership.study),
-            selectinload(User.memberships).selectinload(Membership.site),
+    return list(
+        db.session.scalars(
+            select(User)
+            .order_by(User.email)
+            .options(
+                selectinload(User.memberships).selectinload(Membership.study),
+                selectinload(User.memberships).selectinload(Membership.site),
+            )
         )
-    ))
+    )
 
 
 def studies() -> list[Study]:
@@ -65,9 +70,7 @@ def studies() -> list[Study]:
 
 def sites() -> list[Site]:
     """Every site, by code, with the studies it runs."""
-    return list(db.session.scalars(
-        select(Site).order_by(Site.code).options(selectinload(Site.study_sites).selectinload(StudySite.study))
-    ))
+    return list(db.session.scalars(select(Site).order_by(Site.code).options(selectinload(Site.study_sites).selectinload(StudySite.study))))
 
 
 def generated_password() -> str:
@@ -115,9 +118,14 @@ def add_membership(user: User, study_code: str, site_code: str, role_value: str)
     runs = db.session.scalar(select(StudySite.id).where(StudySite.study_id == study.id, StudySite.site_id == site.id))
     if runs is None:
         raise InvalidInput.at("site", f"Site: {site.code} does not run {study.short_title}; choose a site that runs it.")
-    held = db.session.scalar(select(Membership.id).where(
-        Membership.user_id == user.id, Membership.study_id == study.id, Membership.site_id == site.id, Membership.role == role,
-    ))
+    held = db.session.scalar(
+        select(Membership.id).where(
+            Membership.user_id == user.id,
+            Membership.study_id == study.id,
+            Membership.site_id == site.id,
+            Membership.role == role,
+        )
+    )
     if held is not None:
         raise InvalidInput.at("role", f"Role: {user.email} is already {role.label} in {study.short_title} at {site.code}.")
     membership = Membership(user_id=user.id, study_id=study.id, site_id=site.id, role=role)
@@ -167,7 +175,8 @@ def set_one_time_password(user: User, password: str, by: User) -> None:
 def _active_admins(excluding_user: int | None = None, excluding_membership: int | None = None) -> int:
     """Active accounts holding an admin role, leaving out one account or one membership."""
     stmt = (
-        select(func.count(func.distinct(User.id))).join(Membership, Membership.user_id == User.id)
+        select(func.count(func.distinct(User.id)))
+        .join(Membership, Membership.user_id == User.id)
         .where(User.active.is_(True), Membership.role.in_(sorted(ALLOWED[Action.MANAGE_USERS])))
     )
     if excluding_user is not None:

@@ -1,12 +1,21 @@
 """The admin page: accounts and memberships. Only admins reach it (see `ecrf.admin.services`); others get 404."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ecrf.admin.services import (
-    add_membership, all_users, create_user, generated_password, is_admin, remove_membership, set_active, set_one_time_password,
-    sites, studies,
+    add_membership,
+    all_users,
+    create_user,
+    generated_password,
+    is_admin,
+    remove_membership,
+    set_active,
+    set_one_time_password,
+    sites,
+    studies,
 )
 from ecrf.auth.models import Membership, User
 from ecrf.extensions import db
@@ -46,8 +55,7 @@ def new_user():
     form = CreateUserForm()
     if form.validate_on_submit():
         password = form.password.data or generated_password()
-        user = submit(form, lambda: create_user(form.email.data, form.full_name.data, password),
-                      once=lambda user: url_for("admin.user", user_id=user.id))
+        user = submit(form, lambda: create_user(form.email.data, form.full_name.data, password), once=lambda user: url_for("admin.user", user_id=user.id))
         if isinstance(user, Repeated):  # a double click: the account exists once; its page can set a new one-time password
             return user.response(url_for("admin.users"))
         if user is not FAILED:

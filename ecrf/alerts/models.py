@@ -1,4 +1,5 @@
 """Alerts raised by the system for the staff of a study (shown on their worklist)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Audit events: who did what to which value, when (UTC) and why. Rows are never updated or deleted."""
+
 from __future__ import annotations
 
 from datetime import datetime

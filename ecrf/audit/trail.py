@@ -6,6 +6,7 @@ with the acting user, the UTC time and, where the change needs one, the reason.
 Audit rows themselves can only be inserted: the ORM, a Core statement and (by the
 migration's triggers) the database refuse to update or delete them.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,14 +32,23 @@ SKIPPED_FIELDS = {"version", "updated_at", "updated_by_id", "created_at", "creat
 SECRET_FIELDS = {("users", "password_hash")}
 #: Bookkeeping, not data: not audited (the scheduler's; sessions, reset links and form keys, whose
 #: security events — log-in, log-out, reset requested and used — are written as events instead).
-NOT_AUDITED = {"audit_events", "nightly_runs", "outbox_emails", "scheduler_leases", "apscheduler_jobs",
-               "user_sessions", "password_resets", "form_submissions"}
+NOT_AUDITED = {"audit_events", "nightly_runs", "outbox_emails", "scheduler_leases", "apscheduler_jobs", "user_sessions", "password_resets", "form_submissions"}
 #: Rows the system creates in bulk (flags); their changes (a decision, a resolution) are audited, their creation is not.
 CHANGES_ONLY = {"flags"}
 #: Clinical tables (and every instrument's `*_data` table): rows are corrected, never deleted, so that each
 #: id's audit history belongs to one row for good.
-NEVER_DELETED = {"subjects", "visits", "crf_entries", "signatures", "data_queries", "query_messages", "screening_records",
-                 "randomization_slots", "protocol_deviations", "flags"}
+NEVER_DELETED = {
+    "subjects",
+    "visits",
+    "crf_entries",
+    "signatures",
+    "data_queries",
+    "query_messages",
+    "screening_records",
+    "randomization_slots",
+    "protocol_deviations",
+    "flags",
+}
 _WRITE_TO_AUDIT = re.compile(r"^\s*(UPDATE|DELETE\s+FROM|TRUNCATE(\s+TABLE)?)\s+\"?audit_events\b", re.IGNORECASE)
 
 
@@ -60,8 +70,19 @@ def set_reason(session: Session, reason: str | None) -> None:
     session.info["audit_reason"] = reason
 
 
-def record_event(session: Session, action: str, *, object_type: str, object_id=None, subject_id: int | None = None,
-                 field: str | None = None, old=None, new=None, reason: str | None = None, user=None) -> None:
+def record_event(
+    session: Session,
+    action: str,
+    *,
+    object_type: str,
+    object_id=None,
+    subject_id: int | None = None,
+    field: str | None = None,
+    old=None,
+    new=None,
+    reason: str | None = None,
+    user=None,
+) -> None:
     """An audit row for something that is not a data change: a login, a failed login, an export ..."""
     actor = (user.id, user.email) if user is not None else session.info.get("audit_actor")
     session.execute(insert(AuditEvent.__table__), [_row(actor, action, object_type, object_id, subject_id, field, old, new, reason)])
@@ -70,9 +91,17 @@ def record_event(session: Session, action: str, *, object_type: str, object_id=N
 def _row(actor, action, object_type, object_id, subject_id, field, old, new, reason) -> dict:
     user_id, email = actor if actor else (None, "system")
     return {
-        "at": now_utc(), "user_id": user_id, "user_email": email, "action": action, "object_type": object_type,
-        "object_id": None if object_id is None else str(object_id), "subject_id": subject_id, "field": field,
-        "old_value": _text(old), "new_value": _text(new), "reason": reason,
+        "at": now_utc(),
+        "user_id": user_id,
+        "user_email": email,
+        "action": action,
+        "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "subject_id": subject_id,
+        "field": field,
+        "old_value": _text(old),
+        "new_value": _text(new),
+        "reason": reason,
     }
 
 

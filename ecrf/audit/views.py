@@ -1,4 +1,5 @@
 """History views: everything that happened to a subject, or to one field of a form."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
@@ -26,7 +27,7 @@ def subject_history(subject_code: str):
 @bp.route("/subjects/<subject_code>/visits/<visit_code>/forms/<code>/<int:sequence>/history")
 def field_history(subject_code: str, visit_code: str, code: str, sequence: int):
     """The history of one field of a form (?field=name), or of the whole form."""
-    subject, visit, item, entry = load_entry(subject_code, visit_code, code, sequence)
+    subject, _visit, item, entry = load_entry(subject_code, visit_code, code, sequence)
     require(current_user, Action.VIEW_AUDIT, subject.study_id, subject.site_id)
     field = request.args.get("field")
     if field and field not in item.items.entered_names():

@@ -6,6 +6,7 @@ that mail can be delivered: one `@`, a local part, a domain of at least two labe
 commas, semicolons, angle brackets, quotes, backslashes or control characters, at most 254
 characters (RFC 5321's limit on a path).
 """
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,7 @@ import re
 MAX_LENGTH = 254
 #: Characters that never belong in one plain address: separators of lists, quoting, brackets, controls.
 _NOT_IN_ADDRESS = r"\s@,;:<>()\[\]\\\"\x00-\x1f\x7f"
-EMAIL_PATTERN = re.compile(
-    rf"^[^{_NOT_IN_ADDRESS}]{{1,64}}@[^{_NOT_IN_ADDRESS}.]+(?:\.[^{_NOT_IN_ADDRESS}.]+)+$"
-)
+EMAIL_PATTERN = re.compile(rf"^[^{_NOT_IN_ADDRESS}]{{1,64}}@[^{_NOT_IN_ADDRESS}.]+(?:\.[^{_NOT_IN_ADDRESS}.]+)+$")
 #: What an email field's message asks for.
 ONE_ADDRESS = "enter one address, such as name@hospital.org"
 #: Stored in the audit trail instead of typed text that is not an address.

@@ -1,4 +1,5 @@
 """Users and their memberships (user x study x site x role)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,7 +16,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
 from ecrf.extensions import db
-
 
 
 @cache
@@ -100,8 +100,8 @@ class Membership(db.Model):
     role: Mapped[Role]
 
     user: Mapped[User] = relationship(back_populates="memberships")
-    study: Mapped["Study"] = relationship()  # noqa: F821
-    site: Mapped["Site"] = relationship()  # noqa: F821
+    study: Mapped[Study] = relationship()  # noqa: F821
+    site: Mapped[Site] = relationship()  # noqa: F821
 
 
 class UserSession(db.Model):

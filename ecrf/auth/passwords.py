@@ -8,6 +8,7 @@ the 30,000 most common passwords. That list is the one shipped with the zxcvbn p
 There are no composition rules (a digit, a capital ...) and no forced periodic changes, as
 SP 800-63B advises.
 """
+
 from __future__ import annotations
 
 from functools import cache
@@ -33,8 +34,7 @@ def is_common_password(password: str) -> bool:
 def password_problems(password: str, email: str = "", *, label: str = "Password") -> list[str]:
     """What is wrong with `password` for the account `email`; each message names the field (`label`) and what is allowed."""
     if len(password) < MIN_LENGTH:
-        return [f"{label}: at least {MIN_LENGTH} characters (up to {MAX_LENGTH}); a few unrelated words make a long "
-                "password that is easy to remember."]
+        return [f"{label}: at least {MIN_LENGTH} characters (up to {MAX_LENGTH}); a few unrelated words make a long password that is easy to remember."]
     if len(password) > MAX_LENGTH:
         return [f"{label}: at most {MAX_LENGTH} characters."]
     problems = []

@@ -26,12 +26,14 @@ as changes of the user row, the hash hidden).
 
 Every function here flushes and never commits.
 """
+
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from flask import current_app, render_template
@@ -48,8 +50,17 @@ from ecrf.extensions import db
 from ecrf.notify.outbox import queue_keyed
 
 __all__ = [
-    "LoginAttempt", "PasswordCheck", "ResetLinkUnusable", "authenticate", "change_password", "complete_password_reset",
-    "confirm_identity", "normalise_email", "request_password_reset", "usable_reset", "user_by_email",
+    "LoginAttempt",
+    "PasswordCheck",
+    "ResetLinkUnusable",
+    "authenticate",
+    "change_password",
+    "complete_password_reset",
+    "confirm_identity",
+    "normalise_email",
+    "request_password_reset",
+    "usable_reset",
+    "user_by_email",
 ]
 
 #: `reason` of the audit rows of failed log-ins.
@@ -169,15 +180,13 @@ def _count_failure(user: User, now: datetime) -> tuple[bool, datetime | None]:
     """Count one failure atomically: (whether it counted — not while a lock is in force —, the lock's end if it locked)."""
     users = User.__table__
     count = db.session.execute(
-        update(users).where(users.c.id == user.id, _not_locked(now))
-        .values(failed_logins=users.c.failed_logins + 1).returning(users.c.failed_logins)
+        update(users).where(users.c.id == user.id, _not_locked(now)).values(failed_logins=users.c.failed_logins + 1).returning(users.c.failed_logins)
     ).scalar()
     locked_until = None
     if count is not None and count >= max_failures():
         until = now + lock_duration()
         locked = db.session.execute(
-            update(users).where(users.c.id == user.id, users.c.failed_logins >= max_failures(), _not_locked(now))
-            .values(failed_logins=0, locked_until=until)
+            update(users).where(users.c.id == user.id, users.c.failed_logins >= max_failures(), _not_locked(now)).values(failed_logins=0, locked_until=until)
         ).rowcount
         locked_until = until if locked else None
     db.session.expire(user, ["failed_logins", "locked_until"])
@@ -187,9 +196,7 @@ def _count_failure(user: User, now: datetime) -> tuple[bool, datetime | None]:
 def _clear_failures(user: User, now: datetime) -> bool:
     """After a right answer: reset the count, unless a lock is in force (then False)."""
     users = User.__table__
-    cleared = db.session.execute(
-        update(users).where(users.c.id == user.id, _not_locked(now)).values(failed_logins=0, locked_until=None)
-    ).rowcount
+    cleared = db.session.execute(update(users).where(users.c.id == user.id, _not_locked(now)).values(failed_logins=0, locked_until=None)).rowcount
     db.session.expire(user, ["failed_logins", "locked_until"])
     return bool(cleared)
 
@@ -199,8 +206,7 @@ def _lock_end(user: User) -> datetime | None:
 
 
 def _login_failed(user_id: int | None, typed_email: str, reason: str) -> None:
-    record_event(db.session, "login_failed", object_type="users", object_id=user_id,
-                 new=email_for_the_record(typed_email), reason=reason)
+    record_event(db.session, "login_failed", object_type="users", object_id=user_id, new=email_for_the_record(typed_email), reason=reason)
 
 
 def _check_failed(user: User, purpose: str, what: str) -> None:
@@ -210,11 +216,18 @@ def _check_failed(user: User, purpose: str, what: str) -> None:
 def _locked(user: User, until: datetime, now: datetime, reason: str) -> None:
     """Audit a new lock and queue the owner's email about it."""
     record_event(db.session, "account_locked", object_type="users", object_id=user.id, new=until, reason=reason)
-    context = {"user": user, "at": now, "until": until, "limit": max_failures(), "base": _base_url(),
-               "minutes": int(lock_duration().total_seconds() // 60)}
+    context = {"user": user, "at": now, "until": until, "limit": max_failures(), "base": _base_url(), "minutes": int(lock_duration().total_seconds() // 60)}
     subject = f"eCRF: your account is locked until {until.strftime('%Y-%m-%d %H:%M')} UTC"
-    queue_keyed(f"account_locked:{user.id}:{now.isoformat()}", "account_locked", user, now.date(), subject,
-                render_template("email/account_locked.txt", **context), render_template("email/account_locked.html", **context), now)
+    queue_keyed(
+        f"account_locked:{user.id}:{now.isoformat()}",
+        "account_locked",
+        user,
+        now.date(),
+        subject,
+        render_template("email/account_locked.txt", **context),
+        render_template("email/account_locked.html", **context),
+        now,
+    )
 
 
 @cache
@@ -224,10 +237,8 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 
 def _spend_a_hash(password: str) -> None:
     hasher = password_hasher()
-    try:
+    with contextlib.suppress(Exception):
         hasher.verify(_dummy_hash(hasher), password)
-    except Exception:  # noqa: BLE001  (a mismatch is the expected outcome)
-        pass
 
 
 def _base_url() -> str:
@@ -264,8 +275,9 @@ def request_password_reset(email: str) -> None:
     user = user_by_email(typed) if is_email_address(typed) else None
 
     def audit(reason: str) -> None:
-        record_event(db.session, "password_reset_requested", object_type="users", object_id=user.id if user else None,
-                     new=email_for_the_record(typed), reason=reason)
+        record_event(
+            db.session, "password_reset_requested", object_type="users", object_id=user.id if user else None, new=email_for_the_record(typed), reason=reason
+        )
 
     if user is None or not user.active:
         audit(NO_ACCOUNT if user is None else DISABLED)
@@ -278,10 +290,23 @@ def request_password_reset(email: str) -> None:
     reset = PasswordReset(user_id=user.id, token_sha256=token_digest(token), created_at=now, expires_at=now + RESET_LINK_VALID)
     db.session.add(reset)
     db.session.flush()
-    context = {"user": user, "link": _base_url() + RESET_PATH.format(token=token), "expires_at": reset.expires_at,
-               "minutes": int(RESET_LINK_VALID.total_seconds() // 60), "base": _base_url()}
-    queue_keyed(f"password_reset:{reset.id}", "password_reset", user, now.date(), "eCRF: choose a new password",
-                render_template("email/password_reset.txt", **context), render_template("email/password_reset.html", **context), now)
+    context = {
+        "user": user,
+        "link": _base_url() + RESET_PATH.format(token=token),
+        "expires_at": reset.expires_at,
+        "minutes": int(RESET_LINK_VALID.total_seconds() // 60),
+        "base": _base_url(),
+    }
+    queue_keyed(
+        f"password_reset:{reset.id}",
+        "password_reset",
+        user,
+        now.date(),
+        "eCRF: choose a new password",
+        render_template("email/password_reset.txt", **context),
+        render_template("email/password_reset.html", **context),
+        now,
+    )
     audit("link sent")
 
 
@@ -290,14 +315,14 @@ def usable_reset(token: str) -> PasswordReset:
     reset = db.session.scalar(select(PasswordReset).where(PasswordReset.token_sha256 == token_digest(token))) if len(token) <= 100 else None
     user = db.session.get(User, reset.user_id) if reset is not None else None
     if reset is None or user is None or not user.active:
-        raise ResetLinkUnusable("This link is not valid: check that the whole link was copied from the email, "
-                                "or ask for a new one below.")
+        raise ResetLinkUnusable("This link is not valid: check that the whole link was copied from the email, or ask for a new one below.")
     if reset.used_at is not None:
-        raise ResetLinkUnusable("This link has already been used: each link works once. If you need to choose a "
-                                "password again, ask for a new link below.")
+        raise ResetLinkUnusable("This link has already been used: each link works once. If you need to choose a password again, ask for a new link below.")
     if reset.expires_at <= now_utc():
-        raise ResetLinkUnusable(f"This link expired at {reset.expires_at.strftime('%Y-%m-%d %H:%M')} UTC: links work "
-                                f"for {int(RESET_LINK_VALID.total_seconds() // 60)} minutes. Ask for a new one below.")
+        raise ResetLinkUnusable(
+            f"This link expired at {reset.expires_at.strftime('%Y-%m-%d %H:%M')} UTC: links work "
+            f"for {int(RESET_LINK_VALID.total_seconds() // 60)} minutes. Ask for a new one below."
+        )
     return reset
 
 
@@ -311,16 +336,19 @@ def complete_password_reset(token: str, new_password: str) -> User:
         raise InvalidInput(problems)
     now = now_utc()
     claimed = db.session.execute(
-        update(PasswordReset).where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
-        .values(used_at=now).execution_options(synchronize_session=False)
+        update(PasswordReset)
+        .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:
-        raise ResetLinkUnusable("This link has just been used: each link works once. If you need to choose a "
-                                "password again, ask for a new link below.")
+        raise ResetLinkUnusable("This link has just been used: each link works once. If you need to choose a password again, ask for a new link below.")
     # Any other link still out for this account stops working too: the password they were asked for is chosen.
     db.session.execute(
-        update(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
-        .values(used_at=now).execution_options(synchronize_session=False)
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
     )
     set_actor(db.session, user)  # the owner, who proved they hold the mailbox
     user.set_password(new_password)

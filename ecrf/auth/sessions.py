@@ -10,6 +10,7 @@ rows (with `end_reason`), and with them every copy of those cookies.
 
 These helpers flush, never commit: the request that calls them commits.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,9 +61,13 @@ def session_user(user_id: str, token: str | None) -> User | None:
     if not token or not user_id.isdigit():
         return None
     return db.session.scalar(
-        select(User).join(UserSession, UserSession.user_id == User.id).where(
-            User.id == int(user_id), User.active.is_(True),
-            UserSession.token_sha256 == token_digest(token), UserSession.ended_at.is_(None),
+        select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == int(user_id),
+            User.active.is_(True),
+            UserSession.token_sha256 == token_digest(token),
+            UserSession.ended_at.is_(None),
         )
     )
 
@@ -80,8 +85,10 @@ def end_session_by_token(token: str | None, reason: str) -> None:
     """End the open session holding `token`, whoever it belongs to (a cookie Flask refused for its age). Flushes."""
     if token:
         db.session.execute(
-            update(UserSession).where(UserSession.token_sha256 == token_digest(token), UserSession.ended_at.is_(None))
-            .values(ended_at=now_utc(), end_reason=reason).execution_options(synchronize_session=False)
+            update(UserSession)
+            .where(UserSession.token_sha256 == token_digest(token), UserSession.ended_at.is_(None))
+            .values(ended_at=now_utc(), end_reason=reason)
+            .execution_options(synchronize_session=False)
         )
 
 

@@ -1,5 +1,6 @@
 """Log in and out; server-side sessions that end after a while without activity; passwords: changing one's own,
 replacing a one-time password set by an admin, and a forgotten one through an emailed link."""
+
 from __future__ import annotations
 
 import math
@@ -14,11 +15,28 @@ from itsdangerous import BadSignature
 from ecrf.auth.models import User
 from ecrf.auth.passwords import password_problems
 from ecrf.auth.services import (
-    LoginAttempt, ResetLinkUnusable, authenticate, change_password as change_password_service, complete_password_reset,
-    confirm_identity, lock_duration, max_failures, request_password_reset, usable_reset,
+    LoginAttempt,
+    ResetLinkUnusable,
+    authenticate,
+    complete_password_reset,
+    confirm_identity,
+    lock_duration,
+    max_failures,
+    request_password_reset,
+    usable_reset,
+)
+from ecrf.auth.services import (
+    change_password as change_password_service,
 )
 from ecrf.auth.sessions import (
-    ACCOUNT_LOCKED, IDLE, LAST_SEEN, LOGOUT, SESSION_TOKEN, begin_session, end_current_session, end_session_by_token,
+    ACCOUNT_LOCKED,
+    IDLE,
+    LAST_SEEN,
+    LOGOUT,
+    SESSION_TOKEN,
+    begin_session,
+    end_current_session,
+    end_session_by_token,
     session_user,
 )
 from ecrf.clock import now_utc
@@ -37,8 +55,10 @@ login_manager.login_message = "Please log in to see this page."
 #: `purpose` of the password check on the change-password page.
 PASSWORD_CHANGE = "password change"
 #: What the forgotten-password page answers to any address, whether or not it has an account.
-RESET_REQUESTED = ("If an account exists for that address, an email with a link has been sent; the link works once, "
-                   "for 60 minutes. No email? Check the address and your spam folder, or ask your study's admin.")
+RESET_REQUESTED = (
+    "If an account exists for that address, an email with a link has been sent; the link works once, "
+    "for 60 minutes. No email? Check the address and your spam folder, or ask your study's admin."
+)
 #: Endpoints a user holding a one-time password may still reach (everything else sends them to choose their own).
 BEFORE_OWN_PASSWORD = {"auth.change_password", "auth.logout", "static", "bootstrap.static"}
 _NUMBERS = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten"}
@@ -59,8 +79,13 @@ def load_user(user_id: str) -> User | None:
 
 def _safe_next(target: str | None) -> str:
     """Only redirect to a path on this site after logging in; anything odd (control characters, a backslash) goes to the worklist."""
-    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
-            and not any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in target)):
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in target)
+    ):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target
@@ -70,8 +95,10 @@ def _safe_next(target: str | None) -> str:
 def locked_message(until: datetime) -> str:
     """What a locked account is told: until when, in UTC (no site's clock) and in minutes from now."""
     minutes = max(math.ceil((until - now_utc()).total_seconds() / 60), 1)
-    return (f"Too many failed log-ins: this account is locked until {until.strftime('%Y-%m-%d %H:%M')} UTC "
-            f"(in {minutes} minute{'s' if minutes != 1 else ''}). Try again then.")
+    return (
+        f"Too many failed log-ins: this account is locked until {until.strftime('%Y-%m-%d %H:%M')} UTC "
+        f"(in {minutes} minute{'s' if minutes != 1 else ''}). Try again then."
+    )
 
 
 def locked_out(until: datetime):
@@ -86,8 +113,7 @@ def locked_out(until: datetime):
 def wrong_credentials_message() -> str:
     """What every wrong log-in is told, whether or not the account exists: the same words, stating the lockout policy."""
     limit, minutes = max_failures(), int(lock_duration().total_seconds() // 60)
-    return (f"Email or password is not correct. {_NUMBERS.get(limit, str(limit))} failed log-ins in a row lock an "
-            f"account for {minutes} minutes.")
+    return f"Email or password is not correct. {_NUMBERS.get(limit, str(limit))} failed log-ins in a row lock an account for {minutes} minutes."
 
 
 def _log_in(email: str, password: str) -> LoginAttempt:

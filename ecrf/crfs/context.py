@@ -1,4 +1,5 @@
 """Where an instrument entry is made: what its form checks and its computations need to know."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """What was entered in an instrument form, as plain data: the input of `ecrf.crfs.services.save_entry`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

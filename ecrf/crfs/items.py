@@ -6,6 +6,7 @@ Each module of `ecrf/instruments/` declares its items in paper order with `items
 gets one column per item (`CrfData.__items__`), the form in `forms/` one field per entered item
 (`forms.fields.field_for`), and `ecrf.crfs.registry.instrument(code).items` gives them to everyone else.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -157,10 +158,16 @@ class Items:
         """The items as plain data (what the data dictionary, ODM metadata and the API read)."""
         return [
             {
-                "name": item.name, "label": item.label, "kind": item.kind.value, "unit": item.unit,
-                "low": item.low, "high": item.high, "places": item.places,
+                "name": item.name,
+                "label": item.label,
+                "kind": item.kind.value,
+                "unit": item.unit,
+                "low": item.low,
+                "high": item.high,
+                "places": item.places,
                 "codes": [{"code": code, "label": label} for code, label in item.codes],
-                "missing": [code.value for code in item.accepted_missing], "required": item.required,
+                "missing": [code.value for code in item.accepted_missing],
+                "required": item.required,
                 "derived_from": list(item.derived_from) if item.derived_from is not None else None,
                 "column_type": str(item.column_type()),
             }

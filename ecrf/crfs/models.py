@@ -1,4 +1,5 @@
 """A form entry: the header every instrument's typed data hangs from."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -81,14 +82,14 @@ class CrfEntry(db.Model):
 
     subject: Mapped[Subject] = relationship()
     visit: Mapped[Visit] = relationship()
-    signatures: Mapped[list["Signature"]] = relationship(back_populates="entry", order_by="Signature.id")
+    signatures: Mapped[list[Signature]] = relationship(back_populates="entry", order_by="Signature.id")
 
     __mapper_args__ = {"version_id_col": version}
 
     # -- lifecycle: each move checks where the entry is and refuses an illegal one -------------
 
     @property
-    def valid_signatures(self) -> list["Signature"]:
+    def valid_signatures(self) -> list[Signature]:
         return [signature for signature in self.signatures if signature.voided_at is None]
 
     @property
@@ -171,11 +172,11 @@ class CrfData(db.Model):
         super().__init_subclass__(**kwargs)
 
     @declared_attr
-    def entry_id(cls) -> Mapped[int]:  # noqa: N805
+    def entry_id(cls) -> Mapped[int]:
         return mapped_column(ForeignKey("crf_entries.id"), primary_key=True)
 
     @declared_attr
-    def entry(cls) -> Mapped[CrfEntry]:  # noqa: N805
+    def entry(cls) -> Mapped[CrfEntry]:
         return relationship(CrfEntry)
 
 
@@ -186,8 +187,7 @@ class Signature(db.Model):
     __tablename__ = "signatures"
     __table_args__ = (
         # One valid signature per entry: two signing requests at once cannot both sign (the database refuses the second).
-        Index("ux_signatures_valid_per_entry", "entry_id", unique=True,
-              sqlite_where=text("voided_at IS NULL"), postgresql_where=text("voided_at IS NULL")),
+        Index("ux_signatures_valid_per_entry", "entry_id", unique=True, sqlite_where=text("voided_at IS NULL"), postgresql_where=text("voided_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

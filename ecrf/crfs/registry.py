@@ -9,13 +9,15 @@ that exports, the data dictionary, ODM metadata and the API read. Every code of 
 The WTForms form of each instrument lives in `forms/` (which this package never imports): `forms.registry`
 attaches it with `attach_form` when it is imported (the views import it).
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 from ecrf.crfs.context import FormContext
 from ecrf.crfs.items import Items

@@ -1,4 +1,5 @@
 """Entering instrument forms: which forms a visit needs, and saving entries."""
+
 from __future__ import annotations
 
 import hashlib
@@ -76,9 +77,7 @@ class VisitForm:
 
 def visit_forms(visit: Visit, codes: list[str]) -> list[VisitForm]:
     """The visit's forms in protocol order with their entries (one query, plus one per repeating instrument in use)."""
-    entries = db.session.scalars(
-        select(CrfEntry).where(CrfEntry.visit_id == visit.id).order_by(CrfEntry.instrument, CrfEntry.sequence)
-    ).all()
+    entries = db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id).order_by(CrfEntry.instrument, CrfEntry.sequence)).all()
     forms = [VisitForm(instrument(code), [e for e in entries if e.instrument == code]) for code in codes]
     for form in forms:
         ids = [e.id for e in form.entries if not e.none_reported]
@@ -175,7 +174,9 @@ def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: Cr
         changed = before != {**before, **entered.values, "missing": entered.missing}
         reason = entered.reason.strip()
         if changed and entry.status is EntryStatus.COMPLETE and not reason:
-            raise InvalidInput.at("reason_for_change", "Reason for change: required to change a complete form (no names); its source verification and signature will be dropped.")
+            raise InvalidInput.at(
+                "reason_for_change", "Reason for change: required to change a complete form (no names); its source verification and signature will be dropped."
+            )
         if changed and entry.status is EntryStatus.COMPLETE:
             set_reason(db.session, reason)
             entry.reopen(now_utc(), reason)
@@ -204,15 +205,25 @@ def _new_entry(visit: Visit, item: Instrument, by: User | None) -> tuple[CrfEntr
     Two requests creating the same number collide on the entry's unique constraint."""
     # One statement reads the mark and the numbers taken, so the two cannot disagree: either the mark is seen
     # (and becomes entry 1), or number 1 is taken here too and collides with a mark committed meanwhile.
-    taken = db.session.execute(select(CrfEntry.id, CrfEntry.sequence, CrfEntry.none_reported).where(
-        CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code)).all() if item.repeating else []
+    taken = (
+        db.session.execute(
+            select(CrfEntry.id, CrfEntry.sequence, CrfEntry.none_reported).where(CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code)
+        ).all()
+        if item.repeating
+        else []
+    )
     marker = next((db.session.get(CrfEntry, row.id) for row in taken if row.none_reported), None)
     if marker is not None:
         entry = marker
         entry.none_reported, entry.sequence = False, 1
     else:
-        entry = CrfEntry(subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code,
-                         sequence=max((row.sequence for row in taken), default=0) + 1, created_by_id=by.id if by else None)
+        entry = CrfEntry(
+            subject_id=visit.subject_id,
+            visit_id=visit.id,
+            instrument=item.code,
+            sequence=max((row.sequence for row in taken), default=0) + 1,
+            created_by_id=by.id if by else None,
+        )
         db.session.add(entry)
     db.session.flush()
     data = item.model(entry_id=entry.id, entry=entry)
@@ -226,24 +237,37 @@ def conflict(entry: CrfEntry, item: Instrument, entered: EntryInput) -> InvalidI
     who = db.session.get(User, entry.updated_by_id) if entry.updated_by_id else None
     differences = [
         f"{item.items.label(name)}: saved as {_shown(stored.get(name))}, you entered {_shown(entered.values.get(name))}"
-        for name in item.items.entered_names() if stored.get(name) != entered.values.get(name)
+        for name in item.items.entered_names()
+        if stored.get(name) != entered.values.get(name)
     ]
     changes = "; ".join(differences) or "no value differs from yours"
     # A signature, a verification or a visit-date change also gives the form a new version, without a save.
     now = f", and it is now {entry.state}" if entry.state not in ("draft", "complete") else ""
-    return InvalidInput.at(None, (
-        f"This form changed after you opened it: last saved by {who.full_name if who else 'someone'} at "
-        f"{entry.updated_at:%Y-%m-%d %H:%M} UTC{now}. Nothing of yours was saved. {changes}. "
-        "Reload the form to see it as it is now, then change what is still needed."
-    ))
+    return InvalidInput.at(
+        None,
+        (
+            f"This form changed after you opened it: last saved by {who.full_name if who else 'someone'} at "
+            f"{entry.updated_at:%Y-%m-%d %H:%M} UTC{now}. Nothing of yours was saved. {changes}. "
+            "Reload the form to see it as it is now, then change what is still needed."
+        ),
+    )
 
 
 def conflict_after_race(visit: Visit, item: Instrument, sequence: int | None, entered: EntryInput) -> InvalidInput:
     """A save that lost a race (saved at the same instant as another): the refusal, against what the winner saved
     (`sequence` None: a new list entry that found no free number)."""
-    entry = None if sequence is None else db.session.scalar(select(CrfEntry).where(
-        CrfEntry.visit_id == visit.id, CrfEntry.instrument == item.code, CrfEntry.sequence == sequence, CrfEntry.none_reported.is_(False),
-    ))
+    entry = (
+        None
+        if sequence is None
+        else db.session.scalar(
+            select(CrfEntry).where(
+                CrfEntry.visit_id == visit.id,
+                CrfEntry.instrument == item.code,
+                CrfEntry.sequence == sequence,
+                CrfEntry.none_reported.is_(False),
+            )
+        )
+    )
     if entry is None:
         return InvalidInput.at(None, "Someone else saved this form at the same moment; nothing of yours was saved. Reload the form and try again.")
     return conflict(entry, item, entered)
@@ -265,8 +289,14 @@ def mark_none_reported(visit: Visit, item: Instrument, by: User | None) -> CrfEn
     # Number 1, as the first entry would be: a mark and a first entry made at the same moment collide on the
     # entry's unique constraint, so "none to report" never stands beside an entry.
     entry = CrfEntry(
-        subject_id=visit.subject_id, visit_id=visit.id, instrument=item.code, sequence=1, status=EntryStatus.COMPLETE,
-        none_reported=True, created_by_id=by.id if by else None, updated_by_id=by.id if by else None,
+        subject_id=visit.subject_id,
+        visit_id=visit.id,
+        instrument=item.code,
+        sequence=1,
+        status=EntryStatus.COMPLETE,
+        none_reported=True,
+        created_by_id=by.id if by else None,
+        updated_by_id=by.id if by else None,
     )
     db.session.add(entry)
     db.session.flush()
@@ -274,6 +304,7 @@ def mark_none_reported(visit: Visit, item: Instrument, by: User | None) -> CrfEn
 
 
 # -- lifecycle: source verification, signature, lock -----------------------------------------------
+
 
 def _moved(move) -> None:
     try:
@@ -317,8 +348,13 @@ def sign_entries(entries: list[tuple[CrfEntry, Instrument]], user: User, identit
     for entry, item in entries:
         data = db.session.get(item.model, entry.id, populate_existing=True)
         signature = Signature(
-            entry=entry, user_id=user.id, printed_name=user.full_name, meaning=SIGNATURE_MEANING, signed_at=now_utc(),
-            data_sha256=data_digest(item, data, entry), digest_version=DIGEST_VERSION,
+            entry=entry,
+            user_id=user.id,
+            printed_name=user.full_name,
+            meaning=SIGNATURE_MEANING,
+            signed_at=now_utc(),
+            data_sha256=data_digest(item, data, entry),
+            digest_version=DIGEST_VERSION,
         )
         db.session.add(signature)
         signatures.append(signature)

@@ -1,4 +1,5 @@
 """Instrument form pages: enter, save as draft or complete, and see computed results."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -7,14 +8,22 @@ from sqlalchemy import Select, select
 
 from ecrf.access import Action, instrument_codes, require, subject_or_404
 from ecrf.crfs.models import CrfEntry
-from ecrf.queries.services import entry_queries
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import (
-    conflict_after_race, entry_data, form_context, initial_values, lock_entries, mark_none_reported, save_entry, signature_holds,
-    unlock_entry, verify_entry,
+    conflict_after_race,
+    entry_data,
+    form_context,
+    initial_values,
+    lock_entries,
+    mark_none_reported,
+    save_entry,
+    signature_holds,
+    unlock_entry,
+    verify_entry,
 )
 from ecrf.extensions import db
 from ecrf.pages import entry_offers
+from ecrf.queries.services import entry_queries
 from ecrf.visits.services import visit_by_code
 from ecrf.web import FAILED, Repeated, act, submit
 from forms.registry import form_for
@@ -33,7 +42,10 @@ def _load(subject_code: str, visit_code: str, code: str):
 
 def _entry_query(visit, code: str, sequence: int) -> Select[tuple[CrfEntry]]:
     return select(CrfEntry).where(
-        CrfEntry.visit_id == visit.id, CrfEntry.instrument == code, CrfEntry.sequence == sequence, CrfEntry.none_reported.is_(False),
+        CrfEntry.visit_id == visit.id,
+        CrfEntry.instrument == code,
+        CrfEntry.sequence == sequence,
+        CrfEntry.none_reported.is_(False),
     )
 
 
@@ -66,10 +78,12 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
             entered = form.entry_input(complete)
             adding = request.endpoint == "crfs.new"
             saved = submit(
-                form, lambda: save_entry(visit, item, entered, entry=_entry(visit, code, sequence or 1) if not adding else None, by=current_user),
+                form,
+                lambda: save_entry(visit, item, entered, entry=_entry(visit, code, sequence or 1) if not adding else None, by=current_user),
                 # A new list entry counts once per rendered form, and takes the next free number if another took its own;
                 # a form saved by someone else at the same moment is refused as any other conflict.
-                once=(lambda saved: entry_url(subject, visit, item, saved)) if adding else None, retry_races=adding,
+                once=(lambda saved: entry_url(subject, visit, item, saved)) if adding else None,
+                retry_races=adding,
                 on_race=lambda: conflict_after_race(visit, item, None if adding else sequence or 1, entered),
             )
             if isinstance(saved, Repeated):
@@ -78,7 +92,13 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
                 flash(f"{item.label} saved as {saved.status.value}.", "success")
                 return redirect(entry_url(subject, visit, item, saved))
     return render_template(
-        "crfs/entry.html", subject=subject, visit=visit, item=item, entry=existing, data=data, form=form,
+        "crfs/entry.html",
+        subject=subject,
+        visit=visit,
+        item=item,
+        entry=existing,
+        data=data,
+        form=form,
         offers=entry_offers(current_user, subject, existing),
         signatures=[(s, signature_holds(s, item, existing)) for s in existing.signatures] if existing else [],
         queries=entry_queries(existing) if existing else [],

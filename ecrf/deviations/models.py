@@ -1,4 +1,5 @@
 """Protocol deviations recorded by the system (visit out of window, missed visit) or by the site."""
+
 from __future__ import annotations
 
 from datetime import datetime

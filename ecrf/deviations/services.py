@@ -1,4 +1,5 @@
 """Recording protocol deviations, and the study's deviation log."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -13,8 +14,14 @@ def record_deviation(visit: Visit, kind: str, description: str, reason: str, by:
     """A deviation at a visit, with the site's reason."""
     subject = visit.subject
     deviation = ProtocolDeviation(
-        study_id=subject.study_id, site_id=subject.site_id, subject_id=subject.id, visit_id=visit.id,
-        kind=kind, description=description, reason=reason, recorded_by_id=by.id if by else None,
+        study_id=subject.study_id,
+        site_id=subject.site_id,
+        subject_id=subject.id,
+        visit_id=visit.id,
+        kind=kind,
+        description=description,
+        reason=reason,
+        recorded_by_id=by.id if by else None,
     )
     db.session.add(deviation)
     db.session.flush()
@@ -24,6 +31,7 @@ def record_deviation(visit: Visit, kind: str, description: str, reason: str, by:
 def deviation_log(study_id: int, site_ids: list[int]) -> list[ProtocolDeviation]:
     """A study's deviations at the given sites, newest first."""
     return db.session.scalars(
-        select(ProtocolDeviation).where(ProtocolDeviation.study_id == study_id, ProtocolDeviation.site_id.in_(site_ids))
+        select(ProtocolDeviation)
+        .where(ProtocolDeviation.study_id == study_id, ProtocolDeviation.site_id.in_(site_ids))
         .order_by(ProtocolDeviation.recorded_at.desc(), ProtocolDeviation.id.desc())
     ).all()

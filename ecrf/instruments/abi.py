@@ -1,4 +1,5 @@
 """Ankle-brachial index: typed table and computed ABI and band per leg."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -30,10 +31,72 @@ ITEMS = items(
     Item("dp_left", "Dorsalis pedis, left (mmHg)", Kind.INTEGER, low=scales.PRESSURE_MIN, high=scales.PRESSURE_MAX, unit="mmHg", required=False),
     Item("dp_left_finding", "Dorsalis pedis, left: finding", Kind.CHOICE, codes=ANKLE_FINDINGS, required=False, length=20),
     #: Computed: ABI per leg (2 decimals) and its AHA/ACC band.
-    Item("abi_right", "ABI right", Kind.DECIMAL, places=2, precision=4, derived_from=("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable", "pt_right", "pt_right_finding", "dp_right", "dp_right_finding")),
-    Item("band_right", "ABI band right", Kind.TEXT, length=20, derived_from=("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable", "pt_right", "pt_right_finding", "dp_right", "dp_right_finding")),
-    Item("abi_left", "ABI left", Kind.DECIMAL, places=2, precision=4, derived_from=("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable", "pt_left", "pt_left_finding", "dp_left", "dp_left_finding")),
-    Item("band_left", "ABI band left", Kind.TEXT, length=20, derived_from=("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable", "pt_left", "pt_left_finding", "dp_left", "dp_left_finding")),
+    Item(
+        "abi_right",
+        "ABI right",
+        Kind.DECIMAL,
+        places=2,
+        precision=4,
+        derived_from=(
+            "brachial_right",
+            "brachial_right_not_measurable",
+            "brachial_left",
+            "brachial_left_not_measurable",
+            "pt_right",
+            "pt_right_finding",
+            "dp_right",
+            "dp_right_finding",
+        ),
+    ),
+    Item(
+        "band_right",
+        "ABI band right",
+        Kind.TEXT,
+        length=20,
+        derived_from=(
+            "brachial_right",
+            "brachial_right_not_measurable",
+            "brachial_left",
+            "brachial_left_not_measurable",
+            "pt_right",
+            "pt_right_finding",
+            "dp_right",
+            "dp_right_finding",
+        ),
+    ),
+    Item(
+        "abi_left",
+        "ABI left",
+        Kind.DECIMAL,
+        places=2,
+        precision=4,
+        derived_from=(
+            "brachial_right",
+            "brachial_right_not_measurable",
+            "brachial_left",
+            "brachial_left_not_measurable",
+            "pt_left",
+            "pt_left_finding",
+            "dp_left",
+            "dp_left_finding",
+        ),
+    ),
+    Item(
+        "band_left",
+        "ABI band left",
+        Kind.TEXT,
+        length=20,
+        derived_from=(
+            "brachial_right",
+            "brachial_right_not_measurable",
+            "brachial_left",
+            "brachial_left_not_measurable",
+            "pt_left",
+            "pt_left_finding",
+            "dp_left",
+            "dp_left_finding",
+        ),
+    ),
 )
 
 
@@ -45,10 +108,7 @@ def no_pedal_signal(get, side: str) -> bool:
 def leg_abis(get) -> dict[str, Decimal | None]:
     """ABI per leg from a value getter (form or data row); None where it cannot be computed, 0.00 with no pedal signal."""
     brachial = [get(f"brachial_{side}") for side in ("right", "left")]
-    return {
-        side: scales.abi(get(f"pt_{side}"), get(f"dp_{side}"), *brachial, no_pedal_signal=no_pedal_signal(get, side))
-        for side in ("right", "left")
-    }
+    return {side: scales.abi(get(f"pt_{side}"), get(f"dp_{side}"), *brachial, no_pedal_signal=no_pedal_signal(get, side)) for side in ("right", "left")}
 
 
 class AbiData(CrfData):

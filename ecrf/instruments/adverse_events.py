@@ -1,4 +1,5 @@
 """Adverse events: typed table, with the SAE report deadline and whether the report was late."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -57,12 +58,24 @@ CRITERIA = (
 
 ITEMS = items(
     #: Verbatim term (CDASH AETERM); coding (MedDRA) is not done in the eCRF.
-    Item("ae_term", "Adverse event term", Kind.TEXT, max_length=200, description="Verbatim, as the investigator words it; the diagnosis rather than its symptoms where known."),
+    Item(
+        "ae_term",
+        "Adverse event term",
+        Kind.TEXT,
+        max_length=200,
+        description="Verbatim, as the investigator words it; the diagnosis rather than its symptoms where known.",
+    ),
     #: Partial dates: "YYYY-MM-DD", "YYYY-MM" (day unknown) or "YYYY" (day and month unknown), as SDTM --DTC.
     Item("onset_date", "Onset date", Kind.PARTIAL_DATE),
     Item("ongoing", "Ongoing", Kind.YES_NO),
     Item("end_date", "End date", Kind.PARTIAL_DATE, required=False),
-    Item("serious", "Serious", Kind.YES_NO, description="Serious = meets at least one criterion below (a regulatory outcome, not the intensity). If not yet known, code it unknown: the SAE report clock then runs as a precaution.", missing=(MissingCode.UNKNOWN,)),
+    Item(
+        "serious",
+        "Serious",
+        Kind.YES_NO,
+        description="Serious = meets at least one criterion below (a regulatory outcome, not the intensity). If not yet known, code it unknown: the SAE report clock then runs as a precaution.",
+        missing=(MissingCode.UNKNOWN,),
+    ),
     #: Seriousness criteria (ticked only for a serious event); CDASH AESDTH, AESLIFE, AESHOSP, AESDISAB, AESCONG,
     #: the device criterion "intervention to prevent permanent impairment", AESMIE.
     Item("sae_death", "Resulted in death", Kind.TICK, description=CRITERION),
@@ -73,14 +86,27 @@ ITEMS = items(
     Item("sae_intervention", "Medical or surgical intervention to prevent permanent impairment", Kind.TICK, description=CRITERION),
     Item("sae_medically_important", "Medically important event", Kind.TICK, description=CRITERION),
     #: Intensity: mild / moderate / severe (not seriousness).
-    Item("severity", "Severity (intensity)", Kind.CHOICE, codes=SEVERITY, description="Severity is not seriousness: a severe event need not be serious, and a serious one need not be severe.", length=10),
+    Item(
+        "severity",
+        "Severity (intensity)",
+        Kind.CHOICE,
+        codes=SEVERITY,
+        description="Severity is not seriousness: a severe event need not be serious, and a serious one need not be severe.",
+        length=10,
+    ),
     #: MDCG 2020-10/1: not_related / possible / probable / causal.
     Item("relation_device", "Relationship to the device", Kind.CHOICE, codes=RELATIONSHIP, description=MDCG_SCALE, length=12),
     Item("relation_procedure", "Relationship to the procedure", Kind.CHOICE, codes=RELATIONSHIP, description=MDCG_SCALE, length=12),
-    Item("relation_drug", "Relationship to the drug", Kind.CHOICE, codes=RELATIONSHIP, description=(
-        "The drug of a drug-coated or drug-eluting device, or the study drug; where there is none, "
-        "use the missing code not applicable. " + MDCG_SCALE
-    ), length=12),
+    Item(
+        "relation_drug",
+        "Relationship to the drug",
+        Kind.CHOICE,
+        codes=RELATIONSHIP,
+        description=(
+            "The drug of a drug-coated or drug-eluting device, or the study drug; where there is none, use the missing code not applicable. " + MDCG_SCALE
+        ),
+        length=12,
+    ),
     #: CDISC OUT: recovered / recovering / not_recovered / recovered_with_sequelae / fatal / unknown.
     Item("outcome", "Outcome", Kind.CHOICE, codes=OUTCOMES, length=25),
     #: none / device_removed / procedure / medication / hospitalisation / other (then action_other says what).
@@ -88,7 +114,13 @@ ITEMS = items(
     Item("action_other", "Other action taken", Kind.TEXT, max_length=200, required=False),
     #: When the site became aware of the event, and when it reported it to the sponsor (UTC).
     Item("aware_at", "Date and time the site became aware", Kind.DATETIME, description="Site local time."),
-    Item("reported_at", "Date and time reported to the sponsor", Kind.DATETIME, required=False, description="Site local time. Required for a serious event before completing; a draft may be saved without it."),
+    Item(
+        "reported_at",
+        "Date and time reported to the sponsor",
+        Kind.DATETIME,
+        required=False,
+        description="Site local time. Required for a serious event before completing; a draft may be saved without it.",
+    ),
     #: Computed, serious events and those whose seriousness is coded unknown (a precaution): aware_at + the
     #: protocol's safety.sae_report_hours (UTC), and whether reported_at is after it (None until reported).
     Item("sae_report_due_at", "SAE report to the sponsor due", Kind.DATETIME, derived_from=("serious", "aware_at")),
@@ -145,8 +177,9 @@ def results(data: AdverseEventData) -> list[tuple[str, str]]:
         return [("Seriousness", "not serious" if data.serious is False else "not entered")]
     due = f"{data.sae_report_due_at:%Y-%m-%d %H:%M} UTC" if data.sae_report_due_at else "when the time the site became aware is entered"
     report = {True: "late", False: "on time", None: "not yet reported" if data.reported_at is None else "—"}[data.reported_late]
-    seriousness = ("unknown: the SAE report clock runs as a precaution until Serious is answered" if unknown
-                   else f"serious: {_criteria(data) or 'no criterion ticked'}")
+    seriousness = (
+        "unknown: the SAE report clock runs as a precaution until Serious is answered" if unknown else f"serious: {_criteria(data) or 'no criterion ticked'}"
+    )
     return [("Seriousness", seriousness), ("SAE report to the sponsor due", due), ("SAE report", report)]
 
 

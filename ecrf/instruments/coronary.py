@@ -1,7 +1,14 @@
 """PRECISE CAL coronary instruments: typed tables, crossover, periprocedural MI and the 12-month QFR flag."""
+
 from __future__ import annotations
 
 from decimal import Decimal
+
+from ecrf import scales
+from ecrf.crfs.context import FormContext
+from ecrf.crfs.items import Item, Kind, items
+from ecrf.crfs.models import CrfData
+from ecrf.crfs.registry import Instrument
 
 #: QFR is a dimensionless pressure ratio like FFR. clinical.md §6 marks its valid range
 #: unconfirmed; we accept 0.00-1.00 (2 decimals, as the sources report it): the
@@ -11,14 +18,13 @@ QFR_LOW, QFR_HIGH = "0.00", "1.00"
 #: Both may be measured; each has its own unit, ULN, pre-PCI value, post-PCI peak and sampling time.
 MARKERS = [("ctn", "Troponin (cTn)"), ("ckmb", "CK-MB")]
 
-from ecrf import scales
-from ecrf.crfs.context import FormContext
-from ecrf.crfs.items import Item, Kind, items
-from ecrf.crfs.models import CrfData
-from ecrf.crfs.registry import Instrument
-
-VESSELS = [("lad", "Left anterior descending (LAD)"), ("lcx", "Left circumflex (LCx)"), ("rca", "Right coronary artery (RCA)"),
-           ("left_main", "Left main"), ("other", "Other")]
+VESSELS = [
+    ("lad", "Left anterior descending (LAD)"),
+    ("lcx", "Left circumflex (LCx)"),
+    ("rca", "Right coronary artery (RCA)"),
+    ("left_main", "Left main"),
+    ("other", "Other"),
+]
 
 #: The randomized arm's device. The form neither shows nor checks the subject's arm (open-label, but the
 #: entry must record what was used, and a mismatch is a deviation for the monitor, not an entry error).
@@ -43,11 +49,25 @@ PROCEDURE_CORONARY_ITEMS = items(
     Item("modification_ivl", "Calcium modification: intravascular lithotripsy (IVL)", Kind.TICK),
     Item("modification_elca", "Calcium modification: excimer laser coronary angioplasty (ELCA)", Kind.TICK),
     #: QFR after calcium modification (the randomization gate's value), 0.00-1.00.
-    Item("qfr_post_modification", "QFR after calcium modification", Kind.DECIMAL, low=QFR_LOW, high=QFR_HIGH, places=2, description="Quantitative flow ratio of the target vessel, 0.00-1.00"),
+    Item(
+        "qfr_post_modification",
+        "QFR after calcium modification",
+        Kind.DECIMAL,
+        low=QFR_LOW,
+        high=QFR_HIGH,
+        places=2,
+        description="Quantitative flow ratio of the target vessel, 0.00-1.00",
+    ),
     #: dcb / des: the device used, as entered (not checked against the randomized arm).
     Item("device", "Device used", Kind.CHOICE, codes=DEVICES, description="The device of the subject's randomized arm"),
     #: DCB subjects only: a bail-out stent was placed (the subject stays in the DCB arm).
-    Item("bailout_stent", "Bail-out stent (DCB subjects)", Kind.YES_NO, required=False, description="A DCB subject who gets a bail-out stent stays in the DCB arm; the crossover is recorded"),
+    Item(
+        "bailout_stent",
+        "Bail-out stent (DCB subjects)",
+        Kind.YES_NO,
+        required=False,
+        description="A DCB subject who gets a bail-out stent stays in the DCB arm; the crossover is recorded",
+    ),
     #: flow_limiting_dissection / other (then bailout_reason_other says which).
     Item("bailout_reason", "Bail-out stent: reason", Kind.CHOICE, codes=BAILOUT_REASONS, required=False, length=30),
     Item("bailout_reason_other", "Bail-out stent: specify other reason", Kind.TEXT, max_length=200, required=False),
@@ -69,21 +89,55 @@ PERIOPERATIVE_EVENTS_ITEMS = items(
     #: Troponin (cTn) and CK-MB, each: measured?, unit (free text, shared by its ULN, pre-PCI value and peak),
     #: ULN, pre-PCI value, post-PCI peak and the peak's sampling instant (UTC).
     Item("ctn_measured", "Troponin (cTn) measured around the PCI", Kind.YES_NO),
-    Item("ctn_unit", "Troponin (cTn): unit", Kind.TEXT, max_length=20, required=False, description="As the laboratory reports it, e.g. ng/L; the same for the ULN, the pre-PCI value and the peak"),
+    Item(
+        "ctn_unit",
+        "Troponin (cTn): unit",
+        Kind.TEXT,
+        max_length=20,
+        required=False,
+        description="As the laboratory reports it, e.g. ng/L; the same for the ULN, the pre-PCI value and the peak",
+    ),
     Item("ctn_uln", "Troponin (cTn): upper limit of normal", Kind.DECIMAL, low="0.001", high="100000", places=3, required=False, description=ULN_HINT),
     Item("ctn_pre", "Troponin (cTn): pre-PCI value", Kind.DECIMAL, low="0", high="100000", places=3, required=False, description=PRE_HINT),
     Item("ctn_peak", "Troponin (cTn): post-PCI peak", Kind.DECIMAL, low="0", high="100000", places=3, required=False, description=PEAK_HINT),
-    Item("ctn_peak_at", "Troponin (cTn): post-PCI peak sampled at", Kind.DATETIME, required=False, description="Site local date and time the peak sample was drawn"),
+    Item(
+        "ctn_peak_at",
+        "Troponin (cTn): post-PCI peak sampled at",
+        Kind.DATETIME,
+        required=False,
+        description="Site local date and time the peak sample was drawn",
+    ),
     Item("ckmb_measured", "CK-MB measured around the PCI", Kind.YES_NO),
-    Item("ckmb_unit", "CK-MB: unit", Kind.TEXT, max_length=20, required=False, description="As the laboratory reports it, e.g. ng/L; the same for the ULN, the pre-PCI value and the peak"),
+    Item(
+        "ckmb_unit",
+        "CK-MB: unit",
+        Kind.TEXT,
+        max_length=20,
+        required=False,
+        description="As the laboratory reports it, e.g. ng/L; the same for the ULN, the pre-PCI value and the peak",
+    ),
     Item("ckmb_uln", "CK-MB: upper limit of normal", Kind.DECIMAL, low="0.001", high="100000", places=3, required=False, description=ULN_HINT),
     Item("ckmb_pre", "CK-MB: pre-PCI value", Kind.DECIMAL, low="0", high="100000", places=3, required=False, description=PRE_HINT),
     Item("ckmb_peak", "CK-MB: post-PCI peak", Kind.DECIMAL, low="0", high="100000", places=3, required=False, description=PEAK_HINT),
     Item("ckmb_peak_at", "CK-MB: post-PCI peak sampled at", Kind.DATETIME, required=False, description="Site local date and time the peak sample was drawn"),
     #: Computed: each peak / its ULN, shown rounded (1 decimal half-up, scales.shown_multiple); the verdicts
     #: below are judged on the exact values, not on these.
-    Item("ctn_uln_multiple", "Troponin (cTn): peak as a multiple of the ULN", Kind.DECIMAL, places=1, precision=10, derived_from=("ctn_measured", "ctn_uln", "ctn_peak")),
-    Item("ckmb_uln_multiple", "CK-MB: peak as a multiple of the ULN", Kind.DECIMAL, places=1, precision=10, derived_from=("ckmb_measured", "ckmb_uln", "ckmb_peak")),
+    Item(
+        "ctn_uln_multiple",
+        "Troponin (cTn): peak as a multiple of the ULN",
+        Kind.DECIMAL,
+        places=1,
+        precision=10,
+        derived_from=("ctn_measured", "ctn_uln", "ctn_peak"),
+    ),
+    Item(
+        "ckmb_uln_multiple",
+        "CK-MB: peak as a multiple of the ULN",
+        Kind.DECIMAL,
+        places=1,
+        precision=10,
+        derived_from=("ckmb_measured", "ckmb_uln", "ckmb_peak"),
+    ),
     #: Computed: the marker meets the MI definition (scales.periprocedural_mi); None until computable.
     Item("ctn_mi", "Troponin (cTn) meets the periprocedural MI definition", Kind.YES_NO, derived_from=("ctn_measured", "ctn_uln", "ctn_pre", "ctn_peak")),
     Item("ckmb_mi", "CK-MB meets the periprocedural MI definition", Kind.YES_NO, derived_from=("ckmb_measured", "ckmb_uln", "ckmb_pre", "ckmb_peak")),
@@ -212,8 +266,10 @@ def qfr_results(data: QfrData) -> list[tuple[str, str]]:
     """The QFR and whether it is flagged, with the protocol's value."""
     if data.qfr_at_or_below_threshold is None:
         return [("QFR", "not computable until the QFR is entered")]
-    return [("QFR of the target vessel", f"{data.qfr_target_vessel:.2f}"),
-            (f"QFR \u2264 {data.qfr_threshold:.2f} (flagged)", _yes_no(data.qfr_at_or_below_threshold))]
+    return [
+        ("QFR of the target vessel", f"{data.qfr_target_vessel:.2f}"),
+        (f"QFR \u2264 {data.qfr_threshold:.2f} (flagged)", _yes_no(data.qfr_at_or_below_threshold)),
+    ]
 
 
 INSTRUMENTS = [

@@ -1,4 +1,5 @@
 """Duplex ultrasound: typed table with the computed PSV ratio and the patency judgement at the protocol's threshold."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,8 +19,28 @@ ITEMS = items(
     Item("segment", "Target segment", Kind.CHOICE, codes=SEGMENTS, length=20),
     Item("occluded", "Occlusion (no flow in the target segment)", Kind.YES_NO),
     #: Peak systolic velocities, cm/s: in the lesion and just before it; empty when occluded.
-    Item("psv_lesion", "Intrastenotic peak systolic velocity (cm/s)", Kind.DECIMAL, low="1", high="1000", places=1, unit="cm/s", required=False, description="Leave empty when the segment is occluded."),
-    Item("psv_proximal", "Prestenotic (proximal) peak systolic velocity (cm/s)", Kind.DECIMAL, low="1", high="1000", places=1, unit="cm/s", required=False, description="Leave empty when the segment is occluded."),
+    Item(
+        "psv_lesion",
+        "Intrastenotic peak systolic velocity (cm/s)",
+        Kind.DECIMAL,
+        low="1",
+        high="1000",
+        places=1,
+        unit="cm/s",
+        required=False,
+        description="Leave empty when the segment is occluded.",
+    ),
+    Item(
+        "psv_proximal",
+        "Prestenotic (proximal) peak systolic velocity (cm/s)",
+        Kind.DECIMAL,
+        low="1",
+        high="1000",
+        places=1,
+        unit="cm/s",
+        required=False,
+        description="Leave empty when the segment is occluded.",
+    ),
     #: Computed: intrastenotic / prestenotic PSV, 2 decimals (empty when occluded).
     Item("psvr", "PSV ratio", Kind.DECIMAL, places=2, precision=6, derived_from=("occluded", "psv_lesion", "psv_proximal")),
     #: Computed: restenosis (occlusion, or PSVR at or above psvr_threshold) and its opposite, duplex patency of the

@@ -1,4 +1,5 @@
 """DEFIANCE DVT instruments: typed tables, and days from symptom onset to day 0."""
+
 from __future__ import annotations
 
 from ecrf.crfs.context import FormContext
@@ -9,15 +10,26 @@ from ecrf.crfs.registry import Instrument
 LEGS = [("right", "Right"), ("left", "Left")]
 
 ANTICOAGULANTS = [
-    ("apixaban", "Apixaban"), ("rivaroxaban", "Rivaroxaban"), ("dabigatran", "Dabigatran"), ("edoxaban", "Edoxaban"),
-    ("warfarin", "Warfarin"), ("lmwh", "Low-molecular-weight heparin"), ("ufh", "Unfractionated heparin"), ("other", "Other"),
+    ("apixaban", "Apixaban"),
+    ("rivaroxaban", "Rivaroxaban"),
+    ("dabigatran", "Dabigatran"),
+    ("edoxaban", "Edoxaban"),
+    ("warfarin", "Warfarin"),
+    ("lmwh", "Low-molecular-weight heparin"),
+    ("ufh", "Unfractionated heparin"),
+    ("other", "Other"),
 ]
 
 
 PROCEDURE_DVT_ITEMS = items(
     Item("affected_leg", "Affected leg", Kind.CHOICE, codes=LEGS),
     #: Venous segments with thrombus (tick all that apply), central to distal.
-    Item("thrombus_ivc", "Thrombus: inferior vena cava", Kind.TICK, description="Tick all that apply; at least one of common iliac, external iliac or common femoral. Thrombus extending more than 2 cm into the IVC excludes the subject"),
+    Item(
+        "thrombus_ivc",
+        "Thrombus: inferior vena cava",
+        Kind.TICK,
+        description="Tick all that apply; at least one of common iliac, external iliac or common femoral. Thrombus extending more than 2 cm into the IVC excludes the subject",
+    ),
     Item("thrombus_common_iliac", "Thrombus: common iliac vein", Kind.TICK),
     Item("thrombus_external_iliac", "Thrombus: external iliac vein", Kind.TICK),
     Item("thrombus_common_femoral", "Thrombus: common femoral vein", Kind.TICK),
@@ -50,10 +62,22 @@ ANTICOAGULATION_ITEMS = items(
     Item("agent", "Anticoagulant", Kind.CHOICE, codes=ANTICOAGULANTS, required=False, length=12),
     Item("agent_other", "Anticoagulant: specify other", Kind.TEXT, max_length=100, required=False),
     #: Follow-up visits only (empty at baseline): anticoagulation changed since the last visit, and why.
-    Item("changed", "Anticoagulation changed since the last visit", Kind.YES_NO, required=False, description="Started, stopped, switched to another agent or dose changed; not asked at baseline"),
+    Item(
+        "changed",
+        "Anticoagulation changed since the last visit",
+        Kind.YES_NO,
+        required=False,
+        description="Started, stopped, switched to another agent or dose changed; not asked at baseline",
+    ),
     Item("change_reason", "Reason for the change", Kind.TEXT, max_length=200, required=False),
     #: Follow-up visits only (empty at baseline): any bleeding since the last visit.
-    Item("bleeding", "Bleeding since the last visit", Kind.YES_NO, required=False, description="Any bleeding, also to be recorded as an adverse event; not asked at baseline"),
+    Item(
+        "bleeding",
+        "Bleeding since the last visit",
+        Kind.YES_NO,
+        required=False,
+        description="Any bleeding, also to be recorded as an adverse event; not asked at baseline",
+    ),
 )
 
 

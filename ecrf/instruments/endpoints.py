@@ -1,4 +1,5 @@
 """Endpoint events: one typed table for every event type; several entries per visit."""
+
 from __future__ import annotations
 
 from ecrf.crfs.items import Item, Kind, items
@@ -66,8 +67,22 @@ ITEMS = items(
     Item("event_type", "Event type", Kind.CHOICE, codes=EVENT_TYPES, missing=(), length=30),
     Item("event_date", "Event date", Kind.DATE),
     #: target_lesion / target_vessel / other.
-    Item("revasc_vessel", "Revascularized vessel", Kind.CHOICE, codes=REVASC_VESSELS, required=False, description="Target lesion (PARC): the treated segment plus 10 mm proximal and 10 mm distal to it.", length=15),
-    Item("revasc_clinically_driven", "Clinically driven", Kind.YES_NO, required=False, description="Yes when prompted by symptoms or an objective decline (e.g. ABI) with restenosis on imaging; no when done for imaging findings alone."),
+    Item(
+        "revasc_vessel",
+        "Revascularized vessel",
+        Kind.CHOICE,
+        codes=REVASC_VESSELS,
+        required=False,
+        description="Target lesion (PARC): the treated segment plus 10 mm proximal and 10 mm distal to it.",
+        length=15,
+    ),
+    Item(
+        "revasc_clinically_driven",
+        "Clinically driven",
+        Kind.YES_NO,
+        required=False,
+        description="Yes when prompted by symptoms or an objective decline (e.g. ABI) with restenosis on imaging; no when done for imaging findings alone.",
+    ),
     #: endovascular / surgical.
     Item("revasc_method", "Revascularization method", Kind.CHOICE, codes=REVASC_METHODS, required=False, length=15),
     #: major (at or above the ankle, PARC) / minor.
@@ -76,22 +91,51 @@ ITEMS = items(
     #: Planned before the index procedure (LEG-DEB reports planned and unplanned amputations apart).
     Item("amputation_planned", "Amputation planned before the index procedure", Kind.YES_NO, required=False),
     #: periprocedural / spontaneous.
-    Item("mi_type", "Myocardial infarction type", Kind.CHOICE, codes=MI_TYPES, required=False, description="Periprocedural: as the protocol defines it (cardiac marker threshold within 48-72 h of a procedure).", length=15),
+    Item(
+        "mi_type",
+        "Myocardial infarction type",
+        Kind.CHOICE,
+        codes=MI_TYPES,
+        required=False,
+        description="Periprocedural: as the protocol defines it (cardiac marker threshold within 48-72 h of a procedure).",
+        length=15,
+    ),
     Item("mi_target_vessel", "Myocardial infarction related to the target vessel", Kind.YES_NO, required=False),
     #: ischaemic / haemorrhagic / undetermined.
     Item("stroke_type", "Stroke type", Kind.CHOICE, codes=STROKE_TYPES, required=False, length=15),
     Item("stroke_disabling", "Disabling stroke", Kind.YES_NO, required=False),
     #: Heidelberg Bleeding Classification: 1a, 1b, 1c, 2, 3a, 3b, 3c, 3d.
     Item("ich_class", "Heidelberg class", Kind.CHOICE, codes=HEIDELBERG_CLASSES, required=False),
-    Item("ich_symptomatic", "Symptomatic haemorrhage", Kind.YES_NO, required=False, description="Heidelberg: NIHSS up >= 4 points, or >= 2 in one item, or leading to intubation, hemicraniectomy or drainage, with no other explanation."),
+    Item(
+        "ich_symptomatic",
+        "Symptomatic haemorrhage",
+        Kind.YES_NO,
+        required=False,
+        description="Heidelberg: NIHSS up >= 4 points, or >= 2 in one item, or leading to intubation, hemicraniectomy or drainage, with no other explanation.",
+    ),
     #: I, II, III, IV or V.
     Item("fracture_type", "Stent fracture type", Kind.CHOICE, codes=FRACTURE_TYPES, required=False),
     #: ARC: definite / probable / possible.
     Item("thrombosis_certainty", "Device thrombosis certainty", Kind.CHOICE, codes=THROMBOSIS_CERTAINTY, required=False, description=ARC_CERTAINTY, length=10),
     #: yes / no / unknown (the site's answer; "unknown" is not a missing value here).
     Item("death_cardiovascular", "Cardiovascular death", Kind.CHOICE, codes=YES_NO_UNKNOWN, required=False),
-    Item("death_cause", "Cause of death", Kind.TEXT, max_length=200, required=False, description="The medical cause only: no names or other details that identify anyone."),
-    Item("adjudication_note", "Note for adjudication", Kind.TEXT, max_length=1000, long=True, required=False, description="Optional, for the clinical events committee (circumstances, source documents). No names."),
+    Item(
+        "death_cause",
+        "Cause of death",
+        Kind.TEXT,
+        max_length=200,
+        required=False,
+        description="The medical cause only: no names or other details that identify anyone.",
+    ),
+    Item(
+        "adjudication_note",
+        "Note for adjudication",
+        Kind.TEXT,
+        max_length=1000,
+        long=True,
+        required=False,
+        description="Optional, for the clinical events committee (circumstances, source documents). No names.",
+    ),
 )
 
 
@@ -133,18 +177,26 @@ def _headline(data: EndpointEventData) -> str:
     """The event in words, key details first ("Major amputation, left")."""
     kind = data.event_type
     if kind == "revascularization":
-        parts = [_named(_short("revasc_vessel", data.revasc_vessel), "revascularization"),
-                 _flag(data.revasc_clinically_driven, "clinically driven", "not clinically driven"), _short("revasc_method", data.revasc_method)]
+        parts = [
+            _named(_short("revasc_vessel", data.revasc_vessel), "revascularization"),
+            _flag(data.revasc_clinically_driven, "clinically driven", "not clinically driven"),
+            _short("revasc_method", data.revasc_method),
+        ]
     elif kind == "amputation":
-        parts = [_named(_short("amputation_level", data.amputation_level), "amputation"), _short("amputation_side", data.amputation_side),
-                 _flag(data.amputation_planned, "planned before the index procedure", "unplanned")]
+        parts = [
+            _named(_short("amputation_level", data.amputation_level), "amputation"),
+            _short("amputation_side", data.amputation_side),
+            _flag(data.amputation_planned, "planned before the index procedure", "unplanned"),
+        ]
     elif kind == "myocardial_infarction":
         parts = [_named(_short("mi_type", data.mi_type), "myocardial infarction"), _flag(data.mi_target_vessel, "target vessel", "not target vessel")]
     elif kind == "stroke":
         parts = [_named(_short("stroke_type", data.stroke_type), "stroke"), _flag(data.stroke_disabling, "disabling", "non-disabling")]
     elif kind == "intracranial_haemorrhage":
-        parts = ["Intracranial haemorrhage" + (f", Heidelberg {data.ich_class}" if data.ich_class else ""),
-                 _flag(data.ich_symptomatic, "symptomatic", "asymptomatic")]
+        parts = [
+            "Intracranial haemorrhage" + (f", Heidelberg {data.ich_class}" if data.ich_class else ""),
+            _flag(data.ich_symptomatic, "symptomatic", "asymptomatic"),
+        ]
     elif kind == "stent_fracture":
         parts = ["Stent fracture" + (f" type {data.fracture_type}" if data.fracture_type else "")]
     elif kind == "device_thrombosis":
@@ -166,7 +218,7 @@ def describe(data: EndpointEventData) -> str:
 def results(data: EndpointEventData) -> list[tuple[str, str]]:
     """The event in words, then its type's details one per line."""
     details = [(field_label(name), choice_text(name, getattr(data, name))) for name in TYPE_FIELDS.get(data.event_type or "", ())]
-    return [("Event", describe(data))] + details
+    return [("Event", describe(data)), *details]
 
 
 INSTRUMENTS = [Instrument("endpoint_events", EndpointEventData, repeating=True, results=results, describe=describe)]

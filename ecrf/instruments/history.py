@@ -1,4 +1,5 @@
 """Medical history and risk factors: typed table (no computed values)."""
+
 from __future__ import annotations
 
 from ecrf.crfs.items import Item, Kind, items
@@ -8,7 +9,9 @@ from ecrf.crfs.registry import Instrument
 #: The most intensive current treatment counts (insulin with tablets is "insulin"); non-insulin injectables
 #: (e.g. GLP-1 agonists) count with the tablets, as "non-insulin drugs".
 DIABETES_TREATMENTS = [
-    ("diet", "Diet only"), ("oral", "Oral or other non-insulin drugs"), ("insulin", "Insulin (with or without other drugs)"),
+    ("diet", "Diet only"),
+    ("oral", "Oral or other non-insulin drugs"),
+    ("insulin", "Insulin (with or without other drugs)"),
 ]
 
 SMOKING = [("never", "Never"), ("former", "Former"), ("current", "Current")]

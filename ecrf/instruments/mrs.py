@@ -1,4 +1,5 @@
 """Modified Rankin Scale: typed table, pre-stroke flag and functional independence (mRS 0-2) for the outcome."""
+
 from __future__ import annotations
 
 from ecrf import scales

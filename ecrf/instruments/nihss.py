@@ -1,4 +1,5 @@
 """NIHSS and ASPECTS / pc-ASPECTS: typed tables, the NIHSS total, and which ASPECTS score was entered."""
+
 from __future__ import annotations
 
 from ecrf import scales
@@ -36,12 +37,59 @@ CIRCULATIONS = [("anterior", "Anterior circulation (ASPECTS)"), ("posterior", "P
 NIHSS_ITEMS = items(
     #: Item scores in NINDS order (1a 0-3, 1b 0-2, 1c 0-2, 2 0-2, 3 0-3, 4 0-3, 5a/5b/6a/6b 0-4, 7 0-2, 8 0-2, 9 0-3,
     #: 10 0-2, 11 0-2). An item marked untestable (UN) has no score; only 5a, 5b, 6a, 6b, 7 and 10 may be.
-    Item("item_1a", "1a. Level of consciousness", Kind.GRADED, codes=((0, "Alert; keenly responsive"), (1, "Not alert; but arousable by minor stimulation to obey, answer, or respond"), (2, "Not alert; requires repeated stimulation to attend, or is obtunded and requires strong or painful stimulation to make movements (not stereotyped)"), (3, "Responds only with reflex motor or autonomic effects or totally unresponsive, flaccid, and areflexic"))),
-    Item("item_1b", "1b. LOC questions (month, age)", Kind.GRADED, codes=((0, "Answers both questions correctly"), (1, "Answers one question correctly"), (2, "Answers neither question correctly"))),
-    Item("item_1c", "1c. LOC commands (open and close eyes, grip and release hand)", Kind.GRADED, codes=((0, "Performs both tasks correctly"), (1, "Performs one task correctly"), (2, "Performs neither task correctly"))),
-    Item("item_2", "2. Best gaze", Kind.GRADED, codes=((0, "Normal"), (1, "Partial gaze palsy; gaze is abnormal in one or both eyes, but forced deviation or total gaze paresis is not present"), (2, "Forced deviation, or total gaze paresis not overcome by the oculocephalic maneuver"))),
-    Item("item_3", "3. Visual", Kind.GRADED, codes=((0, "No visual loss"), (1, "Partial hemianopia"), (2, "Complete hemianopia"), (3, "Bilateral hemianopia (blind including cortical blindness)"))),
-    Item("item_4", "4. Facial palsy", Kind.GRADED, codes=((0, "Normal symmetrical movements"), (1, "Minor paralysis (flattened nasolabial fold, asymmetry on smiling)"), (2, "Partial paralysis (total or near-total paralysis of lower face)"), (3, "Complete paralysis of one or both sides (absence of facial movement in the upper and lower face)"))),
+    Item(
+        "item_1a",
+        "1a. Level of consciousness",
+        Kind.GRADED,
+        codes=(
+            (0, "Alert; keenly responsive"),
+            (1, "Not alert; but arousable by minor stimulation to obey, answer, or respond"),
+            (
+                2,
+                "Not alert; requires repeated stimulation to attend, or is obtunded and requires strong or painful stimulation to make movements (not stereotyped)",
+            ),
+            (3, "Responds only with reflex motor or autonomic effects or totally unresponsive, flaccid, and areflexic"),
+        ),
+    ),
+    Item(
+        "item_1b",
+        "1b. LOC questions (month, age)",
+        Kind.GRADED,
+        codes=((0, "Answers both questions correctly"), (1, "Answers one question correctly"), (2, "Answers neither question correctly")),
+    ),
+    Item(
+        "item_1c",
+        "1c. LOC commands (open and close eyes, grip and release hand)",
+        Kind.GRADED,
+        codes=((0, "Performs both tasks correctly"), (1, "Performs one task correctly"), (2, "Performs neither task correctly")),
+    ),
+    Item(
+        "item_2",
+        "2. Best gaze",
+        Kind.GRADED,
+        codes=(
+            (0, "Normal"),
+            (1, "Partial gaze palsy; gaze is abnormal in one or both eyes, but forced deviation or total gaze paresis is not present"),
+            (2, "Forced deviation, or total gaze paresis not overcome by the oculocephalic maneuver"),
+        ),
+    ),
+    Item(
+        "item_3",
+        "3. Visual",
+        Kind.GRADED,
+        codes=((0, "No visual loss"), (1, "Partial hemianopia"), (2, "Complete hemianopia"), (3, "Bilateral hemianopia (blind including cortical blindness)")),
+    ),
+    Item(
+        "item_4",
+        "4. Facial palsy",
+        Kind.GRADED,
+        codes=(
+            (0, "Normal symmetrical movements"),
+            (1, "Minor paralysis (flattened nasolabial fold, asymmetry on smiling)"),
+            (2, "Partial paralysis (total or near-total paralysis of lower face)"),
+            (3, "Complete paralysis of one or both sides (absence of facial movement in the upper and lower face)"),
+        ),
+    ),
     Item("item_5a", "5a. Motor arm, left", Kind.GRADED, codes=MOTOR_ARM, required=False, description=UN_HINT),
     Item("item_5a_untestable", "5a. Untestable (UN): amputation or joint fusion", Kind.TICK),
     Item("item_5b", "5b. Motor arm, right", Kind.GRADED, codes=MOTOR_ARM, required=False, description=UN_HINT),
@@ -50,17 +98,102 @@ NIHSS_ITEMS = items(
     Item("item_6a_untestable", "6a. Untestable (UN): amputation or joint fusion", Kind.TICK),
     Item("item_6b", "6b. Motor leg, right", Kind.GRADED, codes=MOTOR_LEG, required=False, description=UN_HINT),
     Item("item_6b_untestable", "6b. Untestable (UN): amputation or joint fusion", Kind.TICK),
-    Item("item_7", "7. Limb ataxia", Kind.GRADED, codes=((0, "Absent"), (1, "Present in one limb"), (2, "Present in two limbs")), required=False, description=UN_HINT),
+    Item(
+        "item_7",
+        "7. Limb ataxia",
+        Kind.GRADED,
+        codes=((0, "Absent"), (1, "Present in one limb"), (2, "Present in two limbs")),
+        required=False,
+        description=UN_HINT,
+    ),
     Item("item_7_untestable", "7. Untestable (UN): amputation or joint fusion", Kind.TICK),
-    Item("item_8", "8. Sensory", Kind.GRADED, codes=((0, "Normal; no sensory loss"), (1, "Mild-to-moderate sensory loss; patient feels pinprick is less sharp or is dull on the affected side; or there is a loss of superficial pain with pinprick, but patient is aware of being touched"), (2, "Severe to total sensory loss; patient is not aware of being touched in the face, arm, and leg"))),
-    Item("item_9", "9. Best language", Kind.GRADED, codes=((0, "No aphasia; normal"), (1, "Mild-to-moderate aphasia; some obvious loss of fluency or facility of comprehension, without significant limitation on ideas expressed or form of expression"), (2, "Severe aphasia; all communication is through fragmentary expression; great need for inference, questioning, and guessing by the listener"), (3, "Mute, global aphasia; no usable speech or auditory comprehension"))),
-    Item("item_10", "10. Dysarthria", Kind.GRADED, codes=((0, "Normal"), (1, "Mild-to-moderate dysarthria; patient slurs at least some words and, at worst, can be understood with some difficulty"), (2, "Severe dysarthria; patient's speech is so slurred as to be unintelligible in the absence of or out of proportion to any dysphasia, or is mute/anarthric")), required=False, description=UN_HINT),
+    Item(
+        "item_8",
+        "8. Sensory",
+        Kind.GRADED,
+        codes=(
+            (0, "Normal; no sensory loss"),
+            (
+                1,
+                "Mild-to-moderate sensory loss; patient feels pinprick is less sharp or is dull on the affected side; or there is a loss of superficial pain with pinprick, but patient is aware of being touched",
+            ),
+            (2, "Severe to total sensory loss; patient is not aware of being touched in the face, arm, and leg"),
+        ),
+    ),
+    Item(
+        "item_9",
+        "9. Best language",
+        Kind.GRADED,
+        codes=(
+            (0, "No aphasia; normal"),
+            (
+                1,
+                "Mild-to-moderate aphasia; some obvious loss of fluency or facility of comprehension, without significant limitation on ideas expressed or form of expression",
+            ),
+            (2, "Severe aphasia; all communication is through fragmentary expression; great need for inference, questioning, and guessing by the listener"),
+            (3, "Mute, global aphasia; no usable speech or auditory comprehension"),
+        ),
+    ),
+    Item(
+        "item_10",
+        "10. Dysarthria",
+        Kind.GRADED,
+        codes=(
+            (0, "Normal"),
+            (1, "Mild-to-moderate dysarthria; patient slurs at least some words and, at worst, can be understood with some difficulty"),
+            (
+                2,
+                "Severe dysarthria; patient's speech is so slurred as to be unintelligible in the absence of or out of proportion to any dysphasia, or is mute/anarthric",
+            ),
+        ),
+        required=False,
+        description=UN_HINT,
+    ),
     Item("item_10_untestable", "10. Untestable (UN): intubated or other physical barrier", Kind.TICK),
-    Item("item_11", "11. Extinction and inattention (formerly neglect)", Kind.GRADED, codes=((0, "No abnormality"), (1, "Visual, tactile, auditory, spatial, or personal inattention or extinction to bilateral simultaneous stimulation in one of the sensory modalities"), (2, "Profound hemi-inattention or extinction to more than one modality; does not recognize own hand or orients to only one side of space"))),
+    Item(
+        "item_11",
+        "11. Extinction and inattention (formerly neglect)",
+        Kind.GRADED,
+        codes=(
+            (0, "No abnormality"),
+            (
+                1,
+                "Visual, tactile, auditory, spatial, or personal inattention or extinction to bilateral simultaneous stimulation in one of the sensory modalities",
+            ),
+            (2, "Profound hemi-inattention or extinction to more than one modality; does not recognize own hand or orients to only one side of space"),
+        ),
+    ),
     #: Why the items marked untestable could not be tested.
     Item("untestable_explanation", "Untestable items: explanation", Kind.TEXT, max_length=200, required=False),
     #: Computed: sum of the items, 0-42, untestable items counting 0 (scales.nihss_total); None while an item is unanswered.
-    Item("total", "NIHSS total", Kind.INTEGER, derived_from=("item_1a", "item_1b", "item_1c", "item_2", "item_3", "item_4", "item_5a", "item_5a_untestable", "item_5b", "item_5b_untestable", "item_6a", "item_6a_untestable", "item_6b", "item_6b_untestable", "item_7", "item_7_untestable", "item_8", "item_9", "item_10", "item_10_untestable", "item_11")),
+    Item(
+        "total",
+        "NIHSS total",
+        Kind.INTEGER,
+        derived_from=(
+            "item_1a",
+            "item_1b",
+            "item_1c",
+            "item_2",
+            "item_3",
+            "item_4",
+            "item_5a",
+            "item_5a_untestable",
+            "item_5b",
+            "item_5b_untestable",
+            "item_6a",
+            "item_6a_untestable",
+            "item_6b",
+            "item_6b_untestable",
+            "item_7",
+            "item_7_untestable",
+            "item_8",
+            "item_9",
+            "item_10",
+            "item_10_untestable",
+            "item_11",
+        ),
+    ),
 )
 
 
@@ -116,7 +249,14 @@ ASPECTS_ITEMS = items(
     #: anterior (the score is ASPECTS) / posterior (the score is pc-ASPECTS).
     Item("circulation", "Circulation of the occlusion", Kind.CHOICE, codes=CIRCULATIONS, length=10),
     #: 0-10; 10 = no early ischaemic change.
-    Item("score", "Score", Kind.INTEGER, low=0, high=10, description="10 = no early ischaemic change. ASPECTS: minus 1 for each of the 10 MCA regions affected. pc-ASPECTS: minus 2 each for midbrain and pons, minus 1 each for left/right thalamus, cerebellum and PCA territory."),
+    Item(
+        "score",
+        "Score",
+        Kind.INTEGER,
+        low=0,
+        high=10,
+        description="10 = no early ischaemic change. ASPECTS: minus 1 for each of the 10 MCA regions affected. pc-ASPECTS: minus 2 each for midbrain and pons, minus 1 each for left/right thalamus, cerebellum and PCA territory.",
+    ),
 )
 
 

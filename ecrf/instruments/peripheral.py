@@ -1,4 +1,5 @@
 """Peripheral target lesion, procedure and stent fracture x-ray: typed tables and computed values."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,10 +15,16 @@ from ecrf.instruments.abi import SIDES
 #: the femoropopliteal and below-the-knee studies (DEFIER, LEG-DEB); common femoral, profunda and pedal arteries are
 #: left out because no study treats them.
 SEGMENTS = [
-    ("sfa_proximal", "SFA, proximal third"), ("sfa_mid", "SFA, middle third"), ("sfa_distal", "SFA, distal third"),
-    ("popliteal_p1", "Popliteal P1 (above the knee)"), ("popliteal_p2", "Popliteal P2 (knee joint)"),
-    ("popliteal_p3", "Popliteal P3 (below the knee)"), ("tibioperoneal_trunk", "Tibioperoneal trunk"),
-    ("anterior_tibial", "Anterior tibial"), ("posterior_tibial", "Posterior tibial"), ("peroneal", "Peroneal"),
+    ("sfa_proximal", "SFA, proximal third"),
+    ("sfa_mid", "SFA, middle third"),
+    ("sfa_distal", "SFA, distal third"),
+    ("popliteal_p1", "Popliteal P1 (above the knee)"),
+    ("popliteal_p2", "Popliteal P2 (knee joint)"),
+    ("popliteal_p3", "Popliteal P3 (below the knee)"),
+    ("tibioperoneal_trunk", "Tibioperoneal trunk"),
+    ("anterior_tibial", "Anterior tibial"),
+    ("posterior_tibial", "Posterior tibial"),
+    ("peroneal", "Peroneal"),
 ]
 
 #: PARC calcification grades (clinical.md §8.1 lists focal / mild / moderate / severe) plus "none". The issue asked for
@@ -31,14 +38,19 @@ CALCIFICATION = [
 ]
 
 STENT_REASONS = [
-    ("flow_limiting_dissection", "Flow-limiting dissection"), ("residual_stenosis", "Residual stenosis > 30 %"), ("other", "Other"),
+    ("flow_limiting_dissection", "Flow-limiting dissection"),
+    ("residual_stenosis", "Residual stenosis > 30 %"),
+    ("other", "Other"),
 ]
 
 #: Stent fracture types as commonly classified (Jaff / Rocha-Singh). NOT in the project's clinical reference
 #: (clinical.md has no stent-fracture classification); labels as the project issue gives them.
 FRACTURE_TYPES = [
-    ("I", "I: single strut"), ("II", "II: multiple struts"), ("III", "III: transverse, without displacement"),
-    ("IV", "IV: transverse, with displacement"), ("V", "V: spiral / gap"),
+    ("I", "I: single strut"),
+    ("II", "II: multiple struts"),
+    ("III", "III: transverse, without displacement"),
+    ("IV", "IV: transverse, with displacement"),
+    ("V", "V: spiral / gap"),
 ]
 
 
@@ -60,6 +72,7 @@ STENTS = ("device_des", "device_bms")
 
 
 # -- shared helpers -------------------------------------------------------------------------
+
 
 def territory(segment: str | None) -> str | None:
     """Femoropopliteal or below the knee, for a segment code (LEG-DEB reports by territory)."""
@@ -84,7 +97,14 @@ def parc_success(get: Callable[[str], object]) -> bool | None:
 LESION_PERIPHERAL_ITEMS = items(
     Item("side", "Target limb", Kind.CHOICE, codes=SIDES),
     #: Segment code (forms.peripheral.SEGMENTS): where the lesion narrows most.
-    Item("segment", "Target segment", Kind.CHOICE, codes=SEGMENTS, description="For a lesion over several segments: the segment of its tightest narrowing.", length=20),
+    Item(
+        "segment",
+        "Target segment",
+        Kind.CHOICE,
+        codes=SEGMENTS,
+        description="For a lesion over several segments: the segment of its tightest narrowing.",
+        length=20,
+    ),
     Item("lesion_length_mm", "Lesion length (mm)", Kind.INTEGER, low=1, high=500, unit="mm"),
     Item("occluded", "Total occlusion", Kind.YES_NO),
     #: Diameter stenosis, %; 100 for a total occlusion (the eligibility rules read this column's name).
@@ -135,7 +155,12 @@ PROCEDURE_PERIPHERAL_ITEMS = items(
     #: The investigator's judgement of technical success.
     Item("technical_success", "Technical success (investigator's judgement)", Kind.YES_NO),
     #: Computed: technical success by PARC (residual <= 30 % with a stent, <= 50 % without, no flow-limiting dissection).
-    Item("technical_success_parc", "PARC technical success", Kind.YES_NO, derived_from=("residual_stenosis_pct", "flow_limiting_dissection", "device_des", "device_bms")),
+    Item(
+        "technical_success_parc",
+        "PARC technical success",
+        Kind.YES_NO,
+        derived_from=("residual_stenosis_pct", "flow_limiting_dissection", "device_des", "device_bms"),
+    ),
 )
 
 

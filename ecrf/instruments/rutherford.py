@@ -1,4 +1,5 @@
 """Rutherford category: typed table and whether the limb has chronic limb-threatening ischaemia."""
+
 from __future__ import annotations
 
 from ecrf.crfs.context import FormContext

@@ -1,4 +1,5 @@
 """ANGEL-ICAS stroke instruments: typed tables, and sICH by the Heidelberg NIHSS criterion."""
+
 from __future__ import annotations
 
 from ecrf.crfs.context import FormContext
@@ -7,8 +8,10 @@ from ecrf.crfs.models import CrfData
 from ecrf.crfs.registry import Instrument
 
 OCCLUSION_SITES = [
-    ("ica", "Intracranial internal carotid artery (ICA)"), ("mca_m1", "Middle cerebral artery, M1 segment"),
-    ("va_v4", "Vertebral artery, V4 segment"), ("basilar", "Basilar artery"),
+    ("ica", "Intracranial internal carotid artery (ICA)"),
+    ("mca_m1", "Middle cerebral artery, M1 segment"),
+    ("va_v4", "Vertebral artery, V4 segment"),
+    ("basilar", "Basilar artery"),
 ]
 
 #: "Not performed" is our addition: a randomized subject may not get the rescue treatment
@@ -82,11 +85,33 @@ IMAGING_ICH_ITEMS = items(
     Item("modality", "Modality", Kind.CHOICE, codes=MODALITIES),
     Item("ich_present", "Intracranial haemorrhage present", Kind.YES_NO),
     #: Heidelberg Bleeding Classification: 1a, 1b, 1c, 2, 3a, 3b, 3c, 3d.
-    Item("heidelberg_class", "Heidelberg classification", Kind.CHOICE, codes=HEIDELBERG_CLASSES, required=False, description="If there are several haemorrhages, the largest"),
+    Item(
+        "heidelberg_class",
+        "Heidelberg classification",
+        Kind.CHOICE,
+        codes=HEIDELBERG_CLASSES,
+        required=False,
+        description="If there are several haemorrhages, the largest",
+    ),
     #: The investigator's judgement of a symptomatic haemorrhage.
-    Item("symptomatic", "Symptomatic haemorrhage (investigator)", Kind.YES_NO, required=False, description="Heidelberg: NIHSS up 4 points or more, or 2 or more in one item, or intubation / hemicraniectomy / drainage, with no other cause"),
+    Item(
+        "symptomatic",
+        "Symptomatic haemorrhage (investigator)",
+        Kind.YES_NO,
+        required=False,
+        description="Heidelberg: NIHSS up 4 points or more, or 2 or more in one item, or intubation / hemicraniectomy / drainage, with no other cause",
+    ),
     #: NIHSS points gained since immediately before the deterioration.
-    Item("nihss_increase", "NIHSS increase (points)", Kind.INTEGER, low=0, high=42, unit="points", required=False, description="From the score immediately before the deterioration; 0 if none"),
+    Item(
+        "nihss_increase",
+        "NIHSS increase (points)",
+        Kind.INTEGER,
+        low=0,
+        high=42,
+        unit="points",
+        required=False,
+        description="From the score immediately before the deterioration; 0 if none",
+    ),
     #: Computed: a haemorrhage with a NIHSS increase of at least 4 (Heidelberg's NIHSS criterion).
     Item("symptomatic_heidelberg", "Symptomatic by the Heidelberg NIHSS criterion", Kind.YES_NO, derived_from=("ich_present", "nihss_increase")),
 )
@@ -114,8 +139,7 @@ def imaging_results(data: ImagingIchData) -> list[tuple[str, str]]:
     computed = _yes_no(data.symptomatic_heidelberg)
     if data.symptomatic_heidelberg is None:
         computed = "not computable until the haemorrhage question and NIHSS increase are answered"
-    return [(f"sICH, Heidelberg NIHSS criterion (increase \u2265 {SICH_NIHSS_INCREASE})", computed),
-            ("Symptomatic (investigator)", _yes_no(data.symptomatic))]
+    return [(f"sICH, Heidelberg NIHSS criterion (increase \u2265 {SICH_NIHSS_INCREASE})", computed), ("Symptomatic (investigator)", _yes_no(data.symptomatic))]
 
 
 def describe_imaging(data: ImagingIchData) -> str:
@@ -135,6 +159,5 @@ INSTRUMENTS = [
     Instrument("procedure_stroke", ProcedureStrokeData),
     # Repeating: every scan of the first 48 hours is one entry (a control scan after a first one, a scan at
     # neurological worsening), so that the sICH rule sees each of them.
-    Instrument("imaging_ich", ImagingIchData, repeating=True, compute=compute_imaging, results=imaging_results,
-               describe=describe_imaging),
+    Instrument("imaging_ich", ImagingIchData, repeating=True, compute=compute_imaging, results=imaging_results, describe=describe_imaging),
 ]

@@ -1,4 +1,5 @@
 """Villalta scale: typed table with the computed total and ISTH class."""
+
 from __future__ import annotations
 
 from ecrf import scales
@@ -25,7 +26,24 @@ ITEMS = items(
     Item("calf_compression_pain", "Pain on calf compression", Kind.INTEGER, low=0, high=3, description=SCORING),
     Item("ulcer", "Venous ulcer present", Kind.YES_NO),
     #: Computed: sum of the 11 items (0-33) and class none / mild / moderate / severe.
-    Item("total", "Villalta total", Kind.INTEGER, derived_from=("pain", "cramps", "heaviness", "paresthesia", "pruritus", "pretibial_edema", "skin_induration", "hyperpigmentation", "redness", "venous_ectasia", "calf_compression_pain")),
+    Item(
+        "total",
+        "Villalta total",
+        Kind.INTEGER,
+        derived_from=(
+            "pain",
+            "cramps",
+            "heaviness",
+            "paresthesia",
+            "pruritus",
+            "pretibial_edema",
+            "skin_induration",
+            "hyperpigmentation",
+            "redness",
+            "venous_ectasia",
+            "calf_compression_pain",
+        ),
+    ),
     Item("severity", "Post-thrombotic syndrome", Kind.TEXT, length=10, derived_from=("total", "ulcer")),
 )
 

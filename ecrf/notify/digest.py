@@ -1,4 +1,5 @@
 """The daily digest: what needs doing, for one user, from the same builder as their worklist."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -80,10 +81,11 @@ def render(digest: Digest, local_date) -> tuple[str, str, str]:
     """(subject line, plain text, HTML) of a digest; every item links to its page."""
     counts = digest.counts
     parts = [f"{counts['overdue']} overdue visit{'s' * (counts['overdue'] != 1)}"]
-    parts += [f"{n} {label}" for label, n in (("windows opening", counts["opening"]), ("flags", counts["flags"]),
-                                              ("SAE reports due", counts["sae"]), ("queries", counts["queries"])) if n]
+    parts += [
+        f"{n} {label}"
+        for label, n in (("windows opening", counts["opening"]), ("flags", counts["flags"]), ("SAE reports due", counts["sae"]), ("queries", counts["queries"]))
+        if n
+    ]
     subject = f"eCRF {local_date.isoformat()}: " + ", ".join(parts)
     context = {"digest": digest, "local_date": local_date, "base": current_app.config["ECRF_BASE_URL"].rstrip("/"), "to_local": to_local}
     return subject, render_template("email/digest.txt", **context), render_template("email/digest.html", **context)
-
-

@@ -1,4 +1,5 @@
 """A lease in the database: only its holder runs scheduled jobs, so a second scheduler does nothing."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -15,7 +16,8 @@ def acquire(name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
     taken = db.session.execute(
         update(SchedulerLease)
         .where(SchedulerLease.name == name, or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now))
-        .values(holder=holder, expires_at=now + ttl).execution_options(synchronize_session=False)
+        .values(holder=holder, expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if taken:
         db.session.commit()
@@ -32,7 +34,9 @@ def acquire(name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
 def release(name: str, holder: str, now: datetime) -> None:
     """Give the lease up (it expires now). Commits."""
     db.session.execute(
-        update(SchedulerLease).where(SchedulerLease.name == name, SchedulerLease.holder == holder).values(expires_at=now)
+        update(SchedulerLease)
+        .where(SchedulerLease.name == name, SchedulerLease.holder == holder)
+        .values(expires_at=now)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()

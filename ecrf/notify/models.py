@@ -1,4 +1,5 @@
 """The nightly pass's bookkeeping: one run per site-local date, the email outbox, the scheduler lease."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -66,7 +67,8 @@ class SchedulerLease(db.Model):
 #: APScheduler's job store table (SQLAlchemyJobStore's own schema), declared here so that the
 #: migrations create it and `flask db check` knows it; the job store finds it and uses it.
 apscheduler_jobs = Table(
-    "apscheduler_jobs", db.metadata,
+    "apscheduler_jobs",
+    db.metadata,
     Column("id", Unicode(191), primary_key=True),
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),

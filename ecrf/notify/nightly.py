@@ -5,6 +5,7 @@ It runs once per site-local date (a `NightlyRun` row says so) and is safe to cal
 as the scheduler likes: after downtime it catches up with one pass, never one per missed
 night. It is a job, not a request: it commits (or, for a dry run, rolls everything back).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -70,9 +71,9 @@ def _ran(site: Site, day: date) -> bool:
 
 def _site_pass(site: Site, day: date, now: datetime, report: NightlyReport) -> None:
     report.new_flags += len(refresh_site_flags(site, day, now))
-    report.overdue_visits += db.session.scalar(
-        select(func.count(Flag.id)).where(Flag.site_id == site.id, Flag.kind == "visit_overdue", Flag.status == FlagStatus.OPEN)
-    ) or 0
+    report.overdue_visits += (
+        db.session.scalar(select(func.count(Flag.id)).where(Flag.site_id == site.id, Flag.kind == "visit_overdue", Flag.status == FlagStatus.OPEN)) or 0
+    )
     if not _ran(site, day):
         db.session.add(NightlyRun(site_id=site.id, local_date=day, ran_at=now))
     db.session.flush()

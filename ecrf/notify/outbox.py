@@ -3,6 +3,7 @@
 Sending is a job, not a request: it commits its own small transactions, so that a claim
 on an email is visible to a second process before the email goes out.
 """
+
 from __future__ import annotations
 
 import smtplib
@@ -37,8 +38,18 @@ def queue_keyed(key: str, kind: str, user: User, local_date: date, subject: str,
     with that key exists (then None): for emails that are not one per day, such as a lock notice or a reset link."""
     if db.session.scalar(select(OutboxEmail.id).where(OutboxEmail.key == key)) is not None:
         return None
-    email = OutboxEmail(key=key, kind=kind, user_id=user.id, recipient=user.email, local_date=local_date,
-                        subject=subject, text_body=text, html_body=html, next_attempt_at=now, created_at=now)
+    email = OutboxEmail(
+        key=key,
+        kind=kind,
+        user_id=user.id,
+        recipient=user.email,
+        local_date=local_date,
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        next_attempt_at=now,
+        created_at=now,
+    )
     try:
         with db.session.begin_nested():
             db.session.add(email)
@@ -71,11 +82,15 @@ def _deliver(email: OutboxEmail) -> None:
 def send_due(now: datetime) -> tuple[int, int]:
     """Send every queued email whose time has come; returns (sent, failed for good)."""
     sent = failed = 0
-    due = db.session.scalars(select(OutboxEmail.id).where(OutboxEmail.status == OutboxStatus.QUEUED, OutboxEmail.next_attempt_at <= now).order_by(OutboxEmail.id)).all()
+    due = db.session.scalars(
+        select(OutboxEmail.id).where(OutboxEmail.status == OutboxStatus.QUEUED, OutboxEmail.next_attempt_at <= now).order_by(OutboxEmail.id)
+    ).all()
     for email_id in due:
         claimed = db.session.execute(
-            update(OutboxEmail).where(OutboxEmail.id == email_id, OutboxEmail.status == OutboxStatus.QUEUED, OutboxEmail.next_attempt_at <= now)
-            .values(next_attempt_at=now + CLAIM).execution_options(synchronize_session=False)
+            update(OutboxEmail)
+            .where(OutboxEmail.id == email_id, OutboxEmail.status == OutboxStatus.QUEUED, OutboxEmail.next_attempt_at <= now)
+            .values(next_attempt_at=now + CLAIM)
+            .execution_options(synchronize_session=False)
         ).rowcount
         db.session.commit()
         if not claimed:

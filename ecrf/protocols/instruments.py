@@ -4,6 +4,7 @@ Each code names one case report form. The forms themselves (WTForms class and
 typed table per code) are registered against these codes by the instruments
 module; a protocol file naming any other code is refused when it is loaded.
 """
+
 from __future__ import annotations
 
 #: code -> label shown to users, in the order forms usually appear on a visit.

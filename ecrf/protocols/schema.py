@@ -4,6 +4,7 @@ The schema holds numbers and names (windows, arms, ratios, thresholds); the rule
 that use them live in code. Cross-field checks raise `ValueError` with the dotted
 key they concern first, so the loader can report file, key and reason.
 """
+
 from __future__ import annotations
 
 import re
@@ -70,7 +71,7 @@ class Rule(Strict):
         return name
 
     @model_validator(mode="after")
-    def _operands_fit_operator(self) -> "Rule":
+    def _operands_fit_operator(self) -> Rule:
         if self.op == "between":
             if self.low is None or self.high is None or self.value is not None:
                 raise ValueError("op 'between' takes low and high (and no value)")
@@ -92,8 +93,11 @@ class Rule(Strict):
             return self.low <= number <= self.high  # type: ignore[operator]
         value = self.value
         return {
-            "<": number < value, "<=": number <= value, ">": number > value,
-            ">=": number >= value, "==": number == value,
+            "<": number < value,
+            "<=": number <= value,
+            ">": number > value,
+            ">=": number >= value,
+            "==": number == value,
         }[self.op]  # type: ignore[operator]
 
 
@@ -110,7 +114,7 @@ class Criterion(Strict):
     unless: Rule | None = None
 
     @model_validator(mode="after")
-    def _one_kind_of_rule(self) -> "Criterion":
+    def _one_kind_of_rule(self) -> Criterion:
         if self.rule is not None and self.any_of is not None:
             raise ValueError("give either rule or any_of, not both")
         if self.unless is not None:
@@ -131,7 +135,7 @@ class Eligibility(Strict):
     exclusion: list[Criterion] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_codes(self) -> "Eligibility":
+    def _unique_codes(self) -> Eligibility:
         for part in ("inclusion", "exclusion"):
             seen: set[str] = set()
             for criterion in getattr(self, part):
@@ -153,7 +157,7 @@ class Allocation(Strict):
     gates: list[Criterion] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _randomization_parameters(self) -> "Allocation":
+    def _randomization_parameters(self) -> Allocation:
         randomized = self.method is AllocationMethod.RANDOMIZED
         if randomized and (not self.ratio or not self.block_sizes):
             raise ValueError("a randomized study needs ratio and block_sizes")
@@ -209,7 +213,7 @@ class Visit(Strict):
         return by_arm
 
     @model_validator(mode="after")
-    def _assessor_instruments_are_the_visits(self) -> "Visit":
+    def _assessor_instruments_are_the_visits(self) -> Visit:
         stray = [code for code in self.assessor_instruments if code not in self.instruments]
         if stray:
             raise ValueError(f"assessor_instruments: {', '.join(stray)} not in this visit's instruments")
@@ -273,10 +277,12 @@ class SafetyRules(Strict):
     amputation: Literal["any", "major"] | None = None
 
     @model_validator(mode="after")
-    def _pts_after_the_acute_phase(self) -> "SafetyRules":
+    def _pts_after_the_acute_phase(self) -> SafetyRules:
         if self.villalta_severe is not None and self.villalta_pts_from_day is None:
-            raise ValueError("villalta_pts_from_day: required with villalta_severe (the first target day at which "
-                             "post-thrombotic syndrome is judged, after the acute phase; never 0)")
+            raise ValueError(
+                "villalta_pts_from_day: required with villalta_severe (the first target day at which "
+                "post-thrombotic syndrome is judged, after the acute phase; never 0)"
+            )
         return self
 
 
@@ -317,7 +323,7 @@ class Protocol(Strict):
         return path
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Protocol":
+    def _consistent(self) -> Protocol:
         self._check_arms()
         self._check_visits()
         return self
@@ -350,7 +356,7 @@ class Protocol(Strict):
             if visit.code in seen:
                 raise ValueError(f"visits.{visit.code}: duplicate visit code")
             seen.add(visit.code)
-        for previous, visit in zip(self.visits, self.visits[1:]):
+        for previous, visit in zip(self.visits, self.visits[1:], strict=False):
             if visit.target_day <= previous.target_day:
                 raise ValueError(
                     f"visits.{visit.code}.target_day: day {visit.target_day} is not after "
@@ -389,4 +395,3 @@ class Protocol(Strict):
             if visit.code == code:
                 return visit
         raise KeyError(code)
-

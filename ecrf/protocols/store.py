@@ -7,6 +7,7 @@ runs (windows, instruments, eligibility, safety rules, labels) reads that versio
 force whole. `file_changes` tells where the files and the loaded versions differ (`flask ecrf protocols`,
 and a warning at start).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

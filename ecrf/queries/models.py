@@ -1,4 +1,5 @@
 """A query on one field of one form entry, and its thread of messages."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -29,8 +30,11 @@ class QueryStatus(ShortStrEnum):
     def next_steps(self) -> tuple[str, ...]:
         """The steps of a query's thread that can follow this status: an open query is answered; one not closed
         can be closed; one not open can be re-opened (who may take them: `ecrf.access.may_take_query_step`)."""
-        return tuple(step for step, possible in (("answer", self is QueryStatus.OPEN), ("close", self is not QueryStatus.CLOSED),
-                                                 ("reopen", self is not QueryStatus.OPEN)) if possible)
+        return tuple(
+            step
+            for step, possible in (("answer", self is QueryStatus.OPEN), ("close", self is not QueryStatus.CLOSED), ("reopen", self is not QueryStatus.OPEN))
+            if possible
+        )
 
 
 class DataQuery(db.Model):
@@ -50,7 +54,7 @@ class DataQuery(db.Model):
 
     entry: Mapped[CrfEntry] = relationship()
     raised_by: Mapped[User] = relationship()
-    messages: Mapped[list["QueryMessage"]] = relationship(back_populates="query", order_by="QueryMessage.id")
+    messages: Mapped[list[QueryMessage]] = relationship(back_populates="query", order_by="QueryMessage.id")
 
 
 class QueryMessage(db.Model):

@@ -1,4 +1,5 @@
 """Raising, answering, closing and re-opening queries; the thread is kept."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select

@@ -1,4 +1,5 @@
 """Raising a query on a form field, and a query's thread: answer, close, re-open."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -22,8 +23,7 @@ def new(subject_code: str, visit_code: str, code: str, sequence: int):
     field = request.form.get("field", "")
     if field not in item.items.entered_names():
         abort(404)
-    query = act(lambda: raise_query(entry, field, request.form.get("text", ""), current_user),
-                once=lambda query: url_for("queries.thread", query_id=query.id))
+    query = act(lambda: raise_query(entry, field, request.form.get("text", ""), current_user), once=lambda query: url_for("queries.thread", query_id=query.id))
     if isinstance(query, Repeated):
         return query.response(entry_url(subject, visit, item, entry))
     if query is FAILED:
@@ -55,7 +55,10 @@ def thread(query_id: int):
             return redirect(url_for("queries.thread", query_id=query.id))
     entry = query.entry
     return render_template(
-        "queries/thread.html", query=query, subject=subject, entry=entry,
+        "queries/thread.html",
+        query=query,
+        subject=subject,
+        entry=entry,
         entry_link=entry_url(subject, entry.visit, instrument(entry.instrument), entry),
         offers=query_offers(current_user, query),
     )

@@ -1,4 +1,5 @@
 """`flask ecrf randomization ...`: generate, import and export the concealed lists."""
+
 from __future__ import annotations
 
 from pathlib import Path

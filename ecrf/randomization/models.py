@@ -1,4 +1,5 @@
 """The concealed randomization list: one row per slot, in order within its stratum."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,11 +1,12 @@
 """Randomization lists: permuted blocks per stratum, import and export, atomic allocation."""
+
 from __future__ import annotations
 
 import csv
 import io
 import itertools
-from collections import Counter
 import random
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,10 +91,18 @@ def store(study: Study, slots: list[Slot], source: str) -> int:
     if db.session.scalar(select(exists().where(RandomizationSlot.study_id == study.id))):
         raise RandomizationError(f"{study.code} already has a randomization list; it is never replaced")
     arms = {arm.code: arm.id for arm in study.arms}
-    db.session.add_all(RandomizationSlot(
-        study_id=study.id, stratum=slot.stratum, sequence=slot.sequence, block=slot.block,
-        block_size=slot.block_size, arm_id=arms[slot.arm], source=source,
-    ) for slot in slots)
+    db.session.add_all(
+        RandomizationSlot(
+            study_id=study.id,
+            stratum=slot.stratum,
+            sequence=slot.sequence,
+            block=slot.block,
+            block_size=slot.block_size,
+            arm_id=arms[slot.arm],
+            source=source,
+        )
+        for slot in slots
+    )
     db.session.flush()
     return len(slots)
 
@@ -162,7 +171,9 @@ def allocate(subject: Subject, stratum: str, *, at: datetime, by: User | None = 
     free = (
         select(RandomizationSlot.id)
         .where(RandomizationSlot.study_id == subject.study_id, RandomizationSlot.stratum == stratum, RandomizationSlot.subject_id.is_(None))
-        .order_by(RandomizationSlot.sequence).limit(1).scalar_subquery()
+        .order_by(RandomizationSlot.sequence)
+        .limit(1)
+        .scalar_subquery()
     )
     while True:
         taken = db.session.execute(
@@ -178,9 +189,15 @@ def allocate(subject: Subject, stratum: str, *, at: datetime, by: User | None = 
             subject.arm_id, subject.randomized_at = slot.arm_id, at
             db.session.flush()
             return slot
-        if not db.session.scalar(select(exists().where(
-            RandomizationSlot.study_id == subject.study_id, RandomizationSlot.stratum == stratum, RandomizationSlot.subject_id.is_(None),
-        ))):
+        if not db.session.scalar(
+            select(
+                exists().where(
+                    RandomizationSlot.study_id == subject.study_id,
+                    RandomizationSlot.stratum == stratum,
+                    RandomizationSlot.subject_id.is_(None),
+                )
+            )
+        ):
             raise ListExhausted(f"The randomization list of {subject.study.short_title} has no free slot left in stratum {stratum}.")
 
 
@@ -201,6 +218,8 @@ def list_use(study: Study) -> list[StratumUse]:
     """Slots in all and used, per stratum."""
     rows = db.session.execute(
         select(RandomizationSlot.stratum, func.count(RandomizationSlot.id), func.count(RandomizationSlot.subject_id))
-        .where(RandomizationSlot.study_id == study.id).group_by(RandomizationSlot.stratum).order_by(RandomizationSlot.stratum)
+        .where(RandomizationSlot.study_id == study.id)
+        .group_by(RandomizationSlot.stratum)
+        .order_by(RandomizationSlot.stratum)
     )
     return [StratumUse(stratum, total, used) for stratum, total, used in rows]

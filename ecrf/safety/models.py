@@ -1,4 +1,5 @@
 """A flag: raised once per cause, resolved when the cause goes away, or decided by the investigator."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -4,6 +4,7 @@ Each rule reads thresholds from the study's protocol file (a rule with no parame
 there is off for the study) and returns `Cause`s. A cause has a stable key, so the
 same finding is flagged once, and a flag whose cause is no longer found is resolved.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -19,14 +20,14 @@ from ecrf.clock import to_local
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.extensions import db
+from ecrf.instruments.abi import no_pedal_signal
 from ecrf.instruments.coronary import MARKERS, marker_summary
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import SafetyRules
-from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.studies.models import Site
+from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus, pending_status_filters
-from ecrf.instruments.abi import no_pedal_signal
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,14 @@ class Found:
 def load_forms(subjects: list[Subject]) -> dict[int, Found]:
     """Every entered (not draft) form of the rules' instruments for these subjects, in a query per instrument."""
     ids = [subject.id for subject in subjects]
-    entries = db.session.scalars(select(CrfEntry).where(
-        CrfEntry.subject_id.in_(ids), CrfEntry.instrument.in_(READ), CrfEntry.status != EntryStatus.DRAFT, CrfEntry.none_reported.is_(False),
-    )).all()
+    entries = db.session.scalars(
+        select(CrfEntry).where(
+            CrfEntry.subject_id.in_(ids),
+            CrfEntry.instrument.in_(READ),
+            CrfEntry.status != EntryStatus.DRAFT,
+            CrfEntry.none_reported.is_(False),
+        )
+    ).all()
     by_code: dict[str, list[CrfEntry]] = defaultdict(list)
     for entry in entries:
         by_code[entry.instrument].append(entry)
@@ -84,9 +90,13 @@ def find_causes(subject: Subject, forms: Found, today: date, now: datetime) -> l
 
 
 def _overdue(visit: Visit, subject: Subject, today: date) -> Cause:
-    return Cause(f"visit_overdue:{visit.id}", "visit_overdue", subject,
-                 f"{visit.definition.label}: window closed {visit.window_end.isoformat()}, {(today - visit.window_end).days} days overdue",
-                 visit_id=visit.id)
+    return Cause(
+        f"visit_overdue:{visit.id}",
+        "visit_overdue",
+        subject,
+        f"{visit.definition.label}: window closed {visit.window_end.isoformat()}, {(today - visit.window_end).days} days overdue",
+        visit_id=visit.id,
+    )
 
 
 def _visits_overdue(subject: Subject, today: date) -> list[Cause]:
@@ -97,7 +107,9 @@ def overdue_causes(site: Site, today: date) -> list[Cause]:
     """The overdue visits of a whole site, in one query (the same filters as the worklist's)."""
     overdue = pending_status_filters(Visit.window_start, Visit.window_end, today)[WindowStatus.OVERDUE]
     visits = db.session.scalars(
-        select(Visit).join(Visit.subject).where(Subject.site_id == site.id, Visit.pending_clause(), overdue)
+        select(Visit)
+        .join(Visit.subject)
+        .where(Subject.site_id == site.id, Visit.pending_clause(), overdue)
         .options(contains_eager(Visit.subject), joinedload(Visit.definition))
     ).all()
     return [_overdue(visit, visit.subject, today) for visit in visits]
@@ -113,17 +125,28 @@ def _adverse_event_clocks(subject: Subject, forms: Found, safety: SafetyRules, n
         # (the computed deadline is set for those only).
         if ae.serious is not False and ae.reported_at is None and ae.sae_report_due_at is not None and ae.sae_report_due_at < now:
             what = "Serious adverse event" if ae.serious else "Adverse event of unknown seriousness"
-            causes.append(Cause(
-                f"sae_report_late:{entry.id}", "sae_report_late", subject,
-                f"{what} \u201c{term}\u201d not reported to the sponsor within {safety.sae_report_hours} h "
-                f"of the site becoming aware (due {ae.sae_report_due_at:%Y-%m-%d %H:%M} UTC)", entry_id=entry.id, visit_id=entry.visit_id,
-            ))
+            causes.append(
+                Cause(
+                    f"sae_report_late:{entry.id}",
+                    "sae_report_late",
+                    subject,
+                    f"{what} \u201c{term}\u201d not reported to the sponsor within {safety.sae_report_hours} h "
+                    f"of the site becoming aware (due {ae.sae_report_due_at:%Y-%m-%d %H:%M} UTC)",
+                    entry_id=entry.id,
+                    visit_id=entry.visit_id,
+                )
+            )
         if ae.ongoing and entry.updated_at < now - timedelta(days=safety.ae_update_days):
-            causes.append(Cause(
-                f"ae_not_updated:{entry.id}:{entry.version}", "ae_not_updated", subject,
-                f"Adverse event \u201c{term}\u201d is ongoing with no update for {(now - entry.updated_at).days} days",
-                entry_id=entry.id, visit_id=entry.visit_id,
-            ))
+            causes.append(
+                Cause(
+                    f"ae_not_updated:{entry.id}:{entry.version}",
+                    "ae_not_updated",
+                    subject,
+                    f"Adverse event \u201c{term}\u201d is ongoing with no update for {(now - entry.updated_at).days} days",
+                    entry_id=entry.id,
+                    visit_id=entry.visit_id,
+                )
+            )
     return causes
 
 
@@ -139,6 +162,7 @@ def _signal(kind: str, subject: Subject, entry: CrfEntry, message: str) -> Cause
 #     (`abi_post`, at the index procedure or discharge) and the earlier follow-ups; for Rutherford, which has no
 #     post-procedure form, the lowest category at an earlier follow-up. The first follow-up is the first value after
 #     the procedure, so with nothing before it it is judged against the pre-procedure value.
+
 
 @dataclass(frozen=True)
 class _Reading:
@@ -208,17 +232,32 @@ def _abi_drop(subject, forms, safety) -> list[Cause]:
             fall = None if reference is None else reference.value - now.value
             if fall is not None and fall >= safety.abi_drop:
                 note = "best value since the procedure" if best else "no value after it entered"
-                causes.setdefault(f"abi_drop:{entry.id}", _signal("abi_drop", subject, entry, (
-                    f"ABI decrease, {side} leg: {reference.text} {reference.when} ({note}) to {now.text} {now.when} "
-                    f"(fall of {fall:.2f}, threshold {safety.abi_drop:.2f})"
-                )))
+                causes.setdefault(
+                    f"abi_drop:{entry.id}",
+                    _signal(
+                        "abi_drop",
+                        subject,
+                        entry,
+                        (
+                            f"ABI decrease, {side} leg: {reference.text} {reference.when} ({note}) to {now.text} {now.when} "
+                            f"(fall of {fall:.2f}, threshold {safety.abi_drop:.2f})"
+                        ),
+                    ),
+                )
             margin = safety.abi_return_margin
-            if (margin is not None and pre is not None and best is not None
-                    and best.value - pre.value >= margin and now.value - pre.value < margin):
-                causes.setdefault(f"abi_return:{entry.id}", _signal("abi_return", subject, entry, (
-                    f"ABI back to the pre-procedure value, {side} leg: {now.text} {now.when}, {pre.text} {pre.when} "
-                    f"(less than {margin:.2f} above it; it had reached {best.text} {best.when})"
-                )))
+            if margin is not None and pre is not None and best is not None and best.value - pre.value >= margin and now.value - pre.value < margin:
+                causes.setdefault(
+                    f"abi_return:{entry.id}",
+                    _signal(
+                        "abi_return",
+                        subject,
+                        entry,
+                        (
+                            f"ABI back to the pre-procedure value, {side} leg: {now.text} {now.when}, {pre.text} {pre.when} "
+                            f"(less than {margin:.2f} above it; it had reached {best.text} {best.when})"
+                        ),
+                    ),
+                )
     return list(causes.values())
 
 
@@ -238,15 +277,29 @@ def _rutherford_worsening(subject, forms, safety) -> list[Cause]:
         reference = best or pre
         if reference is not None and now.value - reference.value >= safety.rutherford_worsening:
             note = " (best since the procedure)" if best else ""
-            causes.append(_signal("rutherford_worsening", subject, entry, (
-                f"Rutherford worsening{leg}: category {reference.text} {reference.when}{note} to {now.text} {now.when} "
-                f"(worse by {now.value - reference.value}, threshold {safety.rutherford_worsening})"
-            )))
+            causes.append(
+                _signal(
+                    "rutherford_worsening",
+                    subject,
+                    entry,
+                    (
+                        f"Rutherford worsening{leg}: category {reference.text} {reference.when}{note} to {now.text} {now.when} "
+                        f"(worse by {now.value - reference.value}, threshold {safety.rutherford_worsening})"
+                    ),
+                )
+            )
         if pre is not None and best is not None and best.value < pre.value <= now.value:
-            causes.append(_signal("rutherford_return", subject, entry, (
-                f"Rutherford back to the pre-procedure category{leg}: {now.text} {now.when}, {pre.text} {pre.when} "
-                f"(it had improved to {best.text} {best.when})"
-            )))
+            causes.append(
+                _signal(
+                    "rutherford_return",
+                    subject,
+                    entry,
+                    (
+                        f"Rutherford back to the pre-procedure category{leg}: {now.text} {now.when}, {pre.text} {pre.when} "
+                        f"(it had improved to {best.text} {best.when})"
+                    ),
+                )
+            )
     return causes
 
 
@@ -289,20 +342,36 @@ def _ich_after_randomization(subject, forms, safety) -> list[Cause]:
     timezone = subject.site.timezone
     first_day, last_day = to_local(start, timezone).date(), to_local(end, timezone).date()
     for entry, data in forms.rows("endpoint_events"):
-        if (data is None or data.event_type != "intracranial_haemorrhage" or data.ich_symptomatic is not True
-                or data.event_date is None or not first_day <= data.event_date <= last_day):
+        if (
+            data is None
+            or data.event_type != "intracranial_haemorrhage"
+            or data.ich_symptomatic is not True
+            or data.event_date is None
+            or not first_day <= data.event_date <= last_day
+        ):
             continue
-        found.append((datetime.combine(data.event_date, time(), ZoneInfo(timezone)), entry,
-                      f"entered as an endpoint event dated {data.event_date.isoformat()} (day {(data.event_date - first_day).days})"))
+        found.append(
+            (
+                datetime.combine(data.event_date, time(), ZoneInfo(timezone)),
+                entry,
+                f"entered as an endpoint event dated {data.event_date.isoformat()} (day {(data.event_date - first_day).days})",
+            )
+        )
     if not found:
         return []
     _, entry, what = min(found, key=lambda item: item[0])
     more = f"; {len(found) - 1} more finding(s)" if len(found) > 1 else ""
-    return [Cause(
-        f"ich_after_randomization:subject:{subject.id}", "ich_after_randomization", subject,
-        f"Symptomatic intracranial haemorrhage within {safety.ich_hours} h after randomization: {what}{more}",
-        safety=True, entry_id=entry.id, visit_id=entry.visit_id,
-    )]
+    return [
+        Cause(
+            f"ich_after_randomization:subject:{subject.id}",
+            "ich_after_randomization",
+            subject,
+            f"Symptomatic intracranial haemorrhage within {safety.ich_hours} h after randomization: {what}{more}",
+            safety=True,
+            entry_id=entry.id,
+            visit_id=entry.visit_id,
+        )
+    ]
 
 
 def _symptomatic_because(data, by: str) -> str | None:
@@ -331,8 +400,11 @@ def _early_death(subject, forms, safety) -> list[Cause]:
     if not early:
         return []
     days = (min(early) - subject.index_date).days
-    return [Cause(f"early_death:{subject.id}", "early_death", subject,
-                  f"Death {days} days after the procedure (within {safety.early_death_days} days)", safety=True)]
+    return [
+        Cause(
+            f"early_death:{subject.id}", "early_death", subject, f"Death {days} days after the procedure (within {safety.early_death_days} days)", safety=True
+        )
+    ]
 
 
 def _periprocedural_mi(subject, forms, safety) -> list[Cause]:
@@ -343,9 +415,7 @@ def _periprocedural_mi(subject, forms, safety) -> list[Cause]:
         if data is None or not data.periprocedural_mi:
             continue
         found = "; ".join(f"{name} {marker_summary(data, prefix)}" for prefix, name in MARKERS if getattr(data, f"{prefix}_mi"))
-        causes.append(_signal("periprocedural_mi", subject, entry, (
-            f"Periprocedural MI: {found} (> {safety.periprocedural_mi_uln_multiple}\u00d7 ULN)"
-        )))
+        causes.append(_signal("periprocedural_mi", subject, entry, (f"Periprocedural MI: {found} (> {safety.periprocedural_mi_uln_multiple}\u00d7 ULN)")))
     return causes
 
 
@@ -355,7 +425,9 @@ def _qfr_low(subject, forms, safety) -> list[Cause]:
     return [
         _signal("qfr_low", subject, entry, f"QFR {data.qfr_target_vessel} at {entry.visit.definition.label} (\u2264 {safety.qfr_flag_at_or_below})")
         for entry, data in forms.rows("qfr")
-        if data is not None and data.qfr_target_vessel is not None and data.qfr_target_vessel <= safety.qfr_flag_at_or_below
+        if data is not None
+        and data.qfr_target_vessel is not None
+        and data.qfr_target_vessel <= safety.qfr_flag_at_or_below
         and (safety.qfr_visit is None or entry.visit.definition.code == safety.qfr_visit)
     ]
 

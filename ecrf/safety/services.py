@@ -1,4 +1,5 @@
 """Raising and resolving flags, and the investigator's decision on a safety signal."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -44,7 +45,8 @@ def refresh_site_flags(site: Site, today: date, now: datetime) -> list[Flag]:
     causes = {cause.key: cause for cause in overdue_causes(site, today)}
     with_forms = select(CrfEntry.subject_id).where(CrfEntry.instrument.in_(READ), CrfEntry.status != EntryStatus.DRAFT)
     subjects = db.session.scalars(
-        select(Subject).where(Subject.site_id == site.id, or_(Subject.id.in_(with_forms), Subject.status == SubjectStatus.DIED))
+        select(Subject)
+        .where(Subject.site_id == site.id, or_(Subject.id.in_(with_forms), Subject.status == SubjectStatus.DIED))
         .options(selectinload(Subject.visits).joinedload(Visit.definition))
     ).all()
     forms = load_forms(subjects) if subjects else {}
@@ -67,8 +69,16 @@ def _sync(causes: dict[str, Cause], existing: list[Flag], now: datetime) -> list
     for key, cause in causes.items():
         if key not in by_key:
             flag = Flag(
-                key=key, kind=cause.kind, safety=cause.safety, study_id=cause.subject.study_id, site_id=cause.subject.site_id,
-                subject_id=cause.subject.id, visit_id=cause.visit_id, entry_id=cause.entry_id, message=cause.message, raised_at=now,
+                key=key,
+                kind=cause.kind,
+                safety=cause.safety,
+                study_id=cause.subject.study_id,
+                site_id=cause.subject.site_id,
+                subject_id=cause.subject.id,
+                visit_id=cause.visit_id,
+                entry_id=cause.entry_id,
+                message=cause.message,
+                raised_at=now,
             )
             db.session.add(flag)
             raised.append(flag)

@@ -1,4 +1,5 @@
 """A flag's page: the investigator confirms a safety signal (an adverse event form opens) or dismisses it."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -24,8 +25,11 @@ def flag(flag_id: int):
         require(current_user, Action.DECIDE_FLAG, flag.study_id, flag.site_id)
         if request.form.get("action") == "confirm":
             # Retried if another entry took the adverse event's number at that moment (the decision is taken once).
-            entry = act(lambda: confirm_flag(flag, current_user), retry_races=True,
-                        once=lambda entry: entry_url(flag.subject, entry.visit, instrument("adverse_events"), entry))
+            entry = act(
+                lambda: confirm_flag(flag, current_user),
+                retry_races=True,
+                once=lambda entry: entry_url(flag.subject, entry.visit, instrument("adverse_events"), entry),
+            )
             if isinstance(entry, Repeated):
                 return entry.response(url_for("safety.flag", flag_id=flag.id))
             if entry is not FAILED:
@@ -36,6 +40,8 @@ def flag(flag_id: int):
         return redirect(url_for("safety.flag", flag_id=flag.id))
     ae_entry = db.session.get(CrfEntry, flag.ae_entry_id) if flag.ae_entry_id else None
     return render_template(
-        "safety/flag.html", flag=flag, ae_link=entry_url(flag.subject, ae_entry.visit, instrument("adverse_events"), ae_entry) if ae_entry else None,
+        "safety/flag.html",
+        flag=flag,
+        ae_link=entry_url(flag.subject, ae_entry.visit, instrument("adverse_events"), ae_entry) if ae_entry else None,
         offers=flag_offers(current_user, flag),
     )

@@ -1,4 +1,5 @@
 """Judging eligibility from a protocol's criteria: pure functions, no Flask, no database."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,12 @@ def _condition_first(criterion: Criterion) -> list[Rule]:
 
 def judged_by_investigator(protocol: Protocol) -> list[tuple[str, Criterion]]:
     """("inclusion" | "exclusion", criterion) for the criteria without a rule, in protocol order."""
-    return [(kind, c) for kind, criteria in (("inclusion", protocol.eligibility.inclusion), ("exclusion", protocol.eligibility.exclusion))
-            for c in criteria if not c.rules]
+    return [
+        (kind, c)
+        for kind, criteria in (("inclusion", protocol.eligibility.inclusion), ("exclusion", protocol.eligibility.exclusion))
+        for c in criteria
+        if not c.rules
+    ]
 
 
 def derive(values: dict[str, str], *, counted_to: date, at: datetime) -> dict[str, Decimal]:
@@ -149,10 +154,7 @@ def judge(protocol: Protocol, numbers: dict[str, Decimal], answers: dict[str, bo
         elif not met:
             failed.append(criterion.code)
     for criterion in protocol.eligibility.exclusion:
-        if criterion.rules:
-            present = _exclusion_present(criterion, numbers)
-        else:
-            present = answers.get(criterion.code)
+        present = _exclusion_present(criterion, numbers) if criterion.rules else answers.get(criterion.code)
         if present is None:
             unanswered.append(criterion.code)
         elif present:
@@ -184,10 +186,19 @@ def eligible_example(protocol: Protocol) -> tuple[dict[str, Decimal], dict[str, 
     for code in rule_fields(protocol):
         field = SCREENING_FIELDS[code]
         step = Decimal(1).scaleb(-field.places)
-        candidates = sorted({b + d for c in criteria for r in c[1].rules if r.field == code
-                             for b in (r.value, r.low, r.high) if b is not None for d in (-step, Decimal(0), step)})
+        candidates = sorted(
+            {
+                b + d
+                for c in criteria
+                for r in c[1].rules
+                if r.field == code
+                for b in (r.value, r.low, r.high)
+                if b is not None
+                for d in (-step, Decimal(0), step)
+            }
+        )
         candidates += [Decimal(v) for c in criteria for r in c[1].rules if r.field == code for v in (r.values or [])]
-        for value in candidates + [Decimal(field.low), Decimal(field.high)]:
+        for value in [*candidates, Decimal(field.low), Decimal(field.high)]:
             if all(_example_fits(must_hold, c, code, value) for must_hold, c in criteria):
                 numbers[code] = value
                 break

@@ -6,6 +6,7 @@ answered yes or no (stored 1 / 0), or computed from a date (symptom onset) or a
 date-time (last known well). A protocol naming a field not in this catalogue is
 refused when it is loaded.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The screening log: every screened patient, by screening number (no names, no birth dates)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime

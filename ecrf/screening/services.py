@@ -1,4 +1,5 @@
 """Screening and enrolment: the screening log, eligibility, consent, and allocation at enrolment."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -54,7 +55,10 @@ def save_screening(
             raise InvalidInput.at(None, f"Site {site.code} does not take part in {study.short_title}.")
         number = take_number(participation, "last_screening_number")
         record = ScreeningRecord(
-            screening_number=f"SCR-{study.subject_prefix}-{site.code}-{number:04d}", study=study, site=site, created_by_id=by.id if by else None,
+            screening_number=f"SCR-{study.subject_prefix}-{site.code}-{number:04d}",
+            study=study,
+            site=site,
+            created_by_id=by.id if by else None,
         )
         db.session.add(record)
     else:
@@ -84,24 +88,35 @@ def _claim_undecided(record: ScreeningRecord, **values) -> None:
     seen), with one conditional UPDATE; else say why: a decision, or a correction, made a moment ago by another
     request. So an enrolment never goes ahead on values corrected meanwhile, nor a correction over a decline."""
     seen = record.updated_at  # (also loads the outcome, so that the ORM records its old and new value in the audit trail)
-    unchanged = (ScreeningRecord.id == record.id, ScreeningRecord.subject_id.is_(None), ScreeningRecord.outcome.not_in(DECIDED),
-                 ScreeningRecord.updated_at == seen)
+    unchanged = (
+        ScreeningRecord.id == record.id,
+        ScreeningRecord.subject_id.is_(None),
+        ScreeningRecord.outcome.not_in(DECIDED),
+        ScreeningRecord.updated_at == seen,
+    )
     if not update_where(db.session, ScreeningRecord, *unchanged, updated_at=now_utc(), **values):
         db.session.refresh(record)
         if record.outcome in DECIDED:
             raise _already_decided(record)
-        raise InvalidInput.at(None, (f"{record.screening_number} was changed by someone else a moment ago, so nothing was done: "
-                                     "look at the screening as it is now, then try again."))
+        raise InvalidInput.at(
+            None,
+            (f"{record.screening_number} was changed by someone else a moment ago, so nothing was done: look at the screening as it is now, then try again."),
+        )
 
 
 def _already_decided(record: ScreeningRecord) -> InvalidInput:
     if record.outcome is ScreeningOutcome.ENROLLED and record.subject is not None:
-        return InvalidInput.at(None, (f"{record.screening_number} is already enrolled as {record.subject.subject_code}: its screening "
-                                      "no longer changes, and nothing was done twice."))
-    return InvalidInput.at(None, (
-        f"{record.screening_number}: the patient declined consent and cannot be enrolled; the screening no longer changes. "
-        "If the patient has changed their mind, reverse the decline first, with the reason."
-    ))
+        return InvalidInput.at(
+            None,
+            (f"{record.screening_number} is already enrolled as {record.subject.subject_code}: its screening no longer changes, and nothing was done twice."),
+        )
+    return InvalidInput.at(
+        None,
+        (
+            f"{record.screening_number}: the patient declined consent and cannot be enrolled; the screening no longer changes. "
+            "If the patient has changed their mind, reverse the decline first, with the reason."
+        ),
+    )
 
 
 def decline_consent(record: ScreeningRecord, by: User | None) -> None:
@@ -129,11 +144,7 @@ def reverse_decline(record: ScreeningRecord, reason: str, by: User | None, at: d
 def _judged_outcome(study: Study, values: dict, answers: dict, screening_date: date, at: datetime) -> tuple[ScreeningOutcome, list[str]]:
     """The outcome the protocol's criteria give, and the criteria failed."""
     judgement = judge(protocol_for(study.code), derive(values, counted_to=screening_date, at=at), answers)
-    outcome = (
-        ScreeningOutcome.SCREEN_FAILURE if judgement.failed
-        else ScreeningOutcome.IN_PROGRESS if judgement.unanswered
-        else ScreeningOutcome.ELIGIBLE
-    )
+    outcome = ScreeningOutcome.SCREEN_FAILURE if judgement.failed else ScreeningOutcome.IN_PROGRESS if judgement.unanswered else ScreeningOutcome.ELIGIBLE
     return outcome, judgement.failed
 
 
@@ -184,8 +195,9 @@ def enrol_from_screening(
     if randomized:
         closed = failed_gates(protocol, numbers)
         if closed:
-            raise InvalidInput([(None, f"Randomization is not allowed yet: {gate.text.strip()} ({_entered(gate, record.values, numbers)}).")
-                                for gate in closed])
+            raise InvalidInput(
+                [(None, f"Randomization is not allowed yet: {gate.text.strip()} ({_entered(gate, record.values, numbers)}).") for gate in closed]
+            )
     if protocol.index.event == "randomization":
         local = at.astimezone(ZoneInfo(site.timezone))
         # The whole instant, seconds included: the randomization time starts clocks counted in hours (ANGEL-ICAS sICH).
@@ -196,8 +208,14 @@ def enrol_from_screening(
     # same moment waits for this one's commit, then finds the record enrolled and is told so).
     _decide(record, ScreeningOutcome.ENROLLED, by)
     subject = enrol_subject(
-        study, site, index_date=index_date, consent_date=consent_date, arm_code=arm_code, index_time=index_time,
-        by=by, enrolment_date=enrolment_date,
+        study,
+        site,
+        index_date=index_date,
+        consent_date=consent_date,
+        arm_code=arm_code,
+        index_time=index_time,
+        by=by,
+        enrolment_date=enrolment_date,
     )
     if randomized:
         allocate(subject, stratum_key(site.code, record.strata), at=at, by=by)
@@ -211,8 +229,15 @@ def _entered(gate, values: dict, numbers: dict) -> str:
     return "entered: " + shown if shown else "no value entered"
 
 
-def screening_log(study: Study, site_ids: list[int], *, site_id: int | None = None, outcome: ScreeningOutcome | None = None,
-                  start: date | None = None, end: date | None = None) -> list[ScreeningRecord]:
+def screening_log(
+    study: Study,
+    site_ids: list[int],
+    *,
+    site_id: int | None = None,
+    outcome: ScreeningOutcome | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[ScreeningRecord]:
     """Screening records of the given sites, filtered, newest first."""
     stmt = select(ScreeningRecord).where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_(site_ids))
     if site_id is not None:
@@ -242,11 +267,15 @@ class SiteFlow:
     def enrolled(self) -> int:
         return sum(self.enrolled_by_arm.values())
 
-    def add(self, other: "SiteFlow") -> None:
+    def add(self, other: SiteFlow) -> None:
         self.screened += other.screened
         self.screen_failures += other.screen_failures
         self.declined += other.declined
-        for mine, theirs in ((self.failed_by_criterion, other.failed_by_criterion), (self.enrolled_by_arm, other.enrolled_by_arm), (self.by_status, other.by_status)):
+        for mine, theirs in (
+            (self.failed_by_criterion, other.failed_by_criterion),
+            (self.enrolled_by_arm, other.enrolled_by_arm),
+            (self.by_status, other.by_status),
+        ):
             mine.update(theirs)
 
 
@@ -254,8 +283,9 @@ def study_flow(study: Study, sites: list[Site]) -> tuple[list[SiteFlow], SiteFlo
     """Per-site flow counts and their total (three queries, whatever the number of subjects)."""
     flows = {site.id: SiteFlow(site) for site in sites}
     for site_id, outcome, failed in db.session.execute(
-        select(ScreeningRecord.site_id, ScreeningRecord.outcome, ScreeningRecord.failed_criteria)
-        .where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_(flows))
+        select(ScreeningRecord.site_id, ScreeningRecord.outcome, ScreeningRecord.failed_criteria).where(
+            ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_(flows)
+        )
     ):
         flow = flows[site_id]
         flow.screened += 1
@@ -266,12 +296,14 @@ def study_flow(study: Study, sites: list[Site]) -> tuple[list[SiteFlow], SiteFlo
             flow.declined += 1
     for site_id, arm_id, count in db.session.execute(
         select(Subject.site_id, Subject.arm_id, func.count(Subject.id))
-        .where(Subject.study_id == study.id, Subject.site_id.in_(flows)).group_by(Subject.site_id, Subject.arm_id)
+        .where(Subject.study_id == study.id, Subject.site_id.in_(flows))
+        .group_by(Subject.site_id, Subject.arm_id)
     ):
         flows[site_id].enrolled_by_arm[arm_id] += count
     for site_id, status, count in db.session.execute(
         select(Subject.site_id, Subject.status, func.count(Subject.id))
-        .where(Subject.study_id == study.id, Subject.site_id.in_(flows)).group_by(Subject.site_id, Subject.status)
+        .where(Subject.study_id == study.id, Subject.site_id.in_(flows))
+        .group_by(Subject.site_id, Subject.status)
     ):
         flows[site_id].by_status[status] += count
     total = SiteFlow(None)

@@ -1,4 +1,5 @@
 """Screening log, screening a patient, enrolment from screening, study flow, randomization list use."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -16,10 +17,16 @@ from ecrf.protocols.schema import AllocationMethod
 from ecrf.randomization.services import ListExhausted, list_use
 from ecrf.screening.eligibility import computed_values, judged_by_investigator
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
-from ecrf.subjects.models import SubjectStatus
 from ecrf.screening.services import (
-    criterion_texts, decline_consent, enrol_from_screening, reverse_decline, save_screening, screening_log, study_flow,
+    criterion_texts,
+    decline_consent,
+    enrol_from_screening,
+    reverse_decline,
+    save_screening,
+    screening_log,
+    study_flow,
 )
+from ecrf.subjects.models import SubjectStatus
 from ecrf.web import FAILED, Repeated, act, submit
 from forms.screening import answer_name, form_data, posted_values, screening_form_class, stratum_name
 from forms.subjects import enrol_form_class
@@ -47,7 +54,12 @@ def log(study_code: str):
     for record in records:
         counts[record.site_id][record.outcome] += 1
     return render_template(
-        "screening/log.html", study=study, sites=sites, records=records, counts=counts, outcomes=list(ScreeningOutcome),
+        "screening/log.html",
+        study=study,
+        sites=sites,
+        records=records,
+        counts=counts,
+        outcomes=list(ScreeningOutcome),
         selected={"site": site.code if site else "", "outcome": outcome.value if outcome else "", "from": args.get("from", ""), "to": args.get("to", "")},
         may_screen={s.id for s in _sites_allowing(study, Action.ENROL)},
     )
@@ -73,17 +85,33 @@ def _screening_page(study, site, record: ScreeningRecord | None):
     form_class = screening_form_class(protocol)
     form = form_class(data=form_data(record, protocol) if record else {"screening_date": site_today(site)})
     if form.validate_on_submit():
-        saved = submit(form, lambda: save_screening(
-            study, site, screening_date=form.screening_date.data, values=posted_values(form, protocol, site.timezone),
-            answers=_answers(form, protocol), strata=_strata(form, protocol), by=current_user, record=record,
-        ), once=(lambda saved: url_for("screening.record", number=saved.screening_number)) if record is None else None)
+        saved = submit(
+            form,
+            lambda: save_screening(
+                study,
+                site,
+                screening_date=form.screening_date.data,
+                values=posted_values(form, protocol, site.timezone),
+                answers=_answers(form, protocol),
+                strata=_strata(form, protocol),
+                by=current_user,
+                record=record,
+            ),
+            once=(lambda saved: url_for("screening.record", number=saved.screening_number)) if record is None else None,
+        )
         if isinstance(saved, Repeated):
             return saved.response(url_for("screening.log", study_code=study.code))
         if saved is not FAILED:
             flash(f"{saved.screening_number}: {saved.outcome.label}.", "success" if saved.outcome is ScreeningOutcome.ELIGIBLE else "info")
             return redirect(url_for("screening.record", number=saved.screening_number))
     return render_template(
-        "screening/form.html", study=study, site=site, record=record, form=form, protocol=protocol, offers=screening_offers(record),
+        "screening/form.html",
+        study=study,
+        site=site,
+        record=record,
+        form=form,
+        protocol=protocol,
+        offers=screening_offers(record),
         failed=criterion_texts(study, record.failed_criteria) if record else [],
         computed=computed_values(record.values, screening_date=record.screening_date, at=record.updated_at) if record else [],
     )
@@ -136,13 +164,16 @@ def enrol(number: str):
     chosen = protocol.allocation.method is AllocationMethod.CHOSEN
     form = enrol_form_class(protocol.index, [(arm.code, arm.label) for arm in protocol.arms] if chosen else [])()
     if form.validate_on_submit():
+
         def work():
             again = screening_or_404(current_user, number)
             return enrol_from_screening(
-                again, consent_date=form.consent_date.data,
+                again,
+                consent_date=form.consent_date.data,
                 index_date=form.index_date.data if "index_date" in form else None,
                 index_time=form.index_time.data if "index_time" in form else None,
-                arm_code=form.arm.data if chosen else None, by=current_user,
+                arm_code=form.arm.data if chosen else None,
+                by=current_user,
             )
 
         try:
@@ -170,8 +201,16 @@ def flow(study_code: str):
     protocol = protocol_for(study.code)
     texts = {c.code: c.text.strip() for c in protocol.eligibility.inclusion + protocol.eligibility.exclusion}
     sees_arms = all(can(current_user, Action.SEE_ARM, study.id, site.id) for site in sites)
-    return render_template("screening/flow.html", study=study, flows=flows, total=total, texts=texts, sees_arms=sees_arms,
-                           arms={arm.id: arm.label for arm in study.arms}, statuses=list(SubjectStatus))
+    return render_template(
+        "screening/flow.html",
+        study=study,
+        flows=flows,
+        total=total,
+        texts=texts,
+        sees_arms=sees_arms,
+        arms={arm.id: arm.label for arm in study.arms},
+        statuses=list(SubjectStatus),
+    )
 
 
 @bp.route("/studies/<study_code>/randomization")

@@ -1,4 +1,5 @@
 """Studies, their loaded protocol versions, arms and visit definitions (synced from the loaded protocol), and sites."""
+
 from __future__ import annotations
 
 from datetime import datetime

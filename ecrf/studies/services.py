@@ -1,4 +1,5 @@
 """Study set-up: bringing the protocol files into the database (the version in force, its arms and visits)."""
+
 from __future__ import annotations
 
 from sqlalchemy import select, update
@@ -93,8 +94,7 @@ def take_number(study_site: StudySite, counter: str) -> int:
     atomically: one UPDATE ... RETURNING, so concurrent takers never get the same number."""
     column = getattr(StudySite, counter)
     number = db.session.execute(
-        update(StudySite).where(StudySite.id == study_site.id).values({column: column + 1})
-        .returning(column).execution_options(synchronize_session=False)
+        update(StudySite).where(StudySite.id == study_site.id).values({column: column + 1}).returning(column).execution_options(synchronize_session=False)
     ).scalar_one()
     db.session.expire(study_site, [counter])
     return number

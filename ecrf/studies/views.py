@@ -1,4 +1,5 @@
 """Study -> site -> subject list, and enrolment."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
@@ -30,17 +31,26 @@ def study(study_code: str):
     """One study: its protocol summary and the user's sites with subject counts."""
     study, _ = study_site_or_404(current_user, study_code)
     sites = grants(current_user).sites_of(study.id)
-    counts = dict(db.session.execute(
-        select(Subject.site_id, func.count(Subject.id))
-        .where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites]))
-        .group_by(Subject.site_id)
-    ).all())
+    counts = dict(
+        db.session.execute(
+            select(Subject.site_id, func.count(Subject.id))
+            .where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites]))
+            .group_by(Subject.site_id)
+        ).all()
+    )
     links = {
         "screening": any(can(current_user, Action.VIEW_SCREENING, study.id, site.id) for site in sites),
         "randomization": study.allocation == "randomized" and any(can(current_user, Action.MANAGE_RANDOMIZATION, study.id, site.id) for site in sites),
     }
-    return render_template("studies/study.html", study=study, protocol=protocol_for(study.code), sites=sites, counts=counts, links=links,
-                           screening_sites=screening_sites(current_user, study, sites))
+    return render_template(
+        "studies/study.html",
+        study=study,
+        protocol=protocol_for(study.code),
+        sites=sites,
+        counts=counts,
+        links=links,
+        screening_sites=screening_sites(current_user, study, sites),
+    )
 
 
 @bp.route("/<study_code>/sites/<site_code>")
@@ -50,5 +60,12 @@ def site_subjects(study_code: str, site_code: str):
     per_page = current_app.config["ECRF_PAGE_SIZE"]
     page = int_arg("page", 1, low=1, high=BIGINT_MAX // per_page)
     rows, pagination = subject_page(study, site, page, per_page)
-    return render_template("studies/site.html", study=study, site=site, rows=rows, pagination=pagination, today=site_today(site),
-                           screening_sites=screening_sites(current_user, study, [site]))
+    return render_template(
+        "studies/site.html",
+        study=study,
+        site=site,
+        rows=rows,
+        pagination=pagination,
+        today=site_today(site),
+        screening_sites=screening_sites(current_user, study, [site]),
+    )

@@ -1,4 +1,5 @@
 """Study subjects: pseudonymous (a study subject ID, never a name or a birth date)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -66,7 +67,7 @@ class Subject(db.Model):
     study: Mapped[Study] = relationship()
     site: Mapped[Site] = relationship()
     arm: Mapped[Arm | None] = relationship()
-    visits: Mapped[list["Visit"]] = relationship(  # noqa: F821
+    visits: Mapped[list[Visit]] = relationship(  # noqa: F821
         back_populates="subject", order_by="Visit.target_date"
     )
 

@@ -1,12 +1,13 @@
 """Enrolment and subject listings."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ecrf.auth.models import User
@@ -66,11 +67,16 @@ def enrol_subject(
     db.session.add(subject)
     for definition in study.visit_definitions:
         window = compute_window(index_date, definition)
-        db.session.add(Visit(
-            subject=subject, definition=definition,
-            target_date=window.target, window_start=window.start, window_end=window.end,
-            visit_date=index_date if definition.target_day == 0 else None,
-        ))
+        db.session.add(
+            Visit(
+                subject=subject,
+                definition=definition,
+                target_date=window.target,
+                window_start=window.start,
+                window_end=window.end,
+                visit_date=index_date if definition.target_day == 0 else None,
+            )
+        )
     db.session.flush()
     return subject
 
@@ -138,7 +144,8 @@ def subject_page(study: Study, site: Site, page: int, per_page: int) -> tuple[li
     """One page of a site's subjects in a study, by subject ID, with their next visits; and where the page is in
     the list (`.page`, `.pages`, `.total`). A page past the end (a typed or an old link) is the last page."""
     stmt = (
-        select(Subject).where(Subject.study_id == study.id, Subject.site_id == site.id)
+        select(Subject)
+        .where(Subject.study_id == study.id, Subject.site_id == site.id)
         .options(selectinload(Subject.visits).joinedload(Visit.definition), selectinload(Subject.arm))
         .order_by(Subject.subject_code)
     )

@@ -1,4 +1,5 @@
 """A subject's page: the visit timeline."""
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
@@ -22,8 +23,13 @@ def detail(subject_code: str):
     visits = [(visit, visit.status(today)) for visit in subject.visits]
     upcoming, _ = next_visit(subject, today)
     return render_template(
-        "subjects/detail.html", subject=subject, visits=visits, today=today,
-        next_visit=upcoming, protocol=protocol_for(subject.study.code), offers=subject_offers(current_user, subject),
+        "subjects/detail.html",
+        subject=subject,
+        visits=visits,
+        today=today,
+        next_visit=upcoming,
+        protocol=protocol_for(subject.study.code),
+        offers=subject_offers(current_user, subject),
     )
 
 
@@ -34,7 +40,10 @@ def status(subject_code: str):
     require(current_user, Action.END_PARTICIPATION, subject.study_id, subject.site_id)
     form = EndParticipationForm()
     status = SubjectStatus(form.status.data) if form.status.data in {s.value for s in LEAVING} else None
-    if form.validate_on_submit() and submit(form, lambda: end_participation(subject, status, form.status_date.data, form.reason.data or "", by=current_user)) is not FAILED:
+    if (
+        form.validate_on_submit()
+        and submit(form, lambda: end_participation(subject, status, form.status_date.data, form.reason.data or "", by=current_user)) is not FAILED
+    ):
         flash(f"{subject.subject_code}: {subject.status.label} on {subject.status_date.isoformat()}; later visits no longer apply.", "info")
         return redirect(url_for("subjects.detail", subject_code=subject.subject_code))
     return render_template("subjects/status.html", subject=subject, form=form, today=site_today(subject.site))

@@ -1,4 +1,5 @@
 """A form post that created something, by the key rendered into the form."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -6,6 +6,7 @@ into the page. The post claims its key first thing in the transaction that does 
 key's unique constraint lets only one post of the same rendered form commit. A repeat (double click, back
 button, a retry after a timeout) finds the key taken and is shown the first post's result.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """A subject's scheduled visits, created at enrolment from the protocol."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -46,11 +47,7 @@ class Visit(db.Model):
     def not_applicable(self) -> bool:
         """The subject left follow-up before this visit fell due."""
         subject = self.subject
-        return (
-            subject.status.ends_follow_up
-            and subject.status_date is not None
-            and self.window_end >= subject.status_date
-        )
+        return subject.status.ends_follow_up and subject.status_date is not None and self.window_end >= subject.status_date
 
     @classmethod
     def pending_clause(cls) -> ColumnElement[bool]:

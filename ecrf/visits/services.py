@@ -1,4 +1,5 @@
 """Recording what happened at a visit."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -19,8 +20,9 @@ from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus
 
 
-def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, deviation_reason: str | None = None,
-                      reason_for_change: str | None = None) -> WindowStatus:
+def record_visit_date(
+    visit: Visit, visit_date: date, by: User | None = None, deviation_reason: str | None = None, reason_for_change: str | None = None
+) -> WindowStatus:
     """Record the date the visit took place; returns the visit's status after it.
 
     The date may fall outside the window, but then only with a deviation reason, and
@@ -41,10 +43,13 @@ def record_visit_date(visit: Visit, visit_date: date, by: User | None = None, de
         raise InvalidInput.at("visit_date", f"Visit date: must not be before the {label} ({subject.index_date.isoformat()}).")
     reason = (deviation_reason or "").strip()
     if not visit.in_window(visit_date) and not reason:
-        raise InvalidInput.at("deviation_reason", (
-            f"Deviation reason: required; {visit_date.isoformat()} is outside the window {visit.window_text}, "
-            "so the visit is a protocol deviation: say why (no names)."
-        ))
+        raise InvalidInput.at(
+            "deviation_reason",
+            (
+                f"Deviation reason: required; {visit_date.isoformat()} is outside the window {visit.window_text}, "
+                "so the visit is a protocol deviation: say why (no names)."
+            ),
+        )
     _release_forms(visit, reason_for_change)
     previous_date = visit.visit_date
     visit.visit_date = visit_date
@@ -83,17 +88,23 @@ def _release_forms(visit: Visit, reason: str | None) -> None:
     entries = db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id, CrfEntry.none_reported.is_(False))).all()
     locked = [entry for entry in entries if entry.status is EntryStatus.LOCKED]
     if locked:
-        raise InvalidInput.at(None, (
-            f"{len(locked)} form(s) of this visit are locked, so its date and missed mark cannot change; "
-            "the data manager must unlock them first, with a reason."
-        ))
+        raise InvalidInput.at(
+            None,
+            (
+                f"{len(locked)} form(s) of this visit are locked, so its date and missed mark cannot change; "
+                "the data manager must unlock them first, with a reason."
+            ),
+        )
     marked = [entry for entry in entries if entry.status is EntryStatus.COMPLETE and (entry.verified_at or entry.valid_signatures)]
     reason = (reason or "").strip()
     if marked and not reason:
-        raise InvalidInput.at("reason_for_change", (
-            f"Reason for change: required; {len(marked)} form(s) of this visit are signed or source-verified, and changing "
-            "its date voids their signatures and drops their verification (no names)."
-        ))
+        raise InvalidInput.at(
+            "reason_for_change",
+            (
+                f"Reason for change: required; {len(marked)} form(s) of this visit are signed or source-verified, and changing "
+                "its date voids their signatures and drops their verification (no names)."
+            ),
+        )
     if reason:
         set_reason(db.session, reason)  # given, it goes with every change of this transaction in the audit trail
     for entry in entries:

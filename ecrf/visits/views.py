@@ -1,4 +1,5 @@
 """A visit's page: its window, its date and the forms it needs."""
+
 from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
@@ -7,12 +8,12 @@ from ecrf.auth.services import confirm_identity
 from ecrf.auth.views import locked_out
 from ecrf.clock import site_today
 from ecrf.crfs.services import SIGNATURE_MEANING, lock_entries, sign_entries, visit_forms
-from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
-from ecrf.visits.windows import WindowStatus
 from ecrf.db import commit_with_retry
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.pages import visit_offers
+from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
+from ecrf.visits.windows import WindowStatus
 from ecrf.web import FAILED, Repeated, act, submit
 from forms.visits import MissedVisitForm, SignForm, VisitDateForm
 
@@ -32,8 +33,15 @@ def _page(subject, visit, date_form=None, missed_form=None, sign_form=None, firs
     forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
     today = site_today(subject.site)
     return render_template(
-        "visits/detail.html", subject=subject, visit=visit, status=visit.status(today), today=today, forms=forms,
-        form=date_form or VisitDateForm(obj=visit), missed_form=missed_form or MissedVisitForm(), sign_form=sign_form or SignForm(),
+        "visits/detail.html",
+        subject=subject,
+        visit=visit,
+        status=visit.status(today),
+        today=today,
+        forms=forms,
+        form=date_form or VisitDateForm(obj=visit),
+        missed_form=missed_form or MissedVisitForm(),
+        sign_form=sign_form or SignForm(),
         offers=visit_offers(current_user, subject, visit, forms, today),
         first_signature=not session.get(SIGNER_IDENTIFIED) if first_signature is None else first_signature,
     )
@@ -51,8 +59,12 @@ def detail(subject_code: str, visit_code: str):
     if form.is_submitted() and not may_record_visit(current_user, subject, visit):
         abort(403)
     if form.validate_on_submit():
-        status = submit(form, lambda: record_visit_date(visit, form.visit_date.data, by=current_user, deviation_reason=form.deviation_reason.data,
-                                                        reason_for_change=form.reason_for_change.data))
+        status = submit(
+            form,
+            lambda: record_visit_date(
+                visit, form.visit_date.data, by=current_user, deviation_reason=form.deviation_reason.data, reason_for_change=form.reason_for_change.data
+            ),
+        )
         if status is not FAILED:
             if status is WindowStatus.COMPLETED_OUT_OF_WINDOW:
                 flash(
@@ -96,21 +108,27 @@ def sign(subject_code: str, visit_code: str):
         form.email.errors = ["Your email: required at the first signature of a session; enter your account's address."]
     elif form.validate_on_submit():
         user = current_user._get_current_object()
-        check = commit_with_retry(db.session, lambda: confirm_identity(
-            user, form.password.data, purpose="signature", email=form.email.data if first else None))
+        check = commit_with_retry(db.session, lambda: confirm_identity(user, form.password.data, purpose="signature", email=form.email.data if first else None))
         if check.locked_until is not None:
             return locked_out(check.locked_until)
         if not check.ok:
-            form.password.errors = [("Email or password: not correct" if first else "Password: not correct")
-                                    + "; signing needs your own again. Failed attempts count toward locking the account."]
+            form.password.errors = [
+                ("Email or password: not correct" if first else "Password: not correct")
+                + "; signing needs your own again. Failed attempts count toward locking the account."
+            ]
             return _page(subject, visit, sign_form=form, first_signature=first)
         forms = visit_forms(visit, instrument_codes(current_user, subject, visit))
         signatures = submit(
-            form, lambda: sign_entries([(e, vf.instrument) for vf in forms for e in vf.signable], user, check),
+            form,
+            lambda: sign_entries([(e, vf.instrument) for vf in forms for e in vf.signable], user, check),
             once=lambda _: url_for("visits.detail", subject_code=subject_code, visit_code=visit_code),
-            on_race=lambda: InvalidInput.at(None, (
-                "These forms were signed or changed a moment ago (a second click, another window or another user); nothing was "
-                "signed. Reload the page to see them as they are now.")),
+            on_race=lambda: InvalidInput.at(
+                None,
+                (
+                    "These forms were signed or changed a moment ago (a second click, another window or another user); nothing was "
+                    "signed. Reload the page to see them as they are now."
+                ),
+            ),
         )
         if isinstance(signatures, Repeated):
             return signatures.response(url_for("visits.detail", subject_code=subject_code, visit_code=visit_code))

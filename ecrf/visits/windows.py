@@ -3,6 +3,7 @@
 Worklists, subject pages, emails, exports and reports call `window_status`; none
 re-derives it. Dates are calendar dates on the site's own calendar.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

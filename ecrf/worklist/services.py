@@ -1,4 +1,5 @@
 """The coordinator's worklist: what needs doing across all their studies and sites."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,14 +10,14 @@ from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from ecrf.access import Action, grants, scoped, settleable_queries
 from ecrf.alerts.models import Alert
-from ecrf.crfs.models import CrfEntry
-from ecrf.instruments.adverse_events import AdverseEventData
-from ecrf.queries.models import DataQuery, QueryStatus
-from ecrf.safety.models import Flag, FlagStatus
 from ecrf.auth.models import User
 from ecrf.clock import site_today
+from ecrf.crfs.models import CrfEntry
 from ecrf.extensions import db
+from ecrf.instruments.adverse_events import AdverseEventData
 from ecrf.protocols import protocol_for
+from ecrf.queries.models import DataQuery, QueryStatus
+from ecrf.safety.models import Flag, FlagStatus
 from ecrf.studies.models import VisitDefinition
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
@@ -29,8 +30,7 @@ def _assessor_visits_only(user: User):
     if not blinded:
         return true()
     codes = {
-        (study_id, visit.code) for study_id, _ in blinded
-        for visit in protocol_for(grants(user).studies[study_id].code).visits if visit.assessor_instruments
+        (study_id, visit.code) for study_id, _ in blinded for visit in protocol_for(grants(user).studies[study_id].code).visits if visit.assessor_instruments
     }
     definitions = select(VisitDefinition.id).where(tuple_(VisitDefinition.study_id, VisitDefinition.code).in_(codes)) if codes else None
     outside = not_(tuple_(Subject.study_id, Subject.site_id).in_(blinded))
@@ -124,8 +124,10 @@ def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
         (
             worklist.opening,
             pending.where(
-                filters[WindowStatus.NOT_YET_OPEN], Visit.window_start <= horizon,
-                Visit.window_start > earliest, Visit.window_start <= latest + timedelta(days=horizon_days),
+                filters[WindowStatus.NOT_YET_OPEN],
+                Visit.window_start <= horizon,
+                Visit.window_start > earliest,
+                Visit.window_start <= latest + timedelta(days=horizon_days),
             ),
             Visit.window_start,
         ),
@@ -150,13 +152,24 @@ def open_alerts(user: User) -> list[Alert]:
     held = [(study_id, site_id, role.value) for (study_id, site_id), roles in grants(user).roles.items() for role in roles]
     if not held:
         return []
-    return db.session.scalars(
-        select(Alert).where(
-            Alert.resolved_at.is_(None),
-            or_(*[and_(Alert.study_id == study_id, Alert.role == role, or_(Alert.site_id.is_(None), Alert.site_id == site_id))
-                  for study_id, site_id, role in held]),
-        ).options(joinedload(Alert.study), joinedload(Alert.site)).order_by(Alert.created_at.desc())
-    ).unique().all()
+    return (
+        db.session.scalars(
+            select(Alert)
+            .where(
+                Alert.resolved_at.is_(None),
+                or_(
+                    *[
+                        and_(Alert.study_id == study_id, Alert.role == role, or_(Alert.site_id.is_(None), Alert.site_id == site_id))
+                        for study_id, site_id, role in held
+                    ]
+                ),
+            )
+            .options(joinedload(Alert.study), joinedload(Alert.site))
+            .order_by(Alert.created_at.desc())
+        )
+        .unique()
+        .all()
+    )
 
 
 def waiting_queries(user: User, limit: int) -> list[DataQuery]:
@@ -171,11 +184,18 @@ def waiting_queries(user: User, limit: int) -> list[DataQuery]:
         waiting.append(and_(DataQuery.status == QueryStatus.ANSWERED, settle))
     if not waiting:
         return []
-    return db.session.scalars(
-        select(DataQuery).join(Subject, Subject.id == DataQuery.subject_id).where(or_(*waiting))
-        .options(joinedload(DataQuery.entry).joinedload(CrfEntry.subject), selectinload(DataQuery.messages))
-        .order_by(DataQuery.raised_at).limit(limit)
-    ).unique().all()
+    return (
+        db.session.scalars(
+            select(DataQuery)
+            .join(Subject, Subject.id == DataQuery.subject_id)
+            .where(or_(*waiting))
+            .options(joinedload(DataQuery.entry).joinedload(CrfEntry.subject), selectinload(DataQuery.messages))
+            .order_by(DataQuery.raised_at)
+            .limit(limit)
+        )
+        .unique()
+        .all()
+    )
 
 
 def _flag_pairs(user: User) -> list[tuple[int, int]]:
@@ -188,11 +208,17 @@ def open_flags(user: User, limit: int) -> list[Flag]:
     pairs = _flag_pairs(user)
     if not pairs:
         return []
-    return db.session.scalars(
-        select(Flag).where(Flag.status == FlagStatus.OPEN, Flag.kind != "visit_overdue", tuple_(Flag.study_id, Flag.site_id).in_(pairs))
-        .options(joinedload(Flag.subject).joinedload(Subject.study), joinedload(Flag.subject).joinedload(Subject.site))
-        .order_by(Flag.raised_at).limit(limit)
-    ).unique().all()
+    return (
+        db.session.scalars(
+            select(Flag)
+            .where(Flag.status == FlagStatus.OPEN, Flag.kind != "visit_overdue", tuple_(Flag.study_id, Flag.site_id).in_(pairs))
+            .options(joinedload(Flag.subject).joinedload(Subject.study), joinedload(Flag.subject).joinedload(Subject.site))
+            .order_by(Flag.raised_at)
+            .limit(limit)
+        )
+        .unique()
+        .all()
+    )
 
 
 def sae_clocks(user: User, limit: int) -> list[SaeClock]:
@@ -201,14 +227,27 @@ def sae_clocks(user: User, limit: int) -> list[SaeClock]:
     pairs = _flag_pairs(user)
     if not pairs:
         return []
-    rows = db.session.execute(
-        select(CrfEntry, AdverseEventData.ae_term, AdverseEventData.sae_report_due_at)
-        .join(AdverseEventData, AdverseEventData.entry_id == CrfEntry.id).join(Subject, Subject.id == CrfEntry.subject_id)
-        # The deadline is set for serious events and, as a precaution, for those of unknown seriousness.
-        .where(AdverseEventData.serious.is_not(False), AdverseEventData.reported_at.is_(None), AdverseEventData.sae_report_due_at.is_not(None),
-               tuple_(Subject.study_id, Subject.site_id).in_(pairs))
-        .options(joinedload(CrfEntry.subject).joinedload(Subject.site), joinedload(CrfEntry.subject).joinedload(Subject.study),
-                 joinedload(CrfEntry.visit).joinedload(Visit.definition))
-        .order_by(AdverseEventData.sae_report_due_at).limit(limit)
-    ).unique().all()
+    rows = (
+        db.session.execute(
+            select(CrfEntry, AdverseEventData.ae_term, AdverseEventData.sae_report_due_at)
+            .join(AdverseEventData, AdverseEventData.entry_id == CrfEntry.id)
+            .join(Subject, Subject.id == CrfEntry.subject_id)
+            # The deadline is set for serious events and, as a precaution, for those of unknown seriousness.
+            .where(
+                AdverseEventData.serious.is_not(False),
+                AdverseEventData.reported_at.is_(None),
+                AdverseEventData.sae_report_due_at.is_not(None),
+                tuple_(Subject.study_id, Subject.site_id).in_(pairs),
+            )
+            .options(
+                joinedload(CrfEntry.subject).joinedload(Subject.site),
+                joinedload(CrfEntry.subject).joinedload(Subject.study),
+                joinedload(CrfEntry.visit).joinedload(Visit.definition),
+            )
+            .order_by(AdverseEventData.sae_report_due_at)
+            .limit(limit)
+        )
+        .unique()
+        .all()
+    )
     return [SaeClock(entry, term or "adverse event", due) for entry, term, due in rows]

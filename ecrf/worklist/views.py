@@ -1,4 +1,5 @@
 """The worklist: the page a user lands on."""
+
 from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 

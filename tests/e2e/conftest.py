@@ -4,6 +4,7 @@ Never `playwright install`: the browser is the system's /usr/bin/chromium
 (override with ECRF_CHROMIUM). Without it these tests are skipped, unless
 ECRF_REQUIRE_REAL_PARTS=1 (CI), where a missing browser is a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,13 @@ from tests.conftest import REQUIRE_REAL_PARTS
 
 CHROMIUM = os.environ.get("ECRF_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 

@@ -1,4 +1,5 @@
 """Point 12 of issue 10: a radio answer can be cleared, and an untestable NIHSS item never traps the form."""
+
 from __future__ import annotations
 
 from datetime import timedelta

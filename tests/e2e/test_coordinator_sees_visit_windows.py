@@ -1,4 +1,5 @@
 """Journey: a coordinator logs in, finds a subject from the worklist and sees its visit windows."""
+
 from __future__ import annotations
 
 from datetime import timedelta

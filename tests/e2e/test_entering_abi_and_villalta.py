@@ -1,4 +1,5 @@
 """Journeys 3 and 7: a coordinator types the ABI pressures and a Villalta score and sees the computed values."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -58,8 +59,19 @@ def test_a_villalta_of_16_shows_severe_post_thrombotic_syndrome(live_server, pag
     log_in("coordinator@example.org")
     page.goto(f"{live_server}/subjects/{subject.subject_code}/visits/m6/forms/villalta")
     page.locator("#leg-0").check()
-    scores = {"pain": 3, "cramps": 1, "heaviness": 2, "paresthesia": 0, "pruritus": 1, "pretibial_edema": 2,
-              "skin_induration": 2, "hyperpigmentation": 2, "redness": 1, "venous_ectasia": 1, "calf_compression_pain": 1}
+    scores = {
+        "pain": 3,
+        "cramps": 1,
+        "heaviness": 2,
+        "paresthesia": 0,
+        "pruritus": 1,
+        "pretibial_edema": 2,
+        "skin_induration": 2,
+        "hyperpigmentation": 2,
+        "redness": 1,
+        "venous_ectasia": 1,
+        "calf_compression_pain": 1,
+    }
     for name, score in scores.items():
         page.locator(f"#{name}").fill(str(score))
     page.locator("#ulcer-1").check()  # No

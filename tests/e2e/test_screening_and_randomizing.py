@@ -1,4 +1,5 @@
 """Journey 5: a new PRECISE CAL patient is screened, randomized once QFR > 0.80, and gets a visit schedule."""
+
 from __future__ import annotations
 
 from playwright.sync_api import expect
@@ -17,7 +18,7 @@ def _fill_screening(page, qfr: str) -> None:
     page.locator("#qfr_post_modification").fill(qfr)
     for kind, criterion in judged_by_investigator(protocols()["precise-cal"]):
         choice = 0 if kind == "inclusion" else 1  # inclusion met: Yes; exclusion applies: No
-        page.locator(f'#criterion_{criterion.code.replace("-", "_")}-{choice}').check()
+        page.locator(f"#criterion_{criterion.code.replace('-', '_')}-{choice}").check()
     page.get_by_role("button", name="Save screening").click()
 
 

@@ -1,5 +1,6 @@
 """Journeys 3, 4 and 8: a late visit with its deviation reason, the investigator's signature, and a monitor's
 query answered by a correction whose history shows both values, who, when and why."""
+
 from __future__ import annotations
 
 from datetime import timedelta

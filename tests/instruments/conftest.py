@@ -1,4 +1,5 @@
 """Form-level helpers for instrument tests: build a form from posted values in a context, no database."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -8,7 +9,6 @@ from werkzeug.datastructures import MultiDict
 
 from ecrf.protocols import protocol_for
 from forms.base import CrfForm, FormContext
-
 
 INDEX_DATE = date(2026, 1, 1)
 TODAY = date(2027, 6, 1)
@@ -23,17 +23,36 @@ def context():
     stored window (without it, the protocol's window from the index date).
     """
 
-    def make(study: str = "defier", visit_code: str = "m6", *, index_date: date = INDEX_DATE, today: date = TODAY,
-             arm_code: str | None = None, timezone: str = "Asia/Shanghai", visit_date: date | None = None,
-             index_at: datetime | None = None, now: datetime | None = None, consent_date: date | None = None,
-             window: tuple[date, date] | None = None) -> FormContext:
+    def make(
+        study: str = "defier",
+        visit_code: str = "m6",
+        *,
+        index_date: date = INDEX_DATE,
+        today: date = TODAY,
+        arm_code: str | None = None,
+        timezone: str = "Asia/Shanghai",
+        visit_date: date | None = None,
+        index_at: datetime | None = None,
+        now: datetime | None = None,
+        consent_date: date | None = None,
+        window: tuple[date, date] | None = None,
+    ) -> FormContext:
         protocol = protocol_for(study)
         target_day = protocol.visit(visit_code).target_day
         return FormContext(
-            protocol=protocol, index_date=index_date, site_today=today, timezone=timezone, visit_code=visit_code,
-            visit_target_day=target_day, visit_date=visit_date or index_date + timedelta(days=target_day), arm_code=arm_code,
-            index_at=index_at, now=now or datetime.combine(today, time(4, 0), UTC), consent_date=consent_date,
-            window_start=window[0] if window else None, window_end=window[1] if window else None,
+            protocol=protocol,
+            index_date=index_date,
+            site_today=today,
+            timezone=timezone,
+            visit_code=visit_code,
+            visit_target_day=target_day,
+            visit_date=visit_date or index_date + timedelta(days=target_day),
+            arm_code=arm_code,
+            index_at=index_at,
+            now=now or datetime.combine(today, time(4, 0), UTC),
+            consent_date=consent_date,
+            window_start=window[0] if window else None,
+            window_end=window[1] if window else None,
         )
 
     return make

@@ -1,4 +1,5 @@
 """ABI form rules at form level, and the ABI computation from a data row (the pattern for instrument tests)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -25,6 +26,8 @@ def test_an_artery_cannot_have_a_pressure_and_a_finding(posted, context):
 
 
 def test_compute_fills_abi_and_band_per_leg(context):
-    data = AbiData(brachial_right=140, brachial_left=130, pt_right=120, dp_right=110, pt_left=None, dp_left=150, dp_left_finding=None, pt_left_finding="not_measurable")
+    data = AbiData(
+        brachial_right=140, brachial_left=130, pt_right=120, dp_right=110, pt_left=None, dp_left=150, dp_left_finding=None, pt_left_finding="not_measurable"
+    )
     compute(data, context())
     assert (data.abi_right, data.band_right, data.abi_left, data.band_left) == (Decimal("0.86"), "abnormal", Decimal("1.07"), "normal")

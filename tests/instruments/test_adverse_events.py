@@ -1,30 +1,44 @@
 """Adverse events: partial dates, seriousness, outcome and reporting rules; the SAE report deadline."""
+
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from ecrf.crfs.models import CrfEntry
-
 from ecrf.instruments.adverse_events import AdverseEventData, compute, describe, results
 from forms.adverse_events import AdverseEventForm
 
 #: A valid complete entry, as posted by a browser (used by the generic instrument tests).
 EXAMPLES = {
     "adverse_events": {
-        "ae_term": "Groin haematoma", "onset_date": "2026-01", "ongoing": "True",
-        "serious": "True", "sae_hospitalisation": "y", "severity": "moderate",
-        "relation_device": "not_related", "relation_procedure": "probable", "relation_drug": "not_related",
-        "outcome": "recovering", "action_taken": "hospitalisation",
-        "aware_at": "2026-01-01T14:30", "reported_at": "2026-01-01T20:00",
+        "ae_term": "Groin haematoma",
+        "onset_date": "2026-01",
+        "ongoing": "True",
+        "serious": "True",
+        "sae_hospitalisation": "y",
+        "severity": "moderate",
+        "relation_device": "not_related",
+        "relation_procedure": "probable",
+        "relation_drug": "not_related",
+        "outcome": "recovering",
+        "action_taken": "hospitalisation",
+        "aware_at": "2026-01-01T14:30",
+        "reported_at": "2026-01-01T20:00",
     },
 }
 EXAMPLE = EXAMPLES["adverse_events"]
 #: The example as a non-serious event that has ended.
 NON_SERIOUS = {
-    **EXAMPLE, "serious": "False", "sae_hospitalisation": "", "action_taken": "medication", "reported_at": "",
-    "ongoing": "False", "end_date": "2026-01-20", "outcome": "recovered",
+    **EXAMPLE,
+    "serious": "False",
+    "sae_hospitalisation": "",
+    "action_taken": "medication",
+    "reported_at": "",
+    "ongoing": "False",
+    "end_date": "2026-01-20",
+    "outcome": "recovered",
 }
 
 
@@ -48,6 +62,7 @@ def test_the_non_serious_variant_is_valid(posted, context):
 
 
 # -- partial dates -------------------------------------------------------------------------------
+
 
 def test_a_partial_date_is_normalised(posted, context):
     form, valid = _post(posted, context, onset_date="2026-01-UN")
@@ -112,6 +127,7 @@ def test_awareness_before_consent_is_refused(posted, context):
 
 # -- ongoing and end date ----------------------------------------------------------------------------
 
+
 def test_end_date_is_required_when_not_ongoing(posted, context):
     form, valid = posted(AdverseEventForm, {**NON_SERIOUS, "end_date": ""}, context())
     assert not valid
@@ -137,6 +153,7 @@ def test_end_possibly_after_onset_is_accepted(posted, context):
 
 # -- seriousness -------------------------------------------------------------------------------------
 
+
 def test_serious_needs_a_criterion_on_completing(posted, context):
     form, valid = _post(posted, context, sae_hospitalisation="", action_taken="medication")
     assert not valid
@@ -148,10 +165,13 @@ def test_a_draft_may_be_serious_without_criteria_nor_report_time(posted, context
     assert valid, form.errors
 
 
-@pytest.mark.parametrize(("serious", "answer"), [
-    ({"serious": "False"}, "Serious is No"),
-    ({"serious": "", "serious__missing": "unknown", "serious__reason": "awaiting the discharge letter"}, "Serious is coded unknown"),
-])
+@pytest.mark.parametrize(
+    ("serious", "answer"),
+    [
+        ({"serious": "False"}, "Serious is No"),
+        ({"serious": "", "serious__missing": "unknown", "serious__reason": "awaiting the discharge letter"}, "Serious is coded unknown"),
+    ],
+)
 @pytest.mark.parametrize("complete", [True, False])
 def test_a_ticked_criterion_makes_the_event_serious_or_is_refused(posted, context, serious, answer, complete):
     form, valid = posted(AdverseEventForm, {**NON_SERIOUS, **serious, "sae_life_threatening": "y"}, context(), complete=complete)
@@ -165,8 +185,7 @@ def test_a_draft_with_a_ticked_criterion_and_serious_unanswered_is_refused(poste
     form, valid = posted(AdverseEventForm, {**NON_SERIOUS, "serious": "", "sae_life_threatening": "y"}, context(), complete=False)
     assert not valid
     assert form.sae_life_threatening.errors == [
-        "Life-threatening: a ticked seriousness criterion makes the event serious, but Serious is not answered; "
-        "answer Serious Yes, or untick the criterion."
+        "Life-threatening: a ticked seriousness criterion makes the event serious, but Serious is not answered; answer Serious Yes, or untick the criterion."
     ]
 
 
@@ -180,8 +199,14 @@ def test_seriousness_may_be_coded_unknown_but_not_not_done(posted, context):
 
 
 def test_a_late_report_of_an_event_of_unknown_seriousness_needs_confirming(posted, context):
-    values = {**NON_SERIOUS, "serious": "", "serious__missing": "unknown", "serious__reason": "awaiting the discharge letter",
-              "aware_at": "2026-01-01T08:00", "reported_at": "2026-01-02T09:00"}
+    values = {
+        **NON_SERIOUS,
+        "serious": "",
+        "serious__missing": "unknown",
+        "serious__reason": "awaiting the discharge letter",
+        "aware_at": "2026-01-01T08:00",
+        "reported_at": "2026-01-02T09:00",
+    }
     form, valid = posted(AdverseEventForm, values, context())
     assert not valid
     assert _warnings(form) == ["sae_reported_late"]
@@ -194,6 +219,7 @@ def test_a_serious_event_needs_the_report_time_on_completing(posted, context):
 
 
 # -- outcome -------------------------------------------------------------------------------------------
+
 
 def test_fatal_needs_the_death_criterion(posted, context):
     form, valid = _post(posted, context, outcome="fatal", ongoing="False", end_date="2026-01-05")
@@ -233,6 +259,7 @@ def test_an_ended_event_not_recovered_needs_confirming(posted, context):
 
 # -- action taken ------------------------------------------------------------------------------------
 
+
 def test_other_action_needs_a_description(posted, context):
     form, valid = posted(AdverseEventForm, {**NON_SERIOUS, "action_taken": "other"}, context())
     assert not valid
@@ -248,6 +275,7 @@ def test_hospitalisation_of_a_non_serious_event_needs_confirming(posted, context
 
 
 # -- awareness and report -----------------------------------------------------------------------------
+
 
 def test_awareness_before_day_0_is_refused(posted, context):
     form, valid = _post(posted, context, aware_at="2025-12-31T23:00")
@@ -291,8 +319,9 @@ def test_report_lateness_counts_real_hours_across_a_clock_change(posted, context
 
 # -- computed values and lines for lists ------------------------------------------------------------------
 
+
 def _utc(*parts) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
+    return datetime(*parts, tzinfo=UTC)
 
 
 def test_compute_sets_the_deadline_and_lateness_of_a_serious_event(context):
@@ -326,8 +355,15 @@ def test_compute_leaves_a_non_serious_event_without_deadline(context):
 
 def test_describe_and_results():
     data = AdverseEventData(
-        ae_term="Groin haematoma", serious=True, onset_date="2026-01", ongoing=True, sae_hospitalisation=True, sae_death=False,
-        sae_report_due_at=_utc(2026, 1, 2, 6, 30), reported_late=False, reported_at=_utc(2026, 1, 1, 12),
+        ae_term="Groin haematoma",
+        serious=True,
+        onset_date="2026-01",
+        ongoing=True,
+        sae_hospitalisation=True,
+        sae_death=False,
+        sae_report_due_at=_utc(2026, 1, 2, 6, 30),
+        reported_late=False,
+        reported_at=_utc(2026, 1, 1, 12),
     )
     assert describe(data) == "Groin haematoma — serious, onset 2026-01, ongoing"
     assert results(data) == [

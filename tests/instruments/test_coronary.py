@@ -1,4 +1,5 @@
 """PRECISE CAL coronary forms: procedure with calcium modification, perioperative events, 12-month QFR."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -7,22 +8,42 @@ from decimal import Decimal
 import pytest
 
 from ecrf.instruments.coronary import (
-    PerioperativeEventsData, ProcedureCoronaryData, QfrData, compute_perioperative, compute_procedure, compute_qfr,
-    perioperative_results, qfr_results,
+    PerioperativeEventsData,
+    ProcedureCoronaryData,
+    QfrData,
+    compute_perioperative,
+    compute_procedure,
+    compute_qfr,
+    perioperative_results,
+    qfr_results,
 )
 from forms.coronary import PerioperativeEventsForm, ProcedureCoronaryForm, QfrForm
 
 #: Valid complete entries, as posted by a browser (used by the generic instrument tests).
 EXAMPLES = {
     "procedure_coronary": {
-        "target_vessel": "lad", "reference_diameter_mm": "3.00", "modification_ra": "y", "qfr_post_modification": "0.92",
-        "device": "dcb", "bailout_stent": "False",
+        "target_vessel": "lad",
+        "reference_diameter_mm": "3.00",
+        "modification_ra": "y",
+        "qfr_post_modification": "0.92",
+        "device": "dcb",
+        "bailout_stent": "False",
     },
     "perioperative_events": {
-        "side_branch_loss": "False", "perforation": "False", "no_reflow": "False",
-        "ctn_measured": "True", "ctn_unit": "ng/mL", "ctn_uln": "0.014", "ctn_pre": "0.010", "ctn_peak": "0.150",
+        "side_branch_loss": "False",
+        "perforation": "False",
+        "no_reflow": "False",
+        "ctn_measured": "True",
+        "ctn_unit": "ng/mL",
+        "ctn_uln": "0.014",
+        "ctn_pre": "0.010",
+        "ctn_peak": "0.150",
         "ctn_peak_at": "2026-01-02T08:00",
-        "ckmb_measured": "True", "ckmb_unit": "ng/mL", "ckmb_uln": "5.000", "ckmb_pre": "2.000", "ckmb_peak": "12.000",
+        "ckmb_measured": "True",
+        "ckmb_unit": "ng/mL",
+        "ckmb_uln": "5.000",
+        "ckmb_pre": "2.000",
+        "ckmb_peak": "12.000",
         "ckmb_peak_at": "2026-01-02T08:00",
     },
     "qfr": {"angiography_date": "2027-01-01", "qfr_target_vessel": "0.88", "restenosis": "False"},
@@ -44,6 +65,7 @@ def test_each_example_is_valid_and_needs_no_confirmation(posted, context, code):
 
 
 # -- procedure_coronary ----------------------------------------------------------------------
+
 
 def test_completing_needs_at_least_one_calcium_modification_technique(posted, baseline):
     values = {k: v for k, v in EXAMPLES["procedure_coronary"].items() if k != "modification_ra"}
@@ -74,11 +96,13 @@ def test_qfr_at_the_gate_must_be_confirmed(posted, baseline):
     values = {**EXAMPLES["procedure_coronary"], "qfr_post_modification": "0.80"}
     form, valid = posted(ProcedureCoronaryForm, values, baseline)
     assert not valid
-    assert [(w.code, w.message) for w in form.pending_warnings] == [(
-        "eligibility_qfr_after_modification",
-        "QFR after calcium modification 0.80 does not meet inclusion criterion \u201cQFR > 0.8 after calcification "
-        "modification\u201d: confirm the value, and tell the monitor if the subject was not eligible.",
-    )]
+    assert [(w.code, w.message) for w in form.pending_warnings] == [
+        (
+            "eligibility_qfr_after_modification",
+            "QFR after calcium modification 0.80 does not meet inclusion criterion \u201cQFR > 0.8 after calcification "
+            "modification\u201d: confirm the value, and tell the monitor if the subject was not eligible.",
+        )
+    ]
     _, confirmed = posted(ProcedureCoronaryForm, {**values, "confirm": "eligibility_qfr_after_modification"}, baseline)
     assert confirmed
 
@@ -130,10 +154,19 @@ def test_crossover_is_a_dcb_subject_with_a_bailout_stent(baseline, device, bailo
 
 # -- perioperative_events ----------------------------------------------------------------------
 
+
 def _markers(**changes) -> PerioperativeEventsData:
     """Computed perioperative data: troponin 0.150 (ULN 0.014, pre 0.010) and CK-MB 12 (ULN 5, pre 2), with changes."""
-    values = dict(ctn_measured=True, ctn_uln=Decimal("0.014"), ctn_pre=Decimal("0.010"), ctn_peak=Decimal("0.150"),
-                  ckmb_measured=True, ckmb_uln=Decimal("5.000"), ckmb_pre=Decimal("2.000"), ckmb_peak=Decimal("12.000"))
+    values = dict(
+        ctn_measured=True,
+        ctn_uln=Decimal("0.014"),
+        ctn_pre=Decimal("0.010"),
+        ctn_peak=Decimal("0.150"),
+        ckmb_measured=True,
+        ckmb_uln=Decimal("5.000"),
+        ckmb_pre=Decimal("2.000"),
+        ckmb_peak=Decimal("12.000"),
+    )
     return PerioperativeEventsData(**{**values, **changes})
 
 
@@ -186,40 +219,49 @@ def test_a_peak_over_1000_times_uln_must_be_confirmed_as_same_unit(posted, basel
     ]
 
 
-@pytest.mark.parametrize(("peak", "shown", "mi"), [
-    ("5.000", Decimal("5.0"), False),   # 5x is not "> 5x"
-    ("5.040", Decimal("5.0"), True),    # shown as 5.0x, judged exactly: above 5x
-    ("5.001", Decimal("5.0"), True),
-    ("5.050", Decimal("5.1"), True),
-    ("0.500", Decimal("0.5"), False),
-])
+@pytest.mark.parametrize(
+    ("peak", "shown", "mi"),
+    [
+        ("5.000", Decimal("5.0"), False),  # 5x is not "> 5x"
+        ("5.040", Decimal("5.0"), True),  # shown as 5.0x, judged exactly: above 5x
+        ("5.001", Decimal("5.0"), True),
+        ("5.050", Decimal("5.1"), True),
+        ("0.500", Decimal("0.5"), False),
+    ],
+)
 def test_periprocedural_mi_is_judged_on_the_unrounded_multiple(baseline, peak, shown, mi):
-    data = _markers(ckmb_peak=Decimal(peak), ckmb_uln=Decimal("1.000"), ckmb_pre=Decimal("0.500"), ctn_measured=False,
-                    ctn_uln=None, ctn_pre=None, ctn_peak=None)
+    data = _markers(
+        ckmb_peak=Decimal(peak), ckmb_uln=Decimal("1.000"), ckmb_pre=Decimal("0.500"), ctn_measured=False, ctn_uln=None, ctn_pre=None, ctn_peak=None
+    )
     compute_perioperative(data, baseline)
     assert (data.ckmb_uln_multiple, data.mi_threshold_uln, data.ckmb_mi, data.periprocedural_mi) == (shown, Decimal(5), mi, mi)
 
 
-@pytest.mark.parametrize(("ctn_peak", "ckmb_peak", "ctn_mi", "ckmb_mi"), [
-    ("0.150", "12.000", True, False),   # troponin 10.7x, CK-MB 2.4x
-    ("0.050", "26.000", False, True),   # troponin 3.6x, CK-MB 5.2x
-    ("0.050", "12.000", False, False),
-])
+@pytest.mark.parametrize(
+    ("ctn_peak", "ckmb_peak", "ctn_mi", "ckmb_mi"),
+    [
+        ("0.150", "12.000", True, False),  # troponin 10.7x, CK-MB 2.4x
+        ("0.050", "26.000", False, True),  # troponin 3.6x, CK-MB 5.2x
+        ("0.050", "12.000", False, False),
+    ],
+)
 def test_either_marker_above_5_times_uln_is_a_periprocedural_mi(baseline, ctn_peak, ckmb_peak, ctn_mi, ckmb_mi):
     data = _markers(ctn_peak=Decimal(ctn_peak), ckmb_peak=Decimal(ckmb_peak))
     compute_perioperative(data, baseline)
     assert (data.ctn_mi, data.ckmb_mi, data.periprocedural_mi) == (ctn_mi, ckmb_mi, ctn_mi or ckmb_mi)
 
 
-@pytest.mark.parametrize(("pre", "peak", "mi"), [
-    ("0.020", "0.080", True),    # pre-PCI at the ULN (not elevated): 8x ULN is enough
-    ("0.060", "0.080", True),    # elevated pre-PCI 0.060: 0.080 is a 33 % rise
-    ("0.070", "0.084", False),   # elevated: exactly 20 % is not "more than 20 %"
-    ("0.075", "0.080", False),   # elevated: a 7 % rise is an MI under way, not a periprocedural one
-])
+@pytest.mark.parametrize(
+    ("pre", "peak", "mi"),
+    [
+        ("0.020", "0.080", True),  # pre-PCI at the ULN (not elevated): 8x ULN is enough
+        ("0.060", "0.080", True),  # elevated pre-PCI 0.060: 0.080 is a 33 % rise
+        ("0.070", "0.084", False),  # elevated: exactly 20 % is not "more than 20 %"
+        ("0.075", "0.080", False),  # elevated: a 7 % rise is an MI under way, not a periprocedural one
+    ],
+)
 def test_an_elevated_pre_pci_value_needs_a_rise_of_more_than_the_protocol_percent(baseline, pre, peak, mi):
-    data = _markers(ctn_uln=Decimal("0.010"), ctn_pre=Decimal(pre), ctn_peak=Decimal(peak), ckmb_measured=False,
-                    ckmb_uln=None, ckmb_pre=None, ckmb_peak=None)
+    data = _markers(ctn_uln=Decimal("0.010"), ctn_pre=Decimal(pre), ctn_peak=Decimal(peak), ckmb_measured=False, ckmb_uln=None, ckmb_pre=None, ckmb_peak=None)
     compute_perioperative(data, baseline)
     assert (data.mi_rise_percent, data.ctn_mi, data.periprocedural_mi) == (Decimal(20), mi, mi)
 
@@ -242,6 +284,7 @@ def test_no_marker_means_no_mi_verdict(baseline):
 
 
 # -- qfr ------------------------------------------------------------------------------------
+
 
 def test_angiography_must_lie_within_the_study(posted, context):
     form, valid = posted(QfrForm, {**EXAMPLES["qfr"], "angiography_date": "2025-12-31"}, context("precise-cal", "m12"))

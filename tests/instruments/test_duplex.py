@@ -1,4 +1,5 @@
 """Duplex form rules at form level, and the PSV ratio and patency judgement from a data row."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -64,9 +65,7 @@ def test_an_exam_outside_the_visit_window_must_be_confirmed(posted, context):
     values = {**EXAMPLES["duplex"], "exam_date": "2026-02-10"}  # m1 window: days 23-37 = 2026-01-24 to 2026-02-07
     form, valid = posted(DuplexForm, values, context("defier", "m1"))
     assert not valid
-    assert [w.message for w in form.pending_warnings] == [
-        "Duplex date: 2026-02-10 is outside the 1 month window (2026-01-24 to 2026-02-07): confirm the date."
-    ]
+    assert [w.message for w in form.pending_warnings] == ["Duplex date: 2026-02-10 is outside the 1 month window (2026-01-24 to 2026-02-07): confirm the date."]
     form, valid = posted(DuplexForm, {**values, "confirm": "exam_date_outside_window"}, context("defier", "m1"))
     assert valid, form.errors
 

@@ -1,4 +1,5 @@
 """DEFIANCE DVT forms: presentation and treatment at baseline, anticoagulation status at each visit."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -13,9 +14,15 @@ from forms.dvt import AnticoagulationForm, ProcedureDvtForm
 #: Valid complete entries, as posted by a browser (used by the generic instrument tests).
 EXAMPLES = {
     "procedure_dvt": {
-        "affected_leg": "left", "thrombus_common_iliac": "y", "thrombus_external_iliac": "y", "thrombus_common_femoral": "y",
-        "symptom_onset_date": "2025-12-20", "anticoagulant": "lmwh", "anticoagulant_start_date": "2025-12-22",
-        "thrombectomy_performed": "True", "thrombectomy_date": "2026-01-01",
+        "affected_leg": "left",
+        "thrombus_common_iliac": "y",
+        "thrombus_external_iliac": "y",
+        "thrombus_common_femoral": "y",
+        "symptom_onset_date": "2025-12-20",
+        "anticoagulant": "lmwh",
+        "anticoagulant_start_date": "2025-12-22",
+        "thrombectomy_performed": "True",
+        "thrombectomy_date": "2026-01-01",
     },
     "anticoagulation": {"anticoagulated": "True", "agent": "rivaroxaban"},
 }
@@ -41,6 +48,7 @@ def test_each_example_is_valid_and_needs_no_confirmation(posted, baseline):
 
 # -- procedure_dvt ----------------------------------------------------------------------------
 
+
 def test_a_dvt_without_common_femoral_or_iliac_involvement_is_refused(posted, baseline):
     segments = {"thrombus_common_iliac", "thrombus_external_iliac", "thrombus_common_femoral"}
     values = {k: v for k, v in EXAMPLES["procedure_dvt"].items() if k not in segments}
@@ -54,11 +62,14 @@ def test_a_dvt_without_common_femoral_or_iliac_involvement_is_refused(posted, ba
     assert valid
 
 
-@pytest.mark.parametrize(("onset", "error", "warned"), [
-    ("2025-10-09", None, False),  # 84 days before day 0
-    ("2025-10-08", None, True),  # 85 days: a true onset date, kept, but it contradicts inclusion (symptom onset <= 84 days)
-    ("2026-01-02", "Symptom onset date: must not be after day 0 (2026-01-01).", False),
-])
+@pytest.mark.parametrize(
+    ("onset", "error", "warned"),
+    [
+        ("2025-10-09", None, False),  # 84 days before day 0
+        ("2025-10-08", None, True),  # 85 days: a true onset date, kept, but it contradicts inclusion (symptom onset <= 84 days)
+        ("2026-01-02", "Symptom onset date: must not be after day 0 (2026-01-01).", False),
+    ],
+)
 def test_symptom_onset_beyond_12_weeks_before_day_0_is_a_warning_to_confirm_not_a_refusal(posted, baseline, onset, error, warned):
     values = {**EXAMPLES["procedure_dvt"], "symptom_onset_date": onset, "anticoagulant_start_date": "2026-01-01"}
     form, valid = posted(ProcedureDvtForm, values, baseline)
@@ -68,7 +79,8 @@ def test_symptom_onset_beyond_12_weeks_before_day_0_is_a_warning_to_confirm_not_
         assert not valid
         assert form.pending_warnings[0].field == "symptom_onset_date"
         assert form.pending_warnings[0].message.startswith(
-            "Days from symptom onset to day 0 85 does not meet inclusion criterion \u201cSymptom onset within 12 weeks of enrollment in the study\u201d")
+            "Days from symptom onset to day 0 85 does not meet inclusion criterion \u201cSymptom onset within 12 weeks of enrollment in the study\u201d"
+        )
         _, confirmed = posted(ProcedureDvtForm, {**values, "confirm": "eligibility_symptom_onset"}, baseline)
         assert confirmed
         _, draft = posted(ProcedureDvtForm, values, baseline, complete=False)
@@ -77,8 +89,10 @@ def test_symptom_onset_beyond_12_weeks_before_day_0_is_a_warning_to_confirm_not_
 
 def test_the_onset_warning_follows_the_protocol_rule(posted, baseline):
     protocol = baseline.protocol
-    inclusion = [c.model_copy(update={"rule": c.rule.model_copy(update={"op": "<", "value": Decimal(90)})}) if c.code == "symptom_onset" else c
-                 for c in protocol.eligibility.inclusion]
+    inclusion = [
+        c.model_copy(update={"rule": c.rule.model_copy(update={"op": "<", "value": Decimal(90)})}) if c.code == "symptom_onset" else c
+        for c in protocol.eligibility.inclusion
+    ]
     wider = replace(baseline, protocol=protocol.model_copy(update={"eligibility": protocol.eligibility.model_copy(update={"inclusion": inclusion})}))
     values = {**EXAMPLES["procedure_dvt"], "symptom_onset_date": "2025-10-04", "anticoagulant_start_date": "2026-01-01"}  # 89 days
     assert posted(ProcedureDvtForm, values, wider)[1]
@@ -133,6 +147,7 @@ def test_compute_counts_days_from_onset_to_day_0(baseline):
 
 
 # -- anticoagulation ------------------------------------------------------------------------
+
 
 def test_agent_goes_with_anticoagulation(posted, baseline):
     form, valid = posted(AnticoagulationForm, {"anticoagulated": "True"}, baseline)

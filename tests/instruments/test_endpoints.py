@@ -1,4 +1,5 @@
 """Endpoint events: each type's details are required for it and refused for the others; lines for lists."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -11,8 +12,11 @@ from forms.endpoints import TYPE_FIELDS, EndpointEventForm
 #: A valid complete entry, as posted by a browser (used by the generic instrument tests).
 EXAMPLES = {
     "endpoint_events": {
-        "event_type": "amputation", "event_date": "2026-01-01",
-        "amputation_level": "major", "amputation_side": "left", "amputation_planned": "False",
+        "event_type": "amputation",
+        "event_date": "2026-01-01",
+        "amputation_level": "major",
+        "amputation_side": "left",
+        "amputation_planned": "False",
     },
 }
 
@@ -103,23 +107,36 @@ def test_an_unknown_heidelberg_class_is_refused(posted, context):
     assert form.ich_class.errors[0].startswith("Heidelberg class: choose one of 1a HI1")
 
 
-@pytest.mark.parametrize(("values", "line"), [
-    ({"event_type": "amputation", "amputation_level": "major", "amputation_side": "left", "amputation_planned": False},
-     "Major amputation, left, unplanned, 2026-05-03"),
-    ({"event_type": "amputation", "amputation_level": "minor", "amputation_side": "right", "amputation_planned": True},
-     "Minor amputation, right, planned before the index procedure, 2026-05-03"),
-    ({"event_type": "revascularization", "revasc_vessel": "target_lesion", "revasc_clinically_driven": True, "revasc_method": "endovascular"},
-     "Target lesion revascularization, clinically driven, endovascular, 2026-05-03"),
-    ({"event_type": "myocardial_infarction", "mi_type": "spontaneous", "mi_target_vessel": False},
-     "Spontaneous myocardial infarction, not target vessel, 2026-05-03"),
-    ({"event_type": "stroke", "stroke_type": "haemorrhagic", "stroke_disabling": True}, "Haemorrhagic stroke, disabling, 2026-05-03"),
-    ({"event_type": "intracranial_haemorrhage", "ich_class": "1c", "ich_symptomatic": False},
-     "Intracranial haemorrhage, Heidelberg 1c, asymptomatic, 2026-05-03"),
-    ({"event_type": "stent_fracture", "fracture_type": "IV"}, "Stent fracture type IV, 2026-05-03"),
-    ({"event_type": "device_thrombosis", "thrombosis_certainty": "definite"}, "Device thrombosis (definite), 2026-05-03"),
-    ({"event_type": "death", "death_cardiovascular": "yes"}, "Death, cardiovascular, 2026-05-03"),
-    ({"event_type": "amputation"}, "Amputation, 2026-05-03"),
-])
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        (
+            {"event_type": "amputation", "amputation_level": "major", "amputation_side": "left", "amputation_planned": False},
+            "Major amputation, left, unplanned, 2026-05-03",
+        ),
+        (
+            {"event_type": "amputation", "amputation_level": "minor", "amputation_side": "right", "amputation_planned": True},
+            "Minor amputation, right, planned before the index procedure, 2026-05-03",
+        ),
+        (
+            {"event_type": "revascularization", "revasc_vessel": "target_lesion", "revasc_clinically_driven": True, "revasc_method": "endovascular"},
+            "Target lesion revascularization, clinically driven, endovascular, 2026-05-03",
+        ),
+        (
+            {"event_type": "myocardial_infarction", "mi_type": "spontaneous", "mi_target_vessel": False},
+            "Spontaneous myocardial infarction, not target vessel, 2026-05-03",
+        ),
+        ({"event_type": "stroke", "stroke_type": "haemorrhagic", "stroke_disabling": True}, "Haemorrhagic stroke, disabling, 2026-05-03"),
+        (
+            {"event_type": "intracranial_haemorrhage", "ich_class": "1c", "ich_symptomatic": False},
+            "Intracranial haemorrhage, Heidelberg 1c, asymptomatic, 2026-05-03",
+        ),
+        ({"event_type": "stent_fracture", "fracture_type": "IV"}, "Stent fracture type IV, 2026-05-03"),
+        ({"event_type": "device_thrombosis", "thrombosis_certainty": "definite"}, "Device thrombosis (definite), 2026-05-03"),
+        ({"event_type": "death", "death_cardiovascular": "yes"}, "Death, cardiovascular, 2026-05-03"),
+        ({"event_type": "amputation"}, "Amputation, 2026-05-03"),
+    ],
+)
 def test_describe_gives_type_and_key_details(values, line):
     assert describe(EndpointEventData(event_date=date(2026, 5, 3), **values)) == line
 
@@ -131,5 +148,7 @@ def test_describe_an_empty_draft():
 def test_results_list_the_types_details():
     data = EndpointEventData(event_type="death", event_date=date(2026, 5, 3), death_cardiovascular="no", death_cause="Pneumonia")
     assert results(data) == [
-        ("Event", "Death, non-cardiovascular, 2026-05-03"), ("Cardiovascular death", "No"), ("Cause of death", "Pneumonia"),
+        ("Event", "Death, non-cardiovascular, 2026-05-03"),
+        ("Cardiovascular death", "No"),
+        ("Cause of death", "Pneumonia"),
     ]

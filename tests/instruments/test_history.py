@@ -1,4 +1,5 @@
 """Medical history form rules at form level."""
+
 from __future__ import annotations
 
 from forms.history import MedicalHistoryForm
@@ -6,9 +7,15 @@ from forms.history import MedicalHistoryForm
 #: A valid complete entry, as posted by a browser (first listed at DEFIER baseline).
 EXAMPLES = {
     "medical_history": {
-        "diabetes": "True", "diabetes_treatment": "oral", "hypertension": "True", "hyperlipidaemia": "False",
-        "smoking": "former", "chronic_kidney_disease": "False", "coronary_artery_disease": "True",
-        "prior_stroke": "False", "prior_amputation_target_limb": "False",
+        "diabetes": "True",
+        "diabetes_treatment": "oral",
+        "hypertension": "True",
+        "hyperlipidaemia": "False",
+        "smoking": "former",
+        "chronic_kidney_disease": "False",
+        "coronary_artery_disease": "True",
+        "prior_stroke": "False",
+        "prior_amputation_target_limb": "False",
     },
 }
 HISTORY = EXAMPLES["medical_history"]

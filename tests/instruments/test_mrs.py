@@ -1,4 +1,5 @@
 """mRS form: pre-stroke at day 0 (no outcome questions), outcome with method and blinding later; independence."""
+
 from __future__ import annotations
 
 import pytest

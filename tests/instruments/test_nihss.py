@@ -1,4 +1,5 @@
 """NIHSS form (items, untestable ticks, explanation, warnings) and total; ASPECTS / pc-ASPECTS form and results."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,9 +12,21 @@ from forms.nihss import AspectsForm, NihssForm
 #: visit listing both is ANGEL-ICAS baseline, whose inclusion needs NIHSS >= 6 and (pc-)ASPECTS >= 6.
 EXAMPLES = {
     "nihss": {
-        "item_1a": "0", "item_1b": "1", "item_1c": "0", "item_2": "1", "item_3": "0", "item_4": "2",
-        "item_5a": "0", "item_5b": "3", "item_6a": "0", "item_6b": "2", "item_7": "0", "item_8": "1",
-        "item_9": "1", "item_10": "1", "item_11": "0",
+        "item_1a": "0",
+        "item_1b": "1",
+        "item_1c": "0",
+        "item_2": "1",
+        "item_3": "0",
+        "item_4": "2",
+        "item_5a": "0",
+        "item_5b": "3",
+        "item_6a": "0",
+        "item_6b": "2",
+        "item_7": "0",
+        "item_8": "1",
+        "item_9": "1",
+        "item_10": "1",
+        "item_11": "0",
     },
     "aspects": {"circulation": "anterior", "score": "8"},
 }
@@ -162,8 +175,13 @@ def test_aspects_results_say_which_score_it_is(circulation, name):
 
 
 def test_an_item_given_a_missing_code_over_a_score_saves_as_draft_and_complete_without_the_score(posted, context):
-    values = {**EXAMPLES["nihss"], "item_5b_untestable": "y", "item_5b__missing": "not_done", "item_5b__reason": "patient agitated",
-              "untestable_explanation": "right arm in a cast"}
+    values = {
+        **EXAMPLES["nihss"],
+        "item_5b_untestable": "y",
+        "item_5b__missing": "not_done",
+        "item_5b__reason": "patient agitated",
+        "untestable_explanation": "right arm in a cast",
+    }
     for complete in (False, True):
         form, valid = posted(NihssForm, values, baseline(context), complete=complete)
         assert valid, form.errors

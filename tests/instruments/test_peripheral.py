@@ -1,11 +1,17 @@
 """Peripheral target lesion, procedure and stent fracture forms at form level; territory and PARC success from data rows."""
+
 from __future__ import annotations
 
 import pytest
 
 from ecrf import scales
 from ecrf.instruments.peripheral import (
-    LesionPeripheralData, ProcedurePeripheralData, compute_lesion, compute_procedure, lesion_results, procedure_results,
+    LesionPeripheralData,
+    ProcedurePeripheralData,
+    compute_lesion,
+    compute_procedure,
+    lesion_results,
+    procedure_results,
 )
 from forms.peripheral import LesionPeripheralForm, ProcedurePeripheralForm, StentFractureForm
 
@@ -13,12 +19,23 @@ from forms.peripheral import LesionPeripheralForm, ProcedurePeripheralForm, Sten
 #: fracture at DEFIER m12, DES cohort, day 365 = 2027-01-01).
 EXAMPLES = {
     "lesion_peripheral": {
-        "side": "left", "segment": "sfa_mid", "lesion_length_mm": "120", "occluded": "False", "stenosis_pct": "80",
-        "calcification": "moderate", "in_stent_restenosis": "True", "reference_diameter_mm": "5.5",
+        "side": "left",
+        "segment": "sfa_mid",
+        "lesion_length_mm": "120",
+        "occluded": "False",
+        "stenosis_pct": "80",
+        "calcification": "moderate",
+        "in_stent_restenosis": "True",
+        "reference_diameter_mm": "5.5",
     },
     "procedure_peripheral": {
-        "procedure_date": "2026-01-01", "device_predilatation": "y", "device_dcb": "y", "provisional_stent": "False",
-        "residual_stenosis_pct": "20", "flow_limiting_dissection": "False", "technical_success": "True",
+        "procedure_date": "2026-01-01",
+        "device_predilatation": "y",
+        "device_dcb": "y",
+        "provisional_stent": "False",
+        "residual_stenosis_pct": "20",
+        "flow_limiting_dissection": "False",
+        "technical_success": "True",
     },
     "stent_fracture": {"xray_date": "2027-01-01", "fracture": "True", "fracture_type": "II"},
 }
@@ -32,17 +49,21 @@ def baseline(context):
     return context("defier", "baseline")
 
 
-@pytest.mark.parametrize(("form_class", "values", "visit", "arm"), [
-    (LesionPeripheralForm, LESION, "baseline", None),
-    (ProcedurePeripheralForm, PROCEDURE, "baseline", None),
-    (StentFractureForm, FRACTURE, "m12", "des"),
-])
+@pytest.mark.parametrize(
+    ("form_class", "values", "visit", "arm"),
+    [
+        (LesionPeripheralForm, LESION, "baseline", None),
+        (ProcedurePeripheralForm, PROCEDURE, "baseline", None),
+        (StentFractureForm, FRACTURE, "m12", "des"),
+    ],
+)
 def test_each_example_is_valid(posted, context, form_class, values, visit, arm):
     form, valid = posted(form_class, values, context("defier", visit, arm_code=arm))
     assert valid, form.errors
 
 
 # -- target lesion ------------------------------------------------------------------------------------
+
 
 def test_an_occlusion_must_be_entered_as_100_percent(posted, baseline):
     form, valid = posted(LesionPeripheralForm, {**LESION, "occluded": "True"}, baseline)
@@ -68,11 +89,14 @@ def test_lesion_length_is_limited_to_a_physiological_range_not_the_eligibility_l
     assert form.lesion_length_mm.errors == ["Lesion length (mm): enter a whole number from 1 to 500 mm."]
 
 
-@pytest.mark.parametrize(("change", "codes"), [
-    ({"lesion_length_mm": "301"}, ["eligibility_lesion_length", "eligibility_lesion_over_30cm"]),
-    ({"stenosis_pct": "49"}, ["eligibility_isr_stenosis", "eligibility_stenosis_below_50"]),
-    ({"lesion_length_mm": "300", "stenosis_pct": "50"}, []),
-])
+@pytest.mark.parametrize(
+    ("change", "codes"),
+    [
+        ({"lesion_length_mm": "301"}, ["eligibility_lesion_length", "eligibility_lesion_over_30cm"]),
+        ({"stenosis_pct": "49"}, ["eligibility_isr_stenosis", "eligibility_stenosis_below_50"]),
+        ({"lesion_length_mm": "300", "stenosis_pct": "50"}, []),
+    ],
+)
 def test_a_defier_baseline_lesion_contradicting_eligibility_asks_for_confirmation(posted, baseline, context, change, codes):
     form, valid = posted(LesionPeripheralForm, {**LESION, **change}, baseline)
     assert [w.code for w in form.pending_warnings] == codes and valid is not codes
@@ -89,10 +113,16 @@ def test_an_unknown_segment_is_refused(posted, baseline):
     assert form.segment.errors[0].startswith("Target segment: choose one of SFA, proximal third, ")
 
 
-@pytest.mark.parametrize(("segment", "expected"), [
-    ("sfa_proximal", "femoropopliteal"), ("popliteal_p3", "femoropopliteal"),
-    ("tibioperoneal_trunk", "below_knee"), ("peroneal", "below_knee"), (None, None),
-])
+@pytest.mark.parametrize(
+    ("segment", "expected"),
+    [
+        ("sfa_proximal", "femoropopliteal"),
+        ("popliteal_p3", "femoropopliteal"),
+        ("tibioperoneal_trunk", "below_knee"),
+        ("peroneal", "below_knee"),
+        (None, None),
+    ],
+)
 def test_territory_ends_femoropopliteal_at_p3(context, segment, expected):
     data = LesionPeripheralData(segment=segment)
     compute_lesion(data, context("leg-deb", "baseline"))
@@ -106,6 +136,7 @@ def test_the_lesion_shows_its_territory(context):
 
 
 # -- procedure ---------------------------------------------------------------------------------------------
+
 
 def test_at_least_one_device_must_be_ticked(posted, baseline):
     values = {k: v for k, v in PROCEDURE.items() if not k.startswith("device_")}
@@ -147,9 +178,7 @@ def test_another_reason_must_be_specified(posted, baseline):
 def test_a_provisional_stent_must_be_ticked_among_the_devices(posted, baseline):
     form, valid = posted(ProcedurePeripheralForm, {**BAILOUT, "device_bms": ""}, baseline)
     assert not valid
-    assert form.provisional_stent.errors == [
-        "Provisional stent placed: also tick the stent used (drug-eluting or bare-metal) under Devices used."
-    ]
+    assert form.provisional_stent.errors == ["Provisional stent placed: also tick the stent used (drug-eluting or bare-metal) under Devices used."]
 
 
 def test_the_procedure_date_must_lie_in_the_study(posted, baseline):
@@ -171,8 +200,7 @@ def test_a_technical_success_that_differs_from_parc_must_be_confirmed(posted, ba
     form, valid = posted(ProcedurePeripheralForm, values, baseline)
     assert not valid
     assert [w.message for w in form.pending_warnings] == [
-        "Technical success is Yes, but by PARC (residual stenosis at most 30 % after a stent, no flow-limiting dissection) "
-        "it is No: confirm the judgement."
+        "Technical success is Yes, but by PARC (residual stenosis at most 30 % after a stent, no flow-limiting dissection) it is No: confirm the judgement."
     ]
     form, valid = posted(ProcedurePeripheralForm, {**values, "confirm": "technical_success_differs"}, baseline)
     assert valid, form.errors
@@ -183,14 +211,17 @@ def test_technical_success_agreeing_with_parc_needs_no_confirmation(posted, base
     assert valid, form.errors
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ({"residual_stenosis_pct": 50, "flow_limiting_dissection": False}, True),
-    ({"residual_stenosis_pct": 51, "flow_limiting_dissection": False}, False),
-    ({"residual_stenosis_pct": 30, "flow_limiting_dissection": False, "device_bms": True}, True),
-    ({"residual_stenosis_pct": 31, "flow_limiting_dissection": False, "device_des": True}, False),
-    ({"residual_stenosis_pct": 0, "flow_limiting_dissection": True}, False),
-    ({"residual_stenosis_pct": None, "flow_limiting_dissection": False}, None),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"residual_stenosis_pct": 50, "flow_limiting_dissection": False}, True),
+        ({"residual_stenosis_pct": 51, "flow_limiting_dissection": False}, False),
+        ({"residual_stenosis_pct": 30, "flow_limiting_dissection": False, "device_bms": True}, True),
+        ({"residual_stenosis_pct": 31, "flow_limiting_dissection": False, "device_des": True}, False),
+        ({"residual_stenosis_pct": 0, "flow_limiting_dissection": True}, False),
+        ({"residual_stenosis_pct": None, "flow_limiting_dissection": False}, None),
+    ],
+)
 def test_compute_judges_technical_success_by_parc(context, values, expected):
     data = ProcedurePeripheralData(**values)
     compute_procedure(data, context("defier", "baseline"))
@@ -203,9 +234,16 @@ def test_the_procedure_shows_both_judgements(context):
     assert procedure_results(data) == [("Technical success (PARC)", "yes"), ("Technical success (investigator)", "yes")]
 
 
-@pytest.mark.parametrize(("residual", "stented", "dissection", "expected"), [
-    (50, False, False, True), (51, False, False, False), (30, True, False, True), (31, True, False, False), (0, True, True, False),
-])
+@pytest.mark.parametrize(
+    ("residual", "stented", "dissection", "expected"),
+    [
+        (50, False, False, True),
+        (51, False, False, False),
+        (30, True, False, True),
+        (31, True, False, False),
+        (0, True, True, False),
+    ],
+)
 def test_parc_technical_success_band_edges(residual, stented, dissection, expected):
     assert scales.parc_technical_success(residual, stented, dissection) is expected
 
@@ -218,6 +256,7 @@ def test_parc_technical_success_rejects_impossible_values():
 
 
 # -- stent fracture -----------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def m12(context):

@@ -1,4 +1,5 @@
 """Rutherford form rules, the day-0 eligibility warnings, the shared graded radio, and the CLTI computation."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,10 +44,16 @@ def test_at_day_0_a_category_the_protocol_excludes_must_be_confirmed(posted, con
     form, valid = posted(RutherfordForm, {"limb": "left", "category": "6"}, context("defier", "baseline"))
     assert not valid
     assert [(w.code, w.message) for w in form.pending_warnings] == [
-        ("eligibility_rutherford", "Rutherford category 6 does not meet inclusion criterion “(3) Rutherford Clinical Category 2-5.”: "
-                                   "confirm the value, and tell the monitor if the subject was not eligible."),
-        ("eligibility_rutherford_0_or_6", "Rutherford category 6 meets exclusion criterion “(2) Rutherford Category 0 or 6.”: "
-                                          "confirm the value, and tell the monitor if the subject was not eligible."),
+        (
+            "eligibility_rutherford",
+            "Rutherford category 6 does not meet inclusion criterion “(3) Rutherford Clinical Category 2-5.”: "
+            "confirm the value, and tell the monitor if the subject was not eligible.",
+        ),
+        (
+            "eligibility_rutherford_0_or_6",
+            "Rutherford category 6 meets exclusion criterion “(2) Rutherford Category 0 or 6.”: "
+            "confirm the value, and tell the monitor if the subject was not eligible.",
+        ),
     ]
     confirmed = {"limb": "left", "category": "6", "confirm": ["eligibility_rutherford", "eligibility_rutherford_0_or_6"]}
     assert posted(RutherfordForm, confirmed, context("defier", "baseline"))[1]

@@ -1,4 +1,5 @@
 """Form warnings about a visit's window use the visit's stored window, not the protocol's."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -21,6 +22,4 @@ def test_the_window_warning_follows_the_stored_visit_window_even_when_the_protoc
     assert valid, form.errors
     form, valid = posted(DuplexForm, {**DUPLEX, "exam_date": "2026-01-25"}, context)  # inside the protocol's window
     assert not valid
-    assert [w.message for w in form.pending_warnings] == [
-        "Duplex date: 2026-01-25 is outside the 1 month window (2026-02-01 to 2026-02-14): confirm the date."
-    ]
+    assert [w.message for w in form.pending_warnings] == ["Duplex date: 2026-01-25 is outside the 1 month window (2026-02-01 to 2026-02-14): confirm the date."]

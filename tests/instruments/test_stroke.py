@@ -1,4 +1,5 @@
 """ANGEL-ICAS stroke forms: thrombectomy with rescue treatment, 48-hour safety imaging and sICH."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -11,8 +12,11 @@ from forms.stroke import ImagingIchForm, ProcedureStrokeForm, heidelberg_symptom
 #: Valid complete entries, as posted by a browser (used by the generic instrument tests).
 EXAMPLES = {
     "procedure_stroke": {
-        "last_known_well": "2026-01-01T02:30", "occlusion_site": "mca_m1", "residual_stenosis_pct": "70",
-        "rescue_treatment": "stent", "reperfusion_etici": "2b",
+        "last_known_well": "2026-01-01T02:30",
+        "occlusion_site": "mca_m1",
+        "residual_stenosis_pct": "70",
+        "rescue_treatment": "stent",
+        "reperfusion_etici": "2b",
     },
     "imaging_ich": {"imaging_datetime": "2026-01-02T09:00", "modality": "ct", "ich_present": "False"},
 }
@@ -42,6 +46,7 @@ def test_each_example_is_valid_and_needs_no_confirmation(posted, baseline, h48):
 
 # -- procedure_stroke ----------------------------------------------------------------------
 
+
 def test_last_known_well_cannot_be_after_randomization(posted, baseline):
     form, valid = posted(ProcedureStrokeForm, {**EXAMPLES["procedure_stroke"], "last_known_well": "2026-01-01T06:01"}, baseline)
     assert not valid
@@ -58,11 +63,13 @@ def test_randomization_more_than_24_hours_after_last_known_well_must_be_confirme
     values = {**EXAMPLES["procedure_stroke"], "last_known_well": "2025-12-31T05:00"}
     form, valid = posted(ProcedureStrokeForm, values, baseline)
     assert not valid and not form.last_known_well.errors
-    assert [(w.code, w.message) for w in form.pending_warnings] == [(
-        "last_known_well_hours",
-        "Randomization was 25.0 hours after last known well, more than the 24 hours the protocol allows: "
-        "confirm both times, and tell the monitor if the subject was not eligible.",
-    )]
+    assert [(w.code, w.message) for w in form.pending_warnings] == [
+        (
+            "last_known_well_hours",
+            "Randomization was 25.0 hours after last known well, more than the 24 hours the protocol allows: "
+            "confirm both times, and tell the monitor if the subject was not eligible.",
+        )
+    ]
     _, confirmed = posted(ProcedureStrokeForm, {**values, "confirm": "last_known_well_hours"}, baseline)
     assert confirmed
 
@@ -107,6 +114,7 @@ def test_reperfusion_grade_takes_etici_codes_only(posted, baseline):
 
 
 # -- imaging_ich ------------------------------------------------------------------------------
+
 
 def test_a_haemorrhage_needs_class_symptoms_and_nihss_increase(posted, h48):
     form, valid = posted(ImagingIchForm, {**EXAMPLES["imaging_ich"], "ich_present": "True"}, h48)
@@ -189,6 +197,7 @@ def test_the_imaging_form_is_a_list_of_scans_each_described_in_a_line():
     from ecrf.crfs.registry import instrument
 
     assert instrument("imaging_ich").repeating
-    data = ImagingIchData(imaging_datetime=datetime(2026, 1, 2, 1, 0, tzinfo=UTC), modality="ct", ich_present=True,
-                          heidelberg_class="2", symptomatic=True, nihss_increase=5)
+    data = ImagingIchData(
+        imaging_datetime=datetime(2026, 1, 2, 1, 0, tzinfo=UTC), modality="ct", ich_present=True, heidelberg_class="2", symptomatic=True, nihss_increase=5
+    )
     assert instrument("imaging_ich").describe(data) == "CT 2026-01-02 01:00 UTC, haemorrhage, Heidelberg 2, symptomatic"

@@ -1,4 +1,5 @@
 """Villalta form and computation."""
+
 from __future__ import annotations
 
 from ecrf.instruments.villalta import VillaltaData, compute
@@ -37,7 +38,8 @@ def test_a_defiance_baseline_villalta_of_9_or_less_asks_for_confirmation(posted,
     form, valid = posted(VillaltaForm, low, context("defiance", "baseline"))
     assert not valid and [w.code for w in form.pending_warnings] == ["eligibility_villalta"]
     assert form.pending_warnings[0].message.startswith(
-        "Villalta total 9 does not meet inclusion criterion \u201cSignificant symptoms, as defined by a Villalta score > 9\u201d")
+        "Villalta total 9 does not meet inclusion criterion \u201cSignificant symptoms, as defined by a Villalta score > 9\u201d"
+    )
     assert posted(VillaltaForm, {**low, "confirm": "eligibility_villalta"}, context("defiance", "baseline"))[1]
     assert posted(VillaltaForm, {**low, "cramps": "0"}, context("defiance", "baseline"), complete=False)[1]  # a draft needs no confirmation
     assert posted(VillaltaForm, low, context("defiance", "d30"))[1]  # after baseline a low score is the hoped-for result
