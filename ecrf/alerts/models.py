@@ -10,11 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ecrf.auth.models import Role
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 from ecrf.studies.models import Site, Study
 
 
-class Alert(db.Model):
+class Alert(Model):
     """Something a role must act on, e.g. an exhausted randomization list."""
 
     __tablename__ = "alerts"

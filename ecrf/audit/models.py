@@ -9,10 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """One audited fact. Plain ids, no foreign keys: the trail outlives and never blocks what it describes."""
 
     __tablename__ = "audit_events"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 
 
 @cache
@@ -45,7 +45,7 @@ class Role(StrEnum):
         return self.value.replace("_", " ")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person who logs in. Never a subject: subjects have no account and no name here."""
 
     __tablename__ = "users"
@@ -85,7 +85,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.email}>"
 
 
-class Membership(db.Model):
+class Membership(Model):
     """A role held by a user in one study at one site."""
 
     __tablename__ = "memberships"
@@ -104,7 +104,7 @@ class Membership(db.Model):
     site: Mapped[Site] = relationship()  # noqa: F821
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """A logged-in browser session as the server knows it. The cookie holds a random token; ending the row
     here (log-out, password change, idle, lock) ends the session wherever a copy of that cookie is."""
 
@@ -120,7 +120,7 @@ class UserSession(db.Model):
     end_reason: Mapped[str | None] = mapped_column(String(40))
 
 
-class PasswordReset(db.Model):
+class PasswordReset(Model):
     """An emailed link to choose a new password: single use, expiring."""
 
     __tablename__ = "password_resets"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
@@ -46,7 +46,7 @@ class MissingCode(StrEnum):
         return self.value.replace("_", " ")
 
 
-class CrfEntry(db.Model):
+class CrfEntry(Model):
     """One filled-in instrument for one visit (several per visit for repeating instruments such as AEs)."""
 
     __tablename__ = "crf_entries"
@@ -158,7 +158,7 @@ class CrfEntry(db.Model):
             signature.voided_at, signature.void_reason = at, f"data changed: {reason}"
 
 
-class CrfData(db.Model):
+class CrfData(Model):
     """Base of the typed data tables: one row per entry, keyed by the entry's id."""
 
     __abstract__ = True
@@ -171,6 +171,10 @@ class CrfData(db.Model):
             setattr(cls, item.name, mapped_column(item.column_type(), nullable=True))
         super().__init_subclass__(**kwargs)
 
+    if TYPE_CHECKING:  # the item columns are made from `__items__`, where mypy cannot see them
+
+        def __getattr__(self, name: str) -> Any: ...
+
     @declared_attr
     def entry_id(cls) -> Mapped[int]:
         return mapped_column(ForeignKey("crf_entries.id"), primary_key=True)
@@ -180,7 +184,7 @@ class CrfData(db.Model):
         return relationship(CrfEntry)
 
 
-class Signature(db.Model):
+class Signature(Model):
     """An investigator's electronic signature of one entry (21 CFR 11.50): printed name, date-time,
     meaning, and a hash binding it to the exact data signed."""
 

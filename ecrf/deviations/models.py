@@ -9,12 +9,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
 
-class ProtocolDeviation(db.Model):
+class ProtocolDeviation(Model):
     """A departure from the protocol, with the site's reason."""
 
     __tablename__ = "protocol_deviations"

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ecrf.clock import now_utc
 from ecrf.db import ShortStrEnum, UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model, db
 
 
-class NightlyRun(db.Model):
+class NightlyRun(Model):
     """The nightly pass of one site for one site-local date: done once."""
 
     __tablename__ = "nightly_runs"
@@ -30,7 +30,7 @@ class OutboxStatus(ShortStrEnum):
     FAILED = "failed"
 
 
-class OutboxEmail(db.Model):
+class OutboxEmail(Model):
     """An email to send; its key makes a second one for the same recipient, kind and day impossible."""
 
     __tablename__ = "outbox_emails"
@@ -54,7 +54,7 @@ class OutboxEmail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class SchedulerLease(db.Model):
+class SchedulerLease(Model):
     """Who may run scheduled jobs now: one holder at a time, until the lease expires."""
 
     __tablename__ = "scheduler_leases"

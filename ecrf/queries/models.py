@@ -11,7 +11,7 @@ from ecrf.auth.models import User
 from ecrf.clock import now_utc
 from ecrf.crfs.models import CrfEntry
 from ecrf.db import ShortStrEnum, UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 
 
 class QueryStatus(ShortStrEnum):
@@ -37,7 +37,7 @@ class QueryStatus(ShortStrEnum):
         )
 
 
-class DataQuery(db.Model):
+class DataQuery(Model):
     """A question about one field of a form."""
 
     __tablename__ = "data_queries"
@@ -57,7 +57,7 @@ class DataQuery(db.Model):
     messages: Mapped[list[QueryMessage]] = relationship(back_populates="query", order_by="QueryMessage.id")
 
 
-class QueryMessage(db.Model):
+class QueryMessage(Model):
     """One step of a query's thread: raised, answered, closed or re-opened, with its text."""
 
     __tablename__ = "query_messages"

@@ -8,11 +8,11 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 from ecrf.studies.models import Arm
 
 
-class RandomizationSlot(db.Model):
+class RandomizationSlot(Model):
     """One position of a stratum's list: its arm, and the subject once allocated."""
 
     __tablename__ = "randomization_slots"

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
 from ecrf.db import ShortStrEnum, UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 from ecrf.subjects.models import Subject
 
 
@@ -27,7 +27,7 @@ class FlagStatus(ShortStrEnum):
         return "danger" if self is FlagStatus.OPEN else "secondary"
 
 
-class Flag(db.Model):
+class Flag(Model):
     """Something that needs attention, about one subject."""
 
     __tablename__ = "flags"

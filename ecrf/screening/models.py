@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
 
@@ -30,7 +30,7 @@ class ScreeningOutcome(StrEnum):
         return self.value.replace("_", " ")
 
 
-class ScreeningRecord(db.Model):
+class ScreeningRecord(Model):
     """One patient screened for one study at one site."""
 
     __tablename__ = "screening_records"

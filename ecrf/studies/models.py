@@ -9,10 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 
 
-class Study(db.Model):
+class Study(Model):
     """A study run by the system; its rules are its loaded protocol version (from the protocol file of the same code)."""
 
     __tablename__ = "studies"
@@ -37,7 +37,7 @@ class Study(db.Model):
         return f"<Study {self.code}>"
 
 
-class ProtocolVersion(db.Model):
+class ProtocolVersion(Model):
     """A study's protocol as it was loaded (`flask ecrf load-protocols`): the validated content and its digest.
 
     Rows are only added, never changed: the study's `protocol_sha256` names the version in force, and the
@@ -62,7 +62,7 @@ class ProtocolVersion(db.Model):
         return f"<ProtocolVersion {self.study_id}:{self.sha256[:12]}>"
 
 
-class Arm(db.Model):
+class Arm(Model):
     """A treatment arm or cohort of a study."""
 
     __tablename__ = "arms"
@@ -77,7 +77,7 @@ class Arm(db.Model):
     study: Mapped[Study] = relationship(back_populates="arms")
 
 
-class VisitDefinition(db.Model):
+class VisitDefinition(Model):
     """A scheduled visit of a study: day `target_day` after the index, window -days_before/+days_after."""
 
     __tablename__ = "visit_definitions"
@@ -96,7 +96,7 @@ class VisitDefinition(db.Model):
     study: Mapped[Study] = relationship(back_populates="visit_definitions")
 
 
-class Site(db.Model):
+class Site(Model):
     """A hospital taking part in one or more studies."""
 
     __tablename__ = "sites"
@@ -116,7 +116,7 @@ class Site(db.Model):
         return f"<Site {self.code}>"
 
 
-class StudySite(db.Model):
+class StudySite(Model):
     """A site's participation in a study."""
 
     __tablename__ = "study_sites"

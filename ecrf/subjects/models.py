@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 from ecrf.studies.models import Arm, Site, Study
 
 
@@ -33,7 +33,7 @@ class SubjectStatus(StrEnum):
         return self in (SubjectStatus.WITHDRAWN, SubjectStatus.LOST_TO_FOLLOW_UP, SubjectStatus.DIED)
 
 
-class Subject(db.Model):
+class Subject(Model):
     """A subject enrolled in one study at one site."""
 
     __tablename__ = "subjects"

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
-from ecrf.extensions import db
+from ecrf.extensions import Model
 
 
-class FormSubmission(db.Model):
+class FormSubmission(Model):
     """One rendered form, posted once: a repeat of the same post (double click, back button, a retry after a
     timeout) finds its key here and is shown the first post's result instead of creating anything again."""
 

@@ -7,13 +7,13 @@ from datetime import date
 from sqlalchemy import ColumnElement, Date, ForeignKey, Index, Text, UniqueConstraint, and_, not_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ecrf.extensions import db
+from ecrf.extensions import Model
 from ecrf.studies.models import VisitDefinition
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.windows import WindowStatus, window_status
 
 
-class Visit(db.Model):
+class Visit(Model):
     """One scheduled visit of one subject, with its window fixed at enrolment."""
 
     __tablename__ = "visits"
