@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date
+from typing import cast
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from werkzeug.local import LocalProxy
 
 from ecrf.extensions import db
 from ecrf.protocols import ProtocolError, ProtocolNotLoaded, file_changes, protocol_files, protocol_for, protocols, versions_in_force
@@ -140,7 +142,7 @@ def scheduler_command(run_once: bool) -> None:
     from ecrf import scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = current_app._get_current_object()
+    app = cast("LocalProxy[Flask]", current_app)._get_current_object()  # flask types the proxy as the app it stands for
     if run_once:
         report = scheduler.run_once(app)
         click.echo(json.dumps(report.as_dict() if report else {"lease": "held by another scheduler"}))

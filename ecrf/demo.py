@@ -121,7 +121,7 @@ def load_demo(seed: int = 20261122) -> DemoReport:
             generate_list(study, protocol_for(study.code), seed=seed, per_stratum=max(quota for (code, _), quota in QUOTAS.items() if code == study.code) + 40)
     for (study_code, site_code), quota in QUOTAS.items():
         study, site = studies[study_code], sites[site_code]
-        existing = db.session.scalar(select(func.count(Subject.id)).where(Subject.study_id == study.id, Subject.site_id == site.id))
+        existing = db.session.scalar(select(func.count(Subject.id)).where(Subject.study_id == study.id, Subject.site_id == site.id)) or 0
         for _ in range(quota - existing):
             _demo_subject(study, site, rng)
             report.subjects += 1
@@ -171,6 +171,7 @@ def _demo_screen_failure(study, site, numbers, answers, day: date, at: datetime,
     numeric = [r for c in protocol.eligibility.inclusion for r in c.rules if r.op in ("<=", ">=", "<", ">")]
     if numeric and rng.random() < 0.7:
         rule = rng.choice(numeric)
+        assert rule.value is not None  # a comparison takes a value (the protocol's schema checks it)
         numbers = {**numbers, rule.field: rule.value + (-10 if rule.op in (">=", ">") else 10)}
     elif answers:
         answers = {**answers, rng.choice([code for code, met in answers.items() if met] or list(answers)): False}

@@ -37,6 +37,7 @@ _app: Flask | None = None
 
 def nightly_job() -> NightlyReport | None:
     """The scheduled job: the nightly pass, if this process holds the lease."""
+    assert _app is not None, "run_once or run_forever sets the app first"
     with _app.app_context():
         if not acquire(LEASE, HOLDER, LEASE_TTL, now_utc()):
             log.info("lease held by another scheduler: nothing to do")
@@ -48,6 +49,7 @@ def nightly_job() -> NightlyReport | None:
 
 def outbox_job() -> tuple[int, int]:
     """The scheduled job every minute: send the outbox's due emails; returns (sent, failed for good)."""
+    assert _app is not None, "run_once or run_forever sets the app first"
     with _app.app_context():
         try:
             sent, failed = send_due(now_utc())

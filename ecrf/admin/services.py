@@ -115,6 +115,7 @@ def add_membership(user: User, study_code: str, site_code: str, role_value: str)
         problems.append(("role", "Role: required; choose one of " + ", ".join(r.label for r in Role) + "."))
     if problems:
         raise InvalidInput(problems)
+    assert study is not None and site is not None and role is not None  # each missing one is a problem above
     runs = db.session.scalar(select(StudySite.id).where(StudySite.study_id == study.id, StudySite.site_id == site.id))
     if runs is None:
         raise InvalidInput.at("site", f"Site: {site.code} does not run {study.short_title}; choose a site that runs it.")

@@ -83,6 +83,7 @@ def add_membership_view(user_id: int):
     if form.validate_on_submit():
         membership = submit(form, lambda: add_membership(user, form.study.data, form.site.data, form.role.data))
         if membership is not FAILED:
+            assert isinstance(membership, Membership)  # add_membership's result: submit without `once` never repeats
             flash(f"{user.email} is now {membership.role.label} in {membership.study.short_title} at {membership.site.code}.", "success")
             return redirect(url_for("admin.user", user_id=user.id))
     return _user_page(user, form)

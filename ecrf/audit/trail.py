@@ -14,10 +14,11 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Any, cast
 
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import Table, event, insert, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.orm import Mapper, Session, scoped_session
 
 from ecrf.audit.models import AuditEvent
 from ecrf.clock import now_utc
@@ -49,6 +50,10 @@ NEVER_DELETED = {
     "protocol_deviations",
     "flags",
 }
+#: A session, or Flask-SQLAlchemy's `db.session` (a scoped session proxying one).
+AnySession = Session | scoped_session[Any]
+#: The audit table, as a Table (the model's `__table__` is typed as any FromClause).
+_AUDIT_TABLE = cast(Table, AuditEvent.__table__)
 _WRITE_TO_AUDIT = re.compile(r"^\s*(UPDATE|DELETE\s+FROM|TRUNCATE(\s+TABLE)?)\s+\"?audit_events\b", re.IGNORECASE)
 
 
@@ -60,18 +65,18 @@ class ClinicalRowDeleted(Exception):
     """An attempt to delete a clinical row (subjects, visits, entries and their data, signatures, queries ...)."""
 
 
-def set_actor(session: Session, user) -> None:
+def set_actor(session: AnySession, user) -> None:
     """The user whose changes the session records from now on (None: the system)."""
     session.info["audit_actor"] = (user.id, user.email) if user is not None else None
 
 
-def set_reason(session: Session, reason: str | None) -> None:
+def set_reason(session: AnySession, reason: str | None) -> None:
     """The reason recorded with the changes of the current transaction (a reason for change, an unlock ...)."""
     session.info["audit_reason"] = reason
 
 
 def record_event(
-    session: Session,
+    session: AnySession,
     action: str,
     *,
     object_type: str,
@@ -85,7 +90,7 @@ def record_event(
 ) -> None:
     """An audit row for something that is not a data change: a login, a failed login, an export ..."""
     actor = (user.id, user.email) if user is not None else session.info.get("audit_actor")
-    session.execute(insert(AuditEvent.__table__), [_row(actor, action, object_type, object_id, subject_id, field, old, new, reason)])
+    session.execute(insert(_AUDIT_TABLE), [_row(actor, action, object_type, object_id, subject_id, field, old, new, reason)])
 
 
 def _row(actor, action, object_type, object_id, subject_id, field, old, new, reason) -> dict:
@@ -173,8 +178,8 @@ def _changes(session: Session) -> list[dict]:
     for obj in session.deleted:
         if obj.__table__.name in NOT_AUDITED:
             continue
-        values = {c.key: getattr(obj, c.key) for c in inspect(obj).mapper.column_attrs if (obj.__table__.name, c.key) not in SECRET_FIELDS}
-        rows.append(_row(actor, "delete", obj.__table__.name, _object_id(obj), _subject_id(session, obj), None, values, None, reason))
+        last = {c.key: getattr(obj, c.key) for c in inspect(obj).mapper.column_attrs if (obj.__table__.name, c.key) not in SECRET_FIELDS}
+        rows.append(_row(actor, "delete", obj.__table__.name, _object_id(obj), _subject_id(session, obj), None, last, None, reason))
     return rows
 
 
@@ -193,7 +198,7 @@ def _is_clinical(table: str) -> bool:
 def _after_flush(session: Session, flush_context) -> None:
     rows = _changes(session)
     if rows:
-        session.connection().execute(insert(AuditEvent.__table__), rows)
+        session.connection().execute(insert(_AUDIT_TABLE), rows)
 
 
 def _end_of_transaction(session: Session, *args) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,10 +18,14 @@ from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
 from ecrf.extensions import Model
 
+if TYPE_CHECKING:  # for mypy only: the relationships below name them as strings, resolved by the registry
+    from ecrf.studies.models import Site, Study
+
 
 @cache
 def _hasher_with(parameters: tuple[tuple[str, int], ...]) -> PasswordHasher:
-    return PasswordHasher(**dict(parameters))
+    options: dict[str, Any] = dict(parameters)  # argon2's keyword arguments, whatever their types
+    return PasswordHasher(**options)
 
 
 def password_hasher() -> PasswordHasher:
@@ -100,8 +105,8 @@ class Membership(Model):
     role: Mapped[Role]
 
     user: Mapped[User] = relationship(back_populates="memberships")
-    study: Mapped[Study] = relationship()  # noqa: F821
-    site: Mapped[Site] = relationship()  # noqa: F821
+    study: Mapped[Study] = relationship()
+    site: Mapped[Site] = relationship()
 
 
 class UserSession(Model):

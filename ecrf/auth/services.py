@@ -34,10 +34,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from flask import current_app, render_template
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, Table, func, or_, select, update
 
 from ecrf.audit.trail import record_event, set_actor
 from ecrf.auth.emails import email_for_the_record, is_email_address, normalise_email
@@ -172,21 +173,26 @@ def confirm_identity(user: User, password: str, *, purpose: str, email: str | No
 
 
 def _not_locked(now: datetime):
-    users = User.__table__
+    users = cast(Table, User.__table__)
     return or_(users.c.locked_until.is_(None), users.c.locked_until <= now)
 
 
 def _count_failure(user: User, now: datetime) -> tuple[bool, datetime | None]:
     """Count one failure atomically: (whether it counted — not while a lock is in force —, the lock's end if it locked)."""
-    users = User.__table__
+    users = cast(Table, User.__table__)
     count = db.session.execute(
         update(users).where(users.c.id == user.id, _not_locked(now)).values(failed_logins=users.c.failed_logins + 1).returning(users.c.failed_logins)
     ).scalar()
     locked_until = None
     if count is not None and count >= max_failures():
         until = now + lock_duration()
-        locked = db.session.execute(
-            update(users).where(users.c.id == user.id, users.c.failed_logins >= max_failures(), _not_locked(now)).values(failed_logins=0, locked_until=until)
+        locked = cast(
+            CursorResult[Any],
+            db.session.execute(
+                update(users)
+                .where(users.c.id == user.id, users.c.failed_logins >= max_failures(), _not_locked(now))
+                .values(failed_logins=0, locked_until=until)
+            ),
         ).rowcount
         locked_until = until if locked else None
     db.session.expire(user, ["failed_logins", "locked_until"])
@@ -195,8 +201,10 @@ def _count_failure(user: User, now: datetime) -> tuple[bool, datetime | None]:
 
 def _clear_failures(user: User, now: datetime) -> bool:
     """After a right answer: reset the count, unless a lock is in force (then False)."""
-    users = User.__table__
-    cleared = db.session.execute(update(users).where(users.c.id == user.id, _not_locked(now)).values(failed_logins=0, locked_until=None)).rowcount
+    users = cast(Table, User.__table__)
+    cleared = cast(
+        CursorResult[Any], db.session.execute(update(users).where(users.c.id == user.id, _not_locked(now)).values(failed_logins=0, locked_until=None))
+    ).rowcount
     db.session.expire(user, ["failed_logins", "locked_until"])
     return bool(cleared)
 
@@ -248,7 +256,7 @@ def _base_url() -> str:
 # -- choosing a new password ---------------------------------------------------------------------------------
 
 
-def _new_password_problems(user: User, password: str, label: str) -> list[tuple[str, str]]:
+def _new_password_problems(user: User, password: str, label: str) -> list[tuple[str | None, str]]:
     problems = password_problems(password, user.email, label=label)
     if not problems and user.check_password(password):
         problems.append(f"{label}: must differ from the current password.")
@@ -331,15 +339,19 @@ def complete_password_reset(token: str, new_password: str) -> User:
     every session of the user ends and the lockout is cleared. Flushes, never commits."""
     reset = usable_reset(token)
     user = db.session.get(User, reset.user_id)
+    assert user is not None  # usable_reset found the link's user
     problems = _new_password_problems(user, new_password, "New password")
     if problems:
         raise InvalidInput(problems)
     now = now_utc()
-    claimed = db.session.execute(
-        update(PasswordReset)
-        .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
+    claimed = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(PasswordReset)
+            .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ),
     ).rowcount
     if not claimed:
         raise ResetLinkUnusable("This link has just been used: each link works once. If you need to choose a password again, ask for a new link below.")

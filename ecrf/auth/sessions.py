@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any, cast
 
 from flask import g, session
 from flask_login import login_user, logout_user
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from ecrf.auth.models import User, UserSession
 from ecrf.clock import now_utc
@@ -78,7 +79,7 @@ def end_sessions(user_id: int, reason: str, *, token: str | None = None) -> int:
     if token is not None:
         stmt = stmt.where(UserSession.token_sha256 == token_digest(token))
     result = db.session.execute(stmt.values(ended_at=now_utc(), end_reason=reason).execution_options(synchronize_session=False))
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount
 
 
 def end_session_by_token(token: str | None, reason: str) -> None:

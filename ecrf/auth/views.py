@@ -6,11 +6,14 @@ from __future__ import annotations
 import math
 import unicodedata
 from datetime import datetime
+from typing import cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from itsdangerous import BadSignature
+from werkzeug.local import LocalProxy
 
 from ecrf.auth.models import User
 from ecrf.auth.passwords import password_problems
@@ -191,7 +194,9 @@ def reset_password(token: str):
         reset = usable_reset(token)
     except ResetLinkUnusable as error:
         return _unusable(error)
-    email = db.session.get(User, reset.user_id).email
+    user = db.session.get(User, reset.user_id)
+    assert user is not None  # usable_reset found the link's user
+    email = user.email
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
@@ -250,9 +255,12 @@ def _expired_login_cookie() -> dict | None:
     """The contents of a logged-in user's session cookie that Flask refused only for its age, else None."""
     if "_user_id" in session:
         return None
-    app = current_app._get_current_object()
+    app = cast("LocalProxy[Flask]", current_app)._get_current_object()  # flask types the proxy as the app it stands for
     raw = request.cookies.get(app.config["SESSION_COOKIE_NAME"])
-    serializer = app.session_interface.get_signing_serializer(app) if raw else None
+    if not raw:
+        return None
+    interface = cast(SecureCookieSessionInterface, app.session_interface)  # Flask's own: the session is a signed cookie
+    serializer = interface.get_signing_serializer(app)
     if serializer is None:
         return None
     try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from ecrf.extensions import db
@@ -13,11 +14,14 @@ from ecrf.notify.models import SchedulerLease
 
 def acquire(name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
     """Take or renew the lease `name` for `holder` until now + ttl; False if someone else holds it. Commits."""
-    taken = db.session.execute(
-        update(SchedulerLease)
-        .where(SchedulerLease.name == name, or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now))
-        .values(holder=holder, expires_at=now + ttl)
-        .execution_options(synchronize_session=False)
+    taken = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(SchedulerLease)
+            .where(SchedulerLease.name == name, or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now))
+            .values(holder=holder, expires_at=now + ttl)
+            .execution_options(synchronize_session=False)
+        ),
     ).rowcount
     if taken:
         db.session.commit()

@@ -66,7 +66,7 @@ def run_nightly(now: datetime | None = None, *, on_date: date | None = None, dry
 
 
 def _ran(site: Site, day: date) -> bool:
-    return db.session.scalar(select(exists().where(NightlyRun.site_id == site.id, NightlyRun.local_date == day)))
+    return bool(db.session.scalar(select(exists().where(NightlyRun.site_id == site.id, NightlyRun.local_date == day))))
 
 
 def _site_pass(site: Site, day: date, now: datetime, report: NightlyReport) -> None:

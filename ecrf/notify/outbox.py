@@ -9,9 +9,10 @@ from __future__ import annotations
 import smtplib
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ecrf.auth.models import User
@@ -86,16 +87,20 @@ def send_due(now: datetime) -> tuple[int, int]:
         select(OutboxEmail.id).where(OutboxEmail.status == OutboxStatus.QUEUED, OutboxEmail.next_attempt_at <= now).order_by(OutboxEmail.id)
     ).all()
     for email_id in due:
-        claimed = db.session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.id == email_id, OutboxEmail.status == OutboxStatus.QUEUED, OutboxEmail.next_attempt_at <= now)
-            .values(next_attempt_at=now + CLAIM)
-            .execution_options(synchronize_session=False)
+        claimed = cast(
+            CursorResult[Any],
+            db.session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id == email_id, OutboxEmail.status == OutboxStatus.QUEUED, OutboxEmail.next_attempt_at <= now)
+                .values(next_attempt_at=now + CLAIM)
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
         db.session.commit()
         if not claimed:
             continue  # another sender has it
         email = db.session.get(OutboxEmail, email_id)
+        assert email is not None  # claimed just now, and outbox rows are never deleted
         email.attempts += 1
         try:
             _deliver(email)
@@ -115,4 +120,4 @@ def send_due(now: datetime) -> tuple[int, int]:
 
 def failed_emails(limit: int = 200) -> list[OutboxEmail]:
     """Emails that could not be sent, newest first (for the admin)."""
-    return db.session.scalars(select(OutboxEmail).where(OutboxEmail.status == OutboxStatus.FAILED).order_by(OutboxEmail.id.desc()).limit(limit)).all()
+    return list(db.session.scalars(select(OutboxEmail).where(OutboxEmail.status == OutboxStatus.FAILED).order_by(OutboxEmail.id.desc()).limit(limit)))

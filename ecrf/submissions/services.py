@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from ecrf.extensions import db
 from ecrf.submissions.models import FormSubmission
@@ -62,4 +63,4 @@ def taken(key: str | None) -> FormSubmission | None:
 
 def forget_old_keys(now: datetime) -> int:
     """Delete the keys of posts older than KEEP_KEYS (bookkeeping, not audited); returns how many."""
-    return db.session.execute(delete(FormSubmission).where(FormSubmission.created_at < now - KEEP_KEYS)).rowcount
+    return cast(CursorResult[Any], db.session.execute(delete(FormSubmission).where(FormSubmission.created_at < now - KEEP_KEYS))).rowcount
