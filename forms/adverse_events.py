@@ -184,6 +184,7 @@ class AdverseEventForm(CrfForm):
         aware, reported = self.local_to_utc(self.value("aware_at")), self.local_to_utc(self.value("reported_at"))
         due = sae_report_due(self.value("serious") or self.seriousness_unknown(), aware, hours)
         if reported_late(reported, due):
+            assert reported is not None and aware is not None  # reported late: both are known (a due time needs awareness)
             late = (reported - aware).total_seconds() / 3600
             found.append(
                 Warning(

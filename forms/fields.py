@@ -7,6 +7,7 @@ number from 40 to 300 mmHg"), used both in error messages and as the input's hin
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import TypedDict
 
 from wtforms import (
     BooleanField,
@@ -20,6 +21,7 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
+from wtforms.fields import Label
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -42,6 +44,8 @@ class Named:
     (see `input_kind()`): templates choose the widget by it, never by the field's class name."""
 
     input_kind = "text"
+    #: Set by the wtforms field this class is mixed into.
+    label: Label
 
     def __init__(self, *args, allowed: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -333,12 +337,19 @@ def partial_date(label: str, *, is_required: bool = True, description: str = "")
     )
 
 
+class _Common(TypedDict):
+    """The arguments every factory called by `field_for` takes from the item."""
+
+    is_required: bool
+    description: str
+
+
 def field_for(item: Item):
     """The form field of an entered item, made from its declaration (label, kind, unit, range, code list,
     missing-data codes, required, help text)."""
     if item.derived:
         raise ValueError(f"{item.name} is derived: it has no form field")
-    common = {"is_required": item.required, "description": item.description}
+    common: _Common = {"is_required": item.required, "description": item.description}
     kind = item.kind
     if kind is Kind.INTEGER:
         field = integer(item.label, int(item.low), int(item.high), item.unit, **common)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ gets one column per item (`CrfData.__items__`), the form in `forms/` one field p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -54,7 +54,7 @@ class Item:
     #: Decimals allowed (decimal items).
     places: int | None = None
     #: The code list: (code, label) pairs, in the order shown.
-    codes: tuple[tuple[object, str], ...] = ()
+    codes: Sequence[tuple[object, str]] = ()
     #: The missing-data codes the item accepts; None: every code; (): it must always be answered.
     missing: tuple[MissingCode, ...] | None = None
     #: Must be answered to complete the form (unless a cross-field rule of the form says otherwise).

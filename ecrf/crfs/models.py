@@ -175,6 +175,8 @@ class CrfData(Model):
 
         def __getattr__(self, name: str) -> Any: ...
 
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
     @declared_attr
     def entry_id(cls) -> Mapped[int]:
         return mapped_column(ForeignKey("crf_entries.id"), primary_key=True)

@@ -178,7 +178,7 @@ def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: Cr
                 "reason_for_change", "Reason for change: required to change a complete form (no names); its source verification and signature will be dropped."
             )
         if changed and entry.status is EntryStatus.COMPLETE:
-            set_reason(db.session, reason)
+            set_reason(db.session(), reason)
             entry.reopen(now_utc(), reason)
     else:
         entry, data = _new_entry(visit, item, by)
@@ -383,6 +383,6 @@ def unlock_entry(entry: CrfEntry, by: User, reason: str) -> None:
     """The data manager unlocks an entry, with a reason kept in the audit trail."""
     if not (reason or "").strip():
         raise InvalidInput.at("reason", "Reason for unlocking: required.")
-    set_reason(db.session, reason.strip())
+    set_reason(db.session(), reason.strip())
     _moved(entry.unlock)
     db.session.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import Select, select
@@ -89,6 +91,7 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
             if isinstance(saved, Repeated):
                 return saved.response(url_for("visits.detail", subject_code=subject_code, visit_code=visit_code))
             if saved is not FAILED:
+                saved = cast(CrfEntry, saved)  # neither FAILED nor Repeated: save_entry's entry
                 flash(f"{item.label} saved as {saved.status.value}.", "success")
                 return redirect(entry_url(subject, visit, item, saved))
     return render_template(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import cast
 
 from ecrf import scales
 from ecrf.crfs.context import FormContext
@@ -58,7 +59,8 @@ def psvr(get: Callable[[str], object]) -> Decimal | None:
     lesion, proximal = get("psv_lesion"), get("psv_proximal")
     if get("occluded") or lesion is None or proximal is None:
         return None
-    return scales.psv_ratio(lesion, proximal)
+    # Decimal items (the getter's values are untyped); scales checks their range.
+    return scales.psv_ratio(cast(Decimal, lesion), cast(Decimal, proximal))
 
 
 class DuplexData(CrfData):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from ecrf import scales
 from ecrf.crfs.context import FormContext
@@ -91,7 +92,8 @@ def parc_success(get: Callable[[str], object]) -> bool | None:
     residual, dissection = get("residual_stenosis_pct"), get("flow_limiting_dissection")
     if residual is None or dissection is None:
         return None
-    return scales.parc_technical_success(residual, stented(get), dissection)
+    # An integer item and a yes/no item (the getter's values are untyped); scales checks them.
+    return scales.parc_technical_success(cast(int, residual), stented(get), cast(bool, dissection))
 
 
 LESION_PERIPHERAL_ITEMS = items(
