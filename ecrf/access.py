@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import overload
 
 from flask import abort, g
-from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from ecrf.auth.models import Membership, Role, User
@@ -129,13 +130,25 @@ def scoped(stmt: Select, user: User, study_col=Subject.study_id, site_col=Subjec
     """Restrict a query to the (study, site) pairs the user belongs to."""
     pairs = list(grants(user).roles)
     if not pairs:
-        return stmt.where(False)
+        return stmt.where(false())
     return stmt.where(tuple_(study_col, site_col).in_(pairs))
 
 
 def subject_or_404(user: User, subject_code: str) -> Subject:
     """The subject with this study subject ID, if the user may see it; 404 otherwise."""
     return db.first_or_404(scoped(select(Subject).where(Subject.subject_code == subject_code), user))
+
+
+@overload
+def study_site_or_404(user: User, study_code: str) -> tuple[Study, None]: ...
+
+
+@overload
+def study_site_or_404(user: User, study_code: str, site_code: str) -> tuple[Study, Site]: ...
+
+
+@overload
+def study_site_or_404(user: User, study_code: str, site_code: str | None) -> tuple[Study, Site | None]: ...
 
 
 def study_site_or_404(user: User, study_code: str, site_code: str | None = None) -> tuple[Study, Site | None]:

@@ -35,10 +35,12 @@ def after_visit_changed(visit: Visit, *, previous_date: date | None, reason: str
         last = visit is subject.visits[-1]
         if visit.missed:
             deviation = ("missed_visit", f"{label} missed (window {visit.window_text})")
-        elif visit.visit_date != previous_date and not visit.in_window(visit.visit_date):
-            deviation = ("visit_out_of_window", f"{label} on {visit.visit_date.isoformat()}, window {visit.window_text}")
         else:
-            deviation = None
+            assert visit.visit_date is not None  # visit_changed is sent for a visit dated or missed
+            if visit.visit_date != previous_date and not visit.in_window(visit.visit_date):
+                deviation = ("visit_out_of_window", f"{label} on {visit.visit_date.isoformat()}, window {visit.window_text}")
+            else:
+                deviation = None
     if deviation is not None:
         record_deviation(visit, *deviation, reason, by)
     if last and subject.status is SubjectStatus.ACTIVE:

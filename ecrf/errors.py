@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class InvalidInput(Exception):
     """User input breaks rules: `problems` pairs a form field (None: the form as a whole) with a message."""
 
-    def __init__(self, problems: list[tuple[str | None, str]]) -> None:
+    def __init__(self, problems: Sequence[tuple[str | None, str]]) -> None:
         super().__init__("; ".join(message for _, message in problems))
         self.problems = problems
 

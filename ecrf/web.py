@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from enum import Enum
+from typing import Final, Literal, TypeVar, overload
 
 from flask import current_app, flash, redirect, request
 from flask_login import current_user
@@ -28,7 +29,16 @@ from ecrf.extensions import db
 from ecrf.submissions.services import FIELD, AlreadySubmitted, claim, new_key, taken
 
 T = TypeVar("T")
-FAILED = object()
+
+
+class _Failed(Enum):
+    """The type of `FAILED` (an enum member, so that `result is FAILED` narrows a result's type)."""
+
+    FAILED = "failed"
+
+
+#: What `submit` and `act` return when the service refused the input or the post lost its race.
+FAILED: Final = _Failed.FAILED
 #: Times a post that lost a race it may simply run again is tried.
 RACE_ATTEMPTS = 5
 #: Times a post that found SQLite's database locked (after its busy timeout) is tried: a request waits so long at most.
@@ -70,7 +80,7 @@ def _run(
     once: Callable[[T], str] | None,
     on_race: Callable[[], InvalidInput] | None,
     retry_races: bool,
-) -> T | object | Repeated:
+) -> T | Literal[_Failed.FAILED] | Repeated:
     key = request.form.get(FIELD) if once is not None else None
 
     def claimed_work() -> T:
@@ -106,18 +116,42 @@ def _run(
     raise AssertionError("unreachable")
 
 
+@overload
+def submit(
+    form, work: Callable[[], T], *, once: None = None, on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False
+) -> T | Literal[_Failed.FAILED]: ...  # without `once` a post is never `Repeated`
+
+
+@overload
+def submit(
+    form, work: Callable[[], T], *, once: Callable[[T], str] | None, on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False
+) -> T | Literal[_Failed.FAILED] | Repeated: ...
+
+
 def submit(
     form, work: Callable[[], T], *, once: Callable[[T], str] | None = None, on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False
-) -> T | object | Repeated:
+) -> T | Literal[_Failed.FAILED] | Repeated:
     """Run a service for a posted form and commit: its result; or FAILED with the service's messages put on the
     form (shown again with the values entered); or `Repeated` for a form posted twice (`once` gives the URL
     of a result, making the post count once)."""
     return _run(work, lambda error: show_errors(form, error), once=once, on_race=on_race, retry_races=retry_races)
 
 
+@overload
+def act(
+    work: Callable[[], T], *, once: None = None, on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False
+) -> T | Literal[_Failed.FAILED]: ...  # without `once` a post is never `Repeated`
+
+
+@overload
+def act(
+    work: Callable[[], T], *, once: Callable[[T], str] | None, on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False
+) -> T | Literal[_Failed.FAILED] | Repeated: ...
+
+
 def act(
     work: Callable[[], T], *, once: Callable[[T], str] | None = None, on_race: Callable[[], InvalidInput] | None = None, retry_races: bool = False
-) -> T | object | Repeated:
+) -> T | Literal[_Failed.FAILED] | Repeated:
     """`submit` for a button (a post with no fields to show again): the service's messages are flashed."""
     return _run(work, lambda error: flash(" ".join(message for _, message in error.problems), "danger"), once=once, on_race=on_race, retry_races=retry_races)
 

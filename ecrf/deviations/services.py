@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 
 from ecrf.auth.models import User
@@ -28,7 +30,7 @@ def record_deviation(visit: Visit, kind: str, description: str, reason: str, by:
     return deviation
 
 
-def deviation_log(study_id: int, site_ids: list[int]) -> list[ProtocolDeviation]:
+def deviation_log(study_id: int, site_ids: list[int]) -> Sequence[ProtocolDeviation]:
     """A study's deviations at the given sites, newest first."""
     return db.session.scalars(
         select(ProtocolDeviation)

@@ -90,15 +90,17 @@ class Rule(Strict):
             return str(observed) in (self.values or [])
         number = Decimal(str(observed))
         if self.op == "between":
-            return self.low <= number <= self.high  # type: ignore[operator]
+            assert self.low is not None and self.high is not None  # the validator requires both
+            return self.low <= number <= self.high
         value = self.value
+        assert value is not None  # the validator requires it for every other op
         return {
             "<": number < value,
             "<=": number <= value,
             ">": number > value,
             ">=": number >= value,
             "==": number == value,
-        }[self.op]  # type: ignore[operator]
+        }[self.op]
 
 
 class Criterion(Strict):

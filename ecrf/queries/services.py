@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
 
 from ecrf.auth.models import User
@@ -57,6 +59,6 @@ def open_query_count(entry: CrfEntry) -> int:
     return db.session.scalar(select(func.count(DataQuery.id)).where(DataQuery.entry_id == entry.id, DataQuery.status != QueryStatus.CLOSED)) or 0
 
 
-def entry_queries(entry: CrfEntry) -> list[DataQuery]:
+def entry_queries(entry: CrfEntry) -> Sequence[DataQuery]:
     """Every query of an entry, oldest first."""
     return db.session.scalars(select(DataQuery).where(DataQuery.entry_id == entry.id).order_by(DataQuery.id)).all()

@@ -46,9 +46,9 @@ def thread(query_id: int):
     subject = query.entry.subject
     if request.method == "POST":
         step = request.form.get("action", "")
-        service, done = STEPS.get(step, (None, None))
-        if service is None:
+        if step not in STEPS:
             abort(400)
+        service, done = STEPS[step]
         require_query_step(current_user, query, step)
         if act(lambda: service(query, request.form.get("text", ""), current_user)) is not FAILED:
             flash(done, "success")

@@ -66,6 +66,6 @@ def export(study_code: str, email: str) -> None:
     if user is None or not any(can(user, Action.MANAGE_RANDOMIZATION, study.id, site_id) for site_id in sites):
         raise click.ClickException(f"only an unblinded data manager of {study.code} may export its randomization list")
     text = export_csv(study)
-    record_event(db.session, "export", object_type="randomization_slots", object_id=study.code, new=f"{text.count(chr(10)) - 1} slots", user=user)
+    record_event(db.session(), "export", object_type="randomization_slots", object_id=study.code, new=f"{text.count(chr(10)) - 1} slots", user=user)
     db.session.commit()
     click.echo(text, nl=False)

@@ -78,7 +78,7 @@ def generate(protocol: Protocol, site_codes: Iterable[str], seed: int, per_strat
     allocation = protocol.allocation
     if not allocation.ratio or not allocation.block_sizes:
         raise RandomizationError(f"{protocol.code} is not randomized")
-    slots = []
+    slots: list[Slot] = []
     for stratum in strata_of(protocol, site_codes):
         rng = random.Random(f"{seed}|{protocol.code}|{stratum}")
         blocks = permuted_blocks(allocation.ratio, allocation.block_sizes, per_stratum, rng)
@@ -185,6 +185,7 @@ def allocate(subject: Subject, stratum: str, *, at: datetime, by: User | None = 
         ).scalar()
         if taken is not None:
             slot = db.session.get(RandomizationSlot, taken)
+            assert slot is not None  # the UPDATE above just took this row
             db.session.refresh(slot)
             subject.arm_id, subject.randomized_at = slot.arm_id, at
             db.session.flush()

@@ -8,6 +8,7 @@ same finding is flagged once, and a flag whose cause is no longer found is resol
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ecrf.clock import to_local
-from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.crfs.models import CrfData, CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.extensions import db
 from ecrf.instruments.abi import no_pedal_signal
@@ -51,13 +52,13 @@ READ = ("abi", "abi_post", "rutherford", "villalta", "imaging_ich", "endpoint_ev
 class Found:
     """The entered forms of a subject, by instrument: (entry, data) in visit order."""
 
-    by_instrument: dict[str, list[tuple[CrfEntry, object]]]
+    by_instrument: dict[str, list[tuple[CrfEntry, CrfData | None]]]
 
-    def rows(self, code: str) -> list[tuple[CrfEntry, object]]:
+    def rows(self, code: str) -> list[tuple[CrfEntry, CrfData | None]]:
         return self.by_instrument.get(code, [])
 
 
-def load_forms(subjects: list[Subject]) -> dict[int, Found]:
+def load_forms(subjects: Sequence[Subject]) -> dict[int, Found]:
     """Every entered (not draft) form of the rules' instruments for these subjects, in a query per instrument."""
     ids = [subject.id for subject in subjects]
     entries = db.session.scalars(
@@ -174,7 +175,7 @@ class _Reading:
     when: str
 
 
-def _follow_ups(rows) -> list[tuple[CrfEntry, object]]:
+def _follow_ups(rows) -> list[tuple[CrfEntry, CrfData]]:
     """Entered rows of visits after day 0, in visit order."""
     found = [(e, d) for e, d in rows if d is not None and e.visit.definition.target_day > 0]
     return sorted(found, key=lambda row: (row[0].visit.definition.target_day, row[0].sequence))
@@ -231,6 +232,7 @@ def _abi_drop(subject, forms, safety) -> list[Cause]:
             reference = best or pre
             fall = None if reference is None else reference.value - now.value
             if fall is not None and fall >= safety.abi_drop:
+                assert reference is not None  # fall is only computed from a reference
                 note = "best value since the procedure" if best else "no value after it entered"
                 causes.setdefault(
                     f"abi_drop:{entry.id}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import or_, select
@@ -56,7 +56,7 @@ def refresh_site_flags(site: Site, today: date, now: datetime) -> list[Flag]:
     return _sync({key: cause for key, cause in causes.items() if key not in decided}, existing, now)
 
 
-def _sync(causes: dict[str, Cause], existing: list[Flag], now: datetime) -> list[Flag]:
+def _sync(causes: dict[str, Cause], existing: Sequence[Flag], now: datetime) -> list[Flag]:
     """Open, re-open and resolve flags so that the open ones are exactly the current causes."""
     by_key = {flag.key: flag for flag in existing}
     raised = []

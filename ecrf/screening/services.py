@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -121,7 +122,7 @@ def _already_decided(record: ScreeningRecord) -> InvalidInput:
 
 def decline_consent(record: ScreeningRecord, by: User | None) -> None:
     """The patient declined consent: the record leaves the pool of patients to enrol (audited, with that reason)."""
-    set_reason(db.session, DECLINED_REASON)
+    set_reason(db.session(), DECLINED_REASON)
     _decide(record, ScreeningOutcome.DECLINED_CONSENT, by)
     db.session.flush()
 
@@ -135,7 +136,7 @@ def reverse_decline(record: ScreeningRecord, reason: str, by: User | None, at: d
         raise InvalidInput.at("reason", "Reason: required to reverse a declined consent; say why (no names).")
     if len(reason.strip()) > 300:
         raise InvalidInput.at("reason", "Reason: at most 300 characters.")
-    set_reason(db.session, reason.strip())
+    set_reason(db.session(), reason.strip())
     record.outcome, record.failed_criteria = _judged_outcome(record.study, record.values, record.answers, record.screening_date, at or now_utc())
     record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
     db.session.flush()
@@ -237,7 +238,7 @@ def screening_log(
     outcome: ScreeningOutcome | None = None,
     start: date | None = None,
     end: date | None = None,
-) -> list[ScreeningRecord]:
+) -> Sequence[ScreeningRecord]:
     """Screening records of the given sites, filtered, newest first."""
     stmt = select(ScreeningRecord).where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_(site_ids))
     if site_id is not None:

@@ -36,7 +36,9 @@ def study(study_code: str):
             select(Subject.site_id, func.count(Subject.id))
             .where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites]))
             .group_by(Subject.site_id)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     links = {
         "screening": any(can(current_user, Action.VIEW_SCREENING, study.id, site.id) for site in sites),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Date, ForeignKey, ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,6 +13,9 @@ from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
 from ecrf.extensions import Model
 from ecrf.studies.models import Arm, Site, Study
+
+if TYPE_CHECKING:  # ecrf.visits.models imports this module
+    from ecrf.visits.models import Visit
 
 
 class SubjectStatus(StrEnum):
@@ -67,9 +71,7 @@ class Subject(Model):
     study: Mapped[Study] = relationship()
     site: Mapped[Site] = relationship()
     arm: Mapped[Arm | None] = relationship()
-    visits: Mapped[list[Visit]] = relationship(  # noqa: F821
-        back_populates="subject", order_by="Visit.target_date"
-    )
+    visits: Mapped[list[Visit]] = relationship(back_populates="subject", order_by="Visit.target_date")
 
     @property
     def active(self) -> bool:

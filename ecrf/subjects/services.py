@@ -177,6 +177,7 @@ def end_participation(subject: Subject, status: SubjectStatus | None, on: date, 
         problems.append(("reason", "Reason: required; say why (no names)."))
     if problems:
         raise InvalidInput(problems)
+    assert status is not None  # a status not in LEAVING was refused above
     subject.status, subject.status_date, subject.status_reason = status, on, reason.strip()
     db.session.flush()
     subject_changed.send(subject, by=by)  # its receiver refreshes the subject's flags

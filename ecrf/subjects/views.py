@@ -44,6 +44,7 @@ def status(subject_code: str):
         form.validate_on_submit()
         and submit(form, lambda: end_participation(subject, status, form.status_date.data, form.reason.data or "", by=current_user)) is not FAILED
     ):
+        assert subject.status_date is not None  # end_participation set it
         flash(f"{subject.subject_code}: {subject.status.label} on {subject.status_date.isoformat()}; later visits no longer apply.", "info")
         return redirect(url_for("subjects.detail", subject_code=subject.subject_code))
     return render_template("subjects/status.html", subject=subject, form=form, today=site_today(subject.site))

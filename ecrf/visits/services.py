@@ -106,7 +106,7 @@ def _release_forms(visit: Visit, reason: str | None) -> None:
             ),
         )
     if reason:
-        set_reason(db.session, reason)  # given, it goes with every change of this transaction in the audit trail
+        set_reason(db.session(), reason)  # given, it goes with every change of this transaction in the audit trail
     for entry in entries:
         if entry.status is EntryStatus.COMPLETE:
             touch(entry)  # a signature being made at this moment conflicts with the change instead of missing it

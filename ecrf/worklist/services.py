@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -87,11 +88,11 @@ class Worklist:
     overdue: Section = field(default_factory=Section)
     open: Section = field(default_factory=Section)
     opening: Section = field(default_factory=Section)
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: Sequence[Alert] = field(default_factory=list)
     #: Queries waiting for this user: open ones for site staff, answered ones for those who raise them.
-    queries: list[DataQuery] = field(default_factory=list)
+    queries: Sequence[DataQuery] = field(default_factory=list)
     #: Open flags other than overdue visits (those are the overdue section): safety signals, late SAE reports, stale AEs.
-    flags: list[Flag] = field(default_factory=list)
+    flags: Sequence[Flag] = field(default_factory=list)
     #: Serious adverse events not yet reported to the sponsor, with their deadlines.
     sae_clocks: list[SaeClock] = field(default_factory=list)
 
@@ -147,7 +148,7 @@ def build_worklist(user: User, horizon_days: int, limit: int) -> Worklist:
     return worklist
 
 
-def open_alerts(user: User) -> list[Alert]:
+def open_alerts(user: User) -> Sequence[Alert]:
     """Unresolved alerts for a role the user holds in the alert's study (at its site, if it has one)."""
     held = [(study_id, site_id, role.value) for (study_id, site_id), roles in grants(user).roles.items() for role in roles]
     if not held:
@@ -172,7 +173,7 @@ def open_alerts(user: User) -> list[Alert]:
     )
 
 
-def waiting_queries(user: User, limit: int) -> list[DataQuery]:
+def waiting_queries(user: User, limit: int) -> Sequence[DataQuery]:
     """Queries the user should act on: open ones where they answer, answered ones they may close (one query)."""
     known = grants(user)
     answer = [pair for pair in known.roles if known.allows(Action.ANSWER_QUERY, *pair)]
@@ -203,7 +204,7 @@ def _flag_pairs(user: User) -> list[tuple[int, int]]:
     return [pair for pair in known.roles if known.allows(Action.VIEW_FLAGS, *pair)]
 
 
-def open_flags(user: User, limit: int) -> list[Flag]:
+def open_flags(user: User, limit: int) -> Sequence[Flag]:
     """Open flags at the user's sites other than overdue visits, oldest first (one query)."""
     pairs = _flag_pairs(user)
     if not pairs:
@@ -229,14 +230,14 @@ def sae_clocks(user: User, limit: int) -> list[SaeClock]:
         return []
     rows = (
         db.session.execute(
-            select(CrfEntry, AdverseEventData.ae_term, AdverseEventData.sae_report_due_at)
+            select(CrfEntry, AdverseEventData.ae_term, AdverseEventData.sae_report_due_at)  # type: ignore[attr-defined]  # an item column, made at run time from __items__
             .join(AdverseEventData, AdverseEventData.entry_id == CrfEntry.id)
             .join(Subject, Subject.id == CrfEntry.subject_id)
             # The deadline is set for serious events and, as a precaution, for those of unknown seriousness.
             .where(
-                AdverseEventData.serious.is_not(False),
-                AdverseEventData.reported_at.is_(None),
-                AdverseEventData.sae_report_due_at.is_not(None),
+                AdverseEventData.serious.is_not(False),  # type: ignore[attr-defined]  # an item column, made at run time from __items__
+                AdverseEventData.reported_at.is_(None),  # type: ignore[attr-defined]  # an item column, made at run time from __items__
+                AdverseEventData.sae_report_due_at.is_not(None),  # type: ignore[attr-defined]  # an item column, made at run time from __items__
                 tuple_(Subject.study_id, Subject.site_id).in_(pairs),
             )
             .options(
@@ -244,7 +245,7 @@ def sae_clocks(user: User, limit: int) -> list[SaeClock]:
                 joinedload(CrfEntry.subject).joinedload(Subject.study),
                 joinedload(CrfEntry.visit).joinedload(Visit.definition),
             )
-            .order_by(AdverseEventData.sae_report_due_at)
+            .order_by(AdverseEventData.sae_report_due_at)  # type: ignore[attr-defined]  # an item column, made at run time from __items__
             .limit(limit)
         )
         .unique()
