@@ -25,6 +25,7 @@ from wtforms import (
 from wtforms.fields.core import UnboundField
 from wtforms.validators import Length, Optional
 
+from ecrf.auth.models import User
 from ecrf.crfs.context import FormContext
 from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import MissingCode
@@ -147,7 +148,7 @@ class CrfForm(FlaskForm):
         data = self[name].data
         return None if data == "" else data
 
-    def entry_input(self, complete: bool) -> EntryInput:
+    def entry_input(self, complete: bool, by: User | None = None) -> EntryInput:
         """The validated form as plain data for `save_entry`: site-local date-times as UTC instants, the version
         the form was opened at (empty: not yet saved by anyone then)."""
         values = {}
@@ -162,6 +163,7 @@ class CrfForm(FlaskForm):
             version_seen=int(version) if version.isdigit() and len(version) < 19 else (None if not version else -1),
             reason=(self.reason_for_change.data or "").strip(),
             complete=complete,
+            by=by,
         )
 
     # -- validation ----------------------------------------------------------------------

@@ -534,7 +534,7 @@ def test_signing_a_visit_and_changing_its_date_at_once_never_deadlock_nor_leave_
         visit = subject.visits[2]
         record_visit_date(visit, date(2027, 4, 1))
         for code in ("duplex", "abi"):  # two forms to sign: taken in protocol order by one, in another order by the other
-            save_entry(visit, instrument(code), EntryInput(values={}, complete=True), entry=None, by=None)
+            save_entry(visit, instrument(code), EntryInput(values={}, complete=True), entry=None)
         db.session.commit()
         visit_url = f"/subjects/{subject.subject_code}/visits/m3"
         date_form, sign_form = coordinator.hidden_fields(visit_url), investigator.hidden_fields(visit_url, f"{visit_url}/sign")

@@ -374,7 +374,7 @@ def test_seriousness_coded_unknown_starts_the_sae_report_clock_as_a_precaution(m
     aware = NOW - timedelta(hours=30)
     values = {"ae_term": "Fever", "onset_date": "2027-05-30", "ongoing": True, "serious": None, "aware_at": aware}
     missing = {"serious": {"code": "unknown", "reason": "awaiting the discharge letter"}}
-    entry = save_entry(subject.visits[2], instrument("adverse_events"), EntryInput(values=values, missing=missing, complete=True), entry=None, by=None)
+    entry = save_entry(subject.visits[2], instrument("adverse_events"), EntryInput(values=values, missing=missing, complete=True), entry=None)
     assert db.session.get(instrument("adverse_events").model, entry.id).sae_report_due_at == aware + timedelta(hours=24)
     refresh_flags([subject], now=NOW)
     (flag,) = flags("sae_report_late")

@@ -105,7 +105,7 @@ def test_every_instrument_saves_as_complete_through_the_service_without_request_
         if visit.visit_date is None:
             record_visit_date(visit, visit.target_date)
         assert not has_request_context()
-        entry = save_entry(visit, item, EntryInput(values=values, complete=True), entry=None, by=user)
+        entry = save_entry(visit, item, EntryInput(values=values, complete=True, by=user), entry=None)
         db.session.commit()
     assert entry.status is EntryStatus.COMPLETE and entry.created_by_id == user.id
     data = db.session.get(item.model, entry.id)

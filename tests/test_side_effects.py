@@ -91,10 +91,10 @@ def test_a_saved_entry_refreshes_the_subjects_flags_once_from_the_hook_and_not_w
     subject = make_subject("defier", site, date(2027, 1, 1), arm="des")  # its 1- and 3-month visits are overdue on NOW
     baseline = subject.visits[0]
     with entry_saved.muted():
-        save_entry(baseline, instrument("rutherford"), EntryInput(values={"limb": "left", "category": 3}), entry=None, by=None)
+        save_entry(baseline, instrument("rutherford"), EntryInput(values={"limb": "left", "category": 3}), entry=None)
     assert (effects["refresh_flags"], _flag_count()) == (0, 0)  # the service itself refreshes nothing
     entry = _entry(baseline)
-    save_entry(baseline, instrument("rutherford"), EntryInput(values={"limb": "left", "category": 4}, version_seen=entry.version), entry=entry, by=None)
+    save_entry(baseline, instrument("rutherford"), EntryInput(values={"limb": "left", "category": 4}, version_seen=entry.version), entry=entry)
     assert effects["refresh_flags"] == 1
     assert {flag.kind for flag in db.session.scalars(select(Flag))} == {"visit_overdue"}
 
@@ -163,7 +163,7 @@ def test_each_write_sends_its_signal_exactly_once(make_subject, site):
         sent.append(type(sender).__name__)
 
     with entry_saved.connected_to(heard), visit_changed.connected_to(heard), subject_changed.connected_to(heard):
-        save_entry(subject.visits[0], instrument("rutherford"), EntryInput(values={"limb": "left", "category": 3}), entry=None, by=None)
+        save_entry(subject.visits[0], instrument("rutherford"), EntryInput(values={"limb": "left", "category": 3}), entry=None)
         record_visit_date(subject.visits[1], date(2027, 2, 10), deviation_reason="late")
         mark_missed(subject.visits[2], "Patient abroad")
         end_participation(subject, SubjectStatus.WITHDRAWN, date(2027, 5, 1), "Withdrew consent")

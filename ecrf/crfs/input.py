@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ecrf.auth.models import User
 
 
 @dataclass(frozen=True)
@@ -20,3 +24,5 @@ class EntryInput:
     #: The reason for changing a complete entry.
     reason: str = ""
     complete: bool = False
+    #: Who saves it (None: the system, e.g. demo data or an import).
+    by: User | None = None

@@ -152,7 +152,7 @@ def touch(entry: CrfEntry) -> None:
     db.session.refresh(entry)  # read again, now that no change of it can commit before this transaction does
 
 
-def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: CrfEntry | None, by: User | None) -> CrfEntry:
+def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: CrfEntry | None) -> CrfEntry:
     """Save an entry as a draft or complete, from validated values; fills the computed values.
 
     A single instrument is completed only once its visit has a date. A locked entry is
@@ -162,6 +162,7 @@ def save_entry(visit: Visit, item: Instrument, entered: EntryInput, *, entry: Cr
     saved since it was opened — is refused, naming what they saved. A new entry of a
     repeating instrument takes the place of a "none to report" mark at the visit.
     """
+    by = entered.by
     if entered.complete and not item.repeating and visit.visit_date is None:
         raise InvalidInput.at(None, "Record the visit date before completing this form; it can be saved as a draft now.")
     if entry is not None and entry.status is EntryStatus.LOCKED:

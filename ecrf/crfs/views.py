@@ -77,11 +77,11 @@ def entry(subject_code: str, visit_code: str, code: str, sequence: int | None = 
         require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
         complete = request.form.get("action") == "complete"
         if form.validate_entry(complete):
-            entered = form.entry_input(complete)
+            entered = form.entry_input(complete, by=current_user)
             adding = request.endpoint == "crfs.new"
             saved = submit(
                 form,
-                lambda: save_entry(visit, item, entered, entry=_entry(visit, code, sequence or 1) if not adding else None, by=current_user),
+                lambda: save_entry(visit, item, entered, entry=_entry(visit, code, sequence or 1) if not adding else None),
                 # A new list entry counts once per rendered form, and takes the next free number if another took its own;
                 # a form saved by someone else at the same moment is refused as any other conflict.
                 once=(lambda saved: entry_url(subject, visit, item, saved)) if adding else None,

@@ -104,7 +104,7 @@ def confirm_flag(flag: Flag, by: User) -> CrfEntry:
     if visit is None:
         raise InvalidInput.at(None, f"{flag.subject.study.short_title} collects no adverse events at any visit.")
     prefill = {"ae_term": flag.message.split(":")[0][:200], "onset_date": visit.visit_date.isoformat() if visit.visit_date else None}
-    entry = save_entry(visit, instrument("adverse_events"), EntryInput(values=prefill), entry=None, by=by)
+    entry = save_entry(visit, instrument("adverse_events"), EntryInput(values=prefill, by=by), entry=None)
     flag.status, flag.closed_at, flag.decided_by_id, flag.ae_entry_id = FlagStatus.CONFIRMED, now_utc(), by.id, entry.id
     db.session.flush()
     return entry
