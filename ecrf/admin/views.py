@@ -66,7 +66,9 @@ def new_user():
 
 def _user_page(user: User, form: MembershipForm | None = None):
     form = form or MembershipForm(formdata=None)
-    return render_template("admin/user.html", user=user, form=form.fill_choices(studies(), sites()))
+    # An administrator does not give themselves a one-time password (they change their own on the password page).
+    own = user.id == current_user.id
+    return render_template("admin/user.html", user=user, own_account=own, form=form.fill_choices(studies(), sites()))
 
 
 @bp.route("/users/<int:user_id>")

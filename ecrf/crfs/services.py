@@ -62,6 +62,11 @@ class VisitForm:
         return [e for e in self.entries if e.status is EntryStatus.COMPLETE and not e.none_reported and not e.valid_signatures]
 
     @property
+    def none_reportable(self) -> bool:
+        """A list (repeating) form with nothing entered yet at this visit may be marked "none to report"."""
+        return self.instrument.repeating and not self.entries
+
+    @property
     def lockable(self) -> list[CrfEntry]:
         """Complete entries that are source-verified and signed."""
         return [e for e in self.entries if e.status is EntryStatus.COMPLETE and e.verified_at and e.valid_signatures]

@@ -158,6 +158,16 @@ class Allocation(Strict):
     #: Conditions that must hold before a subject may be randomized.
     gates: list[Criterion] = Field(default_factory=list)
 
+    @property
+    def randomized(self) -> bool:
+        """Whether subjects get their arm by randomization."""
+        return self.method is AllocationMethod.RANDOMIZED
+
+    @property
+    def enrol_label(self) -> str:
+        """What the enrol button says: "Enrol and randomize" or "Enrol"."""
+        return "Enrol and randomize" if self.randomized else "Enrol"
+
     @model_validator(mode="after")
     def _randomization_parameters(self) -> Allocation:
         randomized = self.method is AllocationMethod.RANDOMIZED

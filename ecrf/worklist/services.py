@@ -58,6 +58,15 @@ class WorkItem:
     def days_left(self) -> int:
         return (self.visit.window_end - self.today).days
 
+    @property
+    def timing(self) -> str:
+        """Where the visit stands in days: "3 days overdue", "closes in 5 days" or "opens in 2 days"."""
+        if self.status is WindowStatus.OVERDUE:
+            return f"{self.days_overdue} days overdue"
+        if self.status is WindowStatus.OPEN:
+            return f"closes in {self.days_left} days"
+        return f"opens in {self.days_until_open} days"
+
 
 @dataclass(frozen=True)
 class SaeClock:
