@@ -15,6 +15,10 @@ SIDES = [("right", "Right"), ("left", "Left")]
 ANKLE_FINDINGS = [("not_measurable", "Not measurable (no signal)"), ("incompressible", "Incompressible")]
 
 
+#: What each leg's ABI and band are computed from: both arms and that leg's two ankle arteries.
+_ARMS = ("brachial_right", "brachial_right_not_measurable", "brachial_left", "brachial_left_not_measurable")
+_LEG_INPUTS = {side: (*_ARMS, f"pt_{side}", f"pt_{side}_finding", f"dp_{side}", f"dp_{side}_finding") for side, _ in SIDES}
+
 ITEMS = items(
     Item("target_limb", "Target limb", Kind.CHOICE, codes=SIDES),
     Item("brachial_right", "Brachial systolic, right arm (mmHg)", Kind.INTEGER, low=50, high=300, unit="mmHg", required=False),
@@ -37,32 +41,14 @@ ITEMS = items(
         Kind.DECIMAL,
         places=2,
         precision=4,
-        derived_from=(
-            "brachial_right",
-            "brachial_right_not_measurable",
-            "brachial_left",
-            "brachial_left_not_measurable",
-            "pt_right",
-            "pt_right_finding",
-            "dp_right",
-            "dp_right_finding",
-        ),
+        derived_from=_LEG_INPUTS["right"],
     ),
     Item(
         "band_right",
         "ABI band right",
         Kind.TEXT,
         length=20,
-        derived_from=(
-            "brachial_right",
-            "brachial_right_not_measurable",
-            "brachial_left",
-            "brachial_left_not_measurable",
-            "pt_right",
-            "pt_right_finding",
-            "dp_right",
-            "dp_right_finding",
-        ),
+        derived_from=_LEG_INPUTS["right"],
     ),
     Item(
         "abi_left",
@@ -70,32 +56,14 @@ ITEMS = items(
         Kind.DECIMAL,
         places=2,
         precision=4,
-        derived_from=(
-            "brachial_right",
-            "brachial_right_not_measurable",
-            "brachial_left",
-            "brachial_left_not_measurable",
-            "pt_left",
-            "pt_left_finding",
-            "dp_left",
-            "dp_left_finding",
-        ),
+        derived_from=_LEG_INPUTS["left"],
     ),
     Item(
         "band_left",
         "ABI band left",
         Kind.TEXT,
         length=20,
-        derived_from=(
-            "brachial_right",
-            "brachial_right_not_measurable",
-            "brachial_left",
-            "brachial_left_not_measurable",
-            "pt_left",
-            "pt_left_finding",
-            "dp_left",
-            "dp_left_finding",
-        ),
+        derived_from=_LEG_INPUTS["left"],
     ),
 )
 
