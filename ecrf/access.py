@@ -46,6 +46,7 @@ class Action(StrEnum):
     VIEW_FLAGS = "view_flags"  # safety flags and SAE clocks
     DECIDE_FLAG = "decide_flag"  # confirm or dismiss a safety signal
     MANAGE_USERS = "manage_users"  # the admin page: create, disable, memberships (see `ecrf.admin`)
+    EXPORT = "export"  # data out (ecrf.exports): a blinded assessor only their own visits and forms, never the arm
 
 
 SITE_STAFF = frozenset({Role.COORDINATOR, Role.INVESTIGATOR})
@@ -70,6 +71,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
     Action.VIEW_FLAGS: frozenset(Role) - {Role.BLINDED_ASSESSOR, Role.ADMIN},
     Action.DECIDE_FLAG: frozenset({Role.INVESTIGATOR}),
+    Action.EXPORT: frozenset(Role) - {Role.ADMIN},
 }
 
 
