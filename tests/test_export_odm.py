@@ -1,0 +1,310 @@
+"""The CDISC ODM 1.3.2 export: valid against the schema, every OID it references defined, the data read back equal to
+the database (every item of the subjects entered), the history as audit records (none in a snapshot), the scope kept:
+only the scope's sites, and a blinded assessor's file holds no arm."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from lxml import etree
+from sqlalchemy import select
+
+from ecrf.audit.trail import set_actor
+from ecrf.auth.models import Role
+from ecrf.auth.services import PasswordCheck
+from ecrf.crfs.input import EntryInput
+from ecrf.crfs.items import Kind
+from ecrf.crfs.models import CrfEntry
+from ecrf.crfs.registry import instrument
+from ecrf.crfs.services import entry_data, save_entry, sign_entries, verify_entry
+from ecrf.exports import odm
+from ecrf.exports.scope import export_scope
+from ecrf.exports.services import run_export
+from ecrf.extensions import db
+from ecrf.protocols import protocols
+from ecrf.subjects.models import Subject
+from ecrf.visits.services import record_visit_date
+from tests.test_instruments_generic import EXAMPLES
+
+NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
+LATER = datetime(2027, 6, 2, 4, 0, tzinfo=UTC)
+INDEX = date(2026, 9, 1)
+SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "odm-1.3.2" / "ODM1-3-2.xsd"
+NS = f"{{{odm.NS}}}"
+
+#: Attribute that references an OID -> the element that defines it.
+REFERENCES = {
+    "StudyOID": "Study",
+    "MetaDataVersionOID": "MetaDataVersion",
+    "StudyEventOID": "StudyEventDef",
+    "FormOID": "FormDef",
+    "ItemGroupOID": "ItemGroupDef",
+    "ItemOID": "ItemDef",
+    "CodeListOID": "CodeList",
+    "MeasurementUnitOID": "MeasurementUnit",
+    "MethodOID": "MethodDef",
+    "LocationOID": "Location",
+    "UserOID": "User",
+    "SignatureOID": "SignatureDef",
+}
+
+
+@pytest.fixture(scope="module")
+def schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(SCHEMA)))
+
+
+def _typed(kind: Kind, raw: str, timezone: str):
+    """An instrument test's posted example value as a plain value (as tests/test_instrument_declarations.py)."""
+    if raw == "" or raw is None:
+        return None
+    if kind in (Kind.INTEGER, Kind.GRADED):
+        return int(raw)
+    if kind is Kind.DECIMAL:
+        return Decimal(raw)
+    if kind is Kind.YES_NO:
+        return raw == "True"
+    if kind is Kind.TICK:
+        return True
+    if kind is Kind.DATE:
+        return date.fromisoformat(raw)
+    if kind is Kind.DATETIME:
+        return datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    return raw
+
+
+def _enter_every_form(subject: Subject, user) -> list[CrfEntry]:
+    """Every form of every visit due by now, complete with its instrument test's example values."""
+    entries = []
+    arm = subject.arm.code if subject.arm else None
+    protocol = protocols()[subject.study.code]
+    for visit in subject.visits:
+        if visit.target_date > NOW.date():
+            continue
+        record_visit_date(visit, visit.target_date)
+        for code in protocol.visit(visit.definition.code).instruments_for(arm):
+            described = instrument(code)
+            values = {item.name: _typed(item.kind, EXAMPLES[code].get(item.name, ""), subject.site.timezone) for item in described.items.entered}
+            entries.append(save_entry(visit, described, EntryInput(values=values, complete=True, by=user), entry=None))
+    db.session.commit()
+    return entries
+
+
+@pytest.fixture
+def trial(make_site, make_user, make_subject, clock):
+    """ANGEL-ICAS at BJ01 (and one subject at BJ02): two subjects, one per arm, every form due entered; one value
+    changed with a reason, one item marked not done, one form verified and signed."""
+    sites = [make_site(code, ["angel-icas"]) for code in ("BJ01", "BJ02")]
+    coordinator = make_user("c@example.org", [("angel-icas", sites[0], Role.COORDINATOR)], name="Chen Coordinator")
+    investigator = make_user("i@example.org", [("angel-icas", sites[0], Role.INVESTIGATOR)], name="Ivy Investigator")
+    monitor = make_user("m@example.org", [("angel-icas", site, Role.MONITOR) for site in sites], name="Mo Monitor")
+    manager = make_user("dm@example.org", [("angel-icas", site, Role.DATA_MANAGER) for site in sites], name="Dana Manager")
+    assessor = make_user("a@example.org", [("angel-icas", sites[0], Role.BLINDED_ASSESSOR)], name="Ada Assessor")
+    with clock(datetime(2026, 9, 1, 1)):
+        subjects = [make_subject("angel-icas", sites[0], INDEX, arm=arm) for arm in ("balloon", "stent")]
+        subjects.append(make_subject("angel-icas", sites[1], INDEX, arm="stent"))
+    with clock(NOW):
+        entries = [entry for subject in subjects for entry in _enter_every_form(subject, coordinator)]
+        nihss = next(e for e in entries if e.instrument == "nihss" and e.subject_id == subjects[0].id)
+    with clock(LATER):
+        set_actor(db.session(), coordinator)  # as a request does for the logged-in user
+        described = instrument("nihss")
+        data = entry_data(described, nihss)
+        values = {name: getattr(data, name) for name in described.items.entered_names()}
+        changed = {**values, "item_1a": 2 if values["item_1a"] != 2 else 1}
+        missing = {"item_9": {"code": "not_done", "reason": "not asked"}}
+        save_entry(
+            nihss.visit,
+            described,
+            EntryInput(values={**changed, "item_9": None}, missing=missing, complete=True, by=coordinator, version_seen=nihss.version, reason="typo on paper"),
+            entry=nihss,
+        )
+        set_actor(db.session(), monitor)
+        verify_entry(nihss, monitor)
+        set_actor(db.session(), investigator)
+        sign_entries([(nihss, described)], investigator, PasswordCheck(ok=True))
+        db.session.commit()
+    return {
+        "sites": sites,
+        "subjects": subjects,
+        "nihss": nihss,
+        "manager": manager,
+        "monitor": monitor,
+        "coordinator": coordinator,
+        "assessor": assessor,
+        "investigator": investigator,
+        "old_loc": values["item_1a"],
+    }
+
+
+def _export(tmp_path: Path, user, sites: list[str] | None = None, snapshot: bool = False) -> etree._ElementTree:
+    path = tmp_path / f"{user.id}-{snapshot}.xml"
+    run_export(export_scope(user, "angel-icas", sites), "odm", path, snapshot=snapshot)
+    return etree.parse(str(path))
+
+
+def _typed_back(data_type: str, value: str | None):
+    if value is None:
+        return None
+    return {
+        "integer": int,
+        "float": Decimal,
+        "boolean": lambda text: text == "true",
+        "date": date.fromisoformat,
+        "datetime": datetime.fromisoformat,
+    }.get(data_type, str)(value)
+
+
+def test_the_odm_file_validates_against_the_odm_1_3_2_schema_with_and_without_history(trial, tmp_path, schema):
+    for snapshot in (False, True):
+        document = _export(tmp_path, trial["manager"], snapshot=snapshot)
+        assert schema.validate(document), schema.error_log
+        assert document.getroot().get("FileType") == ("Snapshot" if snapshot else "Transactional")
+
+
+def test_every_oid_the_file_references_is_defined_and_the_data_follow_the_metadata(trial, tmp_path):
+    root = _export(tmp_path, trial["manager"]).getroot()
+    defined: dict[str, set[str]] = {tag: set() for tag in REFERENCES.values()}
+    for element in root.iter():
+        tag = etree.QName(element).localname
+        if tag in defined:
+            assert element.get("OID") not in defined[tag], f"{tag} {element.get('OID')} defined twice"
+            defined[tag].add(element.get("OID"))
+    references = 0
+    for element in root.iter():
+        for attribute, value in element.attrib.items():
+            if attribute in REFERENCES:
+                references += 1
+                assert value in defined[REFERENCES[attribute]], f"{etree.QName(element).localname} {attribute}={value} is not defined"
+    assert references > 100
+    refs = {
+        etree.QName(definition).localname + definition.get("OID"): {
+            ref.get(key) for ref in definition for key in ("FormOID", "ItemGroupOID", "ItemOID") if ref.get(key)
+        }
+        for definition in root.iter(f"{NS}StudyEventDef", f"{NS}FormDef", f"{NS}ItemGroupDef")
+    }
+    for parent, child, key, parent_key in (
+        ("StudyEventData", "FormData", "FormOID", "StudyEventDef"),
+        ("FormData", "ItemGroupData", "ItemGroupOID", "FormDef"),
+        ("ItemGroupData", "ItemData", "ItemOID", "ItemGroupDef"),
+    ):
+        for data in root.iter(f"{NS}{parent}"):
+            oid = data.get(parent.replace("Data", "") + "OID") if parent != "StudyEventData" else data.get("StudyEventOID")
+            for element in data.iter(f"{NS}{child}"):
+                assert element.get(key) in refs[parent_key + oid], f"{child} {element.get(key)} is not in {parent_key} {oid}"
+
+
+def test_the_odm_read_back_equals_the_database_for_every_item_of_the_subjects(trial, tmp_path):
+    root = _export(tmp_path, trial["manager"]).getroot()
+    data_types = {item.get("OID"): item.get("DataType") for item in root.iter(f"{NS}ItemDef")}
+    subjects = {element.get("SubjectKey"): element for element in root.iter(f"{NS}SubjectData")}
+    assert set(subjects) == {subject.subject_code for subject in trial["subjects"]}
+    compared = 0
+    for subject in trial["subjects"]:
+        entries = db.session.scalars(select(CrfEntry).where(CrfEntry.subject_id == subject.id)).all()
+        assert entries
+        for entry in entries:
+            event = subjects[subject.subject_code].find(f"{NS}StudyEventData[@StudyEventOID='SE.{entry.visit.definition.code}']")
+            form = event.find(f"{NS}FormData[@FormOID='F.{entry.instrument}']")
+            current = {}
+            for element in form.iter(f"{NS}ItemData"):  # the last ItemData of an item is its current value
+                flag = element.find(f"{NS}Annotation/{NS}Flag/{NS}FlagValue")
+                current[element.get("ItemOID")] = (
+                    _typed_back(data_types[element.get("ItemOID")], element.get("Value")),
+                    flag.text if flag is not None else None,
+                )
+            described = instrument(entry.instrument)
+            row = entry_data(described, entry)
+            for item in described.items:
+                oid = f"I.{entry.instrument}.{item.name}"
+                stored = getattr(row, item.name)
+                code = (entry.missing.get(item.name) or {}).get("code")
+                assert current.get(oid, (None, None)) == (stored, code), f"{subject.subject_code} {oid}"
+                compared += 1
+    assert compared > 200
+
+
+def test_a_changed_value_keeps_its_history_as_audit_records_with_user_site_time_and_reason(trial, tmp_path):
+    root = _export(tmp_path, trial["manager"]).getroot()
+    subject = root.find(f".//{NS}SubjectData[@SubjectKey='{trial['subjects'][0].subject_code}']")
+    form = subject.find(f"{NS}StudyEventData[@StudyEventOID='SE.baseline']/{NS}FormData[@FormOID='F.nihss']")
+    history = form.findall(f".//{NS}ItemData[@ItemOID='I.nihss.item_1a']")
+    assert [(element.get("TransactionType"), element.get("Value")) for element in history] == [
+        ("Insert", str(trial["old_loc"])),
+        ("Update", history[-1].get("Value")),
+    ]
+    assert history[-1].get("Value") != history[0].get("Value")
+    record = history[-1].find(f"{NS}AuditRecord")
+    assert record.find(f"{NS}UserRef").get("UserOID") == f"USR.{trial['coordinator'].id}"
+    assert record.find(f"{NS}LocationRef").get("LocationOID") == "LOC.BJ01"
+    assert record.findtext(f"{NS}ReasonForChange") == "typo on paper"
+    assert datetime.fromisoformat(record.findtext(f"{NS}DateTimeStamp")) == LATER
+    comment = form.findall(f".//{NS}ItemData[@ItemOID='I.nihss.item_9']")[-1]
+    assert comment.get("IsNull") == "Yes" and comment.findtext(f"{NS}Annotation/{NS}Comment") == "not asked"
+    signature = form.find(f"{NS}Signature")
+    assert signature.find(f"{NS}UserRef").get("UserOID") == f"USR.{trial['investigator'].id}"
+    assert signature.find(f"{NS}SignatureRef").get("SignatureOID") == "SD.approved"
+    assert form.findtext(f"{NS}Annotation/{NS}Flag/{NS}FlagValue") == "verified and signed"
+    users = {user.get("OID"): user for user in root.iter(f"{NS}User")}
+    assert users[f"USR.{trial['investigator'].id}"].get("UserType") == "Investigator"
+    assert users[f"USR.{trial['manager'].id}"].get("UserType") == "Sponsor"
+
+
+def test_a_snapshot_has_no_audit_record_and_one_item_data_per_item(trial, tmp_path):
+    root = _export(tmp_path, trial["manager"], snapshot=True).getroot()
+    assert root.find(f".//{NS}AuditRecord") is None
+    for group in root.iter(f"{NS}ItemGroupData"):
+        oids = [element.get("ItemOID") for element in group.iter(f"{NS}ItemData")]
+        assert len(oids) == len(set(oids))
+        assert all(element.get("TransactionType") is None for element in group.iter(f"{NS}ItemData"))
+    assert root.find(f".//{NS}Signature") is not None
+
+
+def test_the_blinded_assessors_odm_holds_no_arm_and_only_their_visits_and_forms(trial, tmp_path, schema):
+    document = _export(tmp_path, trial["assessor"])
+    assert schema.validate(document), schema.error_log
+    root = document.getroot()
+    arms = {arm.code for arm in protocols()["angel-icas"].arms} | {arm.label for arm in protocols()["angel-icas"].arms}
+    for element in root.iter():
+        assert not set(element.attrib.values()) & arms, etree.tostring(element)[:200]
+        assert (element.text or "").strip() not in arms
+        assert "ALLOCATION" not in " ".join(element.attrib.values())
+    assert {element.get("OID") for element in root.iter(f"{NS}StudyEventDef")} == {"SE.d90"}
+    assert {element.get("OID") for element in root.iter(f"{NS}FormDef")} == {"F.mrs"}
+    assert {element.get("FormOID") for element in root.iter(f"{NS}FormData")} == {"F.mrs"}
+    assert {element.get("SubjectKey") for element in root.iter(f"{NS}SubjectData")} == {s.subject_code for s in trial["subjects"][:2]}
+
+
+def test_the_data_managers_odm_holds_each_subjects_arm(trial, tmp_path):
+    root = _export(tmp_path, trial["manager"]).getroot()
+    arms = {subject.get("SubjectKey"): subject.find(f".//{NS}ItemData[@ItemOID='{odm.ARM_ITEM}']").get("Value") for subject in root.iter(f"{NS}SubjectData")}
+    assert arms == {subject.subject_code: subject.arm.code for subject in trial["subjects"]}
+
+
+def test_a_coordinators_odm_holds_only_their_sites(trial, tmp_path):
+    root = _export(tmp_path, trial["coordinator"]).getroot()
+    assert {element.get("OID") for element in root.iter(f"{NS}Location")} == {"LOC.BJ01"}
+    assert {element.get("SubjectKey") for element in root.iter(f"{NS}SubjectData")} == {s.subject_code for s in trial["subjects"][:2]}
+    assert {ref.get("LocationOID") for ref in root.iter(f"{NS}LocationRef", f"{NS}SiteRef")} == {"LOC.BJ01"}
+
+
+def test_the_clinical_data_is_written_in_chunks_of_subjects_with_progress(trial, tmp_path, monkeypatch):
+    monkeypatch.setattr(odm, "CHUNK", 1)
+    calls: list[tuple[int, int]] = []
+    path = tmp_path / "chunked.xml"
+    rows = odm.write_odm(export_scope(trial["manager"], "angel-icas"), path, snapshot=False, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    root = etree.parse(str(path)).getroot()
+    assert [element.get("SubjectKey") for element in root.iter(f"{NS}SubjectData")] == sorted(s.subject_code for s in trial["subjects"])
+    assert rows == len(list(root.iter(f"{NS}FormData"))) - 3  # the allocation forms are not data rows
+
+
+def test_flask_ecrf_export_writes_an_odm_file(trial, tmp_path, cli, schema):
+    path = tmp_path / "cli.xml"
+    result = cli.invoke(args=["ecrf", "export", "angel-icas", "--format", "odm", "--as", "dm@example.org", "--output", str(path), "--snapshot"])
+    assert result.exit_code == 0, result.output
+    assert schema.validate(etree.parse(str(path)))
