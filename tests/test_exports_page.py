@@ -182,7 +182,7 @@ def test_expiry_deletes_the_file_and_keeps_the_job_listed(login, data_manager, s
     (deleted,) = audit_after(mark, "export_deleted")
     assert f"export {job.id}" in deleted.new_value and "deleted after 30 days" in deleted.new_value
     assert client.get(f"{PAGE}{job.id}/download").status_code == 404
-    assert "file deleted" in client.get(PAGE).get_data(as_text=True)
+    assert "expired" in client.get(PAGE).get_data(as_text=True)
 
 
 def test_the_nightly_pass_expires_old_exports(login, data_manager, subjects, clock):

@@ -321,15 +321,29 @@ def record_download(job: ExportJob, user: User) -> None:
     db.session.flush()
 
 
+@dataclass(frozen=True)
+class JobOffers:
+    """What the exports page offers a user for one listed job."""
+
+    #: Poll its status (the maker's running job).
+    follow: bool
+    download: bool
+
+
+def job_offers(job: ExportJob, user: User) -> JobOffers:
+    """Only the maker follows their job's progress and downloads its finished file (see the module's docstring)."""
+    mine = job.user_id == user.id
+    return JobOffers(follow=mine and job.in_progress, download=mine and job.status == JobStatus.DONE)
+
+
 def status_of(job: ExportJob) -> dict:
     """A job's state for the page's progress bar (JSON)."""
-    percent = 100 if job.status == JobStatus.DONE else (100 * job.progress_done // job.progress_total if job.progress_total else 0)
     return {
         "id": job.id,
         "status": job.status.value,
         "done": job.progress_done,
         "total": job.progress_total,
-        "percent": min(percent, 100),
+        "percent": job.percent,
         "rows": job.rows,
         "sha256": job.sha256,
         "error": job.error,

@@ -22,7 +22,12 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-    EXPIRED = "expired"
+    EXPIRED = "expired"  # the file was deleted after ECRF_EXPORT_KEEP_DAYS
+
+    @property
+    def css(self) -> str:
+        """Bootstrap colour of this status's badge."""
+        return {"done": "success", "failed": "danger", "running": "info"}.get(self.value, "secondary")
 
 
 class ExportJob(Model):
@@ -75,6 +80,18 @@ class ExportJob(Model):
     def sites(self) -> list[str]:
         """The site codes of the job's scope."""
         return [code for code in self.site_codes.split(",") if code]
+
+    @property
+    def in_progress(self) -> bool:
+        """Queued or running: the page shows a progress bar."""
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        """How far the job is, 0 to 100."""
+        if self.status == JobStatus.DONE:
+            return 100
+        return min(100, 100 * self.progress_done // self.progress_total) if self.progress_total else 0
 
     @property
     def label(self) -> str:

@@ -12,6 +12,7 @@ from ecrf.exports.jobs import (
     downloadable,
     exportable_sites,
     extension,
+    job_offers,
     listed_jobs,
     may_export_audit,
     own_job,
@@ -20,7 +21,7 @@ from ecrf.exports.jobs import (
     start_in_background,
     status_of,
 )
-from ecrf.exports.models import FORMAT_LABELS, ExportJob, JobStatus
+from ecrf.exports.models import FORMAT_LABELS, ExportJob
 from ecrf.extensions import db
 from ecrf.studies.models import Study
 from ecrf.web import FAILED, Repeated, submit
@@ -59,7 +60,8 @@ def index(study_code: str):
             assert isinstance(job, ExportJob)
             start_in_background(current_app._get_current_object(), job.id)  # type: ignore[attr-defined]
             return redirect(url_for("exports.index", study_code=study.code, _anchor=f"export-{job.id}"))
-    return render_template("exports/index.html", study=study, form=form, jobs=listed_jobs(current_user, study), JobStatus=JobStatus, choice_of=choice_of)
+    jobs = [(job, job_offers(job, current_user)) for job in listed_jobs(current_user, study)]
+    return render_template("exports/index.html", study=study, form=form, jobs=jobs)
 
 
 @bp.route("/<int:job_id>/status")
