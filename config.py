@@ -53,6 +53,12 @@ class Config:
     #: Each worklist section shows this many of its most urgent visits (and counts all).
     ECRF_WORKLIST_LIMIT = 100
     ECRF_PAGE_SIZE = 50
+    #: Finished export files are kept this many days, then the nightly pass deletes them.
+    ECRF_EXPORT_KEEP_DAYS = int(_env("ECRF_EXPORT_KEEP_DAYS", "30"))
+    #: Where finished export files are kept; empty: `exports` in the instance folder.
+    ECRF_EXPORT_DIR = _env("ECRF_EXPORT_DIR", "")
+    #: Threads per web process running exports in the background (0: none; the scheduler then runs them).
+    ECRF_EXPORT_WORKERS = 2
     BOOTSTRAP_SERVE_LOCAL = True  # Bootstrap 5 from the app itself, never a CDN
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True
@@ -99,6 +105,8 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-secret"
     #: Apps made by tests start on databases not yet migrated (or unreachable on purpose); the test of the check turns it on.
     ECRF_CHECK_PROTOCOLS_AT_START = False
+    #: Exports stay queued (tests run them with `run_job`, or turn the threads on with a live server).
+    ECRF_EXPORT_WORKERS = 0
 
 
 class ProductionConfig(Config):

@@ -99,6 +99,7 @@ def _register_blueprints(app: Flask) -> None:
     from ecrf.audit.views import bp as audit_bp
     from ecrf.auth.views import bp as auth_bp
     from ecrf.crfs.views import bp as crfs_bp
+    from ecrf.exports.views import bp as exports_bp
     from ecrf.queries.views import bp as queries_bp
     from ecrf.safety.views import bp as safety_bp
     from ecrf.screening.views import bp as screening_bp
@@ -107,7 +108,7 @@ def _register_blueprints(app: Flask) -> None:
     from ecrf.visits.views import bp as visits_bp
     from ecrf.worklist.views import bp as worklist_bp
 
-    for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp, screening_bp, queries_bp, audit_bp, safety_bp):
+    for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp, screening_bp, queries_bp, audit_bp, safety_bp, exports_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin_bp)
 

@@ -6,6 +6,7 @@ from ecrf.auth.models import Membership, PasswordReset, Role, User, UserSession
 from ecrf.crfs.models import CrfEntry, Signature
 from ecrf.crfs.registry import registry
 from ecrf.deviations.models import ProtocolDeviation
+from ecrf.exports.models import ExportJob
 from ecrf.notify.models import NightlyRun, OutboxEmail, SchedulerLease
 from ecrf.queries.models import DataQuery, QueryMessage
 from ecrf.randomization.models import RandomizationSlot
@@ -24,6 +25,7 @@ __all__ = [
     "AuditEvent",
     "CrfEntry",
     "DataQuery",
+    "ExportJob",
     "Flag",
     "FormSubmission",
     "Membership",

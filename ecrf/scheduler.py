@@ -3,6 +3,9 @@ the app's database. Web workers never start it. The nightly job holds a database
 scheduler started by mistake runs nothing; the outbox's keys make a second email impossible anyway.
 A second job sends the outbox's due emails every minute (a password reset link should not wait for
 the next nightly run); it needs no lease, since the sender claims each email before sending it.
+A third job, every minute, runs the exports started in the browser that no web process took (see `ecrf.exports.jobs`:
+the web processes run them in threads; this is for a job left queued, e.g. by a restart); each job is taken by one
+conditional UPDATE, so it needs no lease either.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from ecrf.clock import now_utc
+from ecrf.exports.jobs import run_waiting
 from ecrf.extensions import db
 from ecrf.notify.lease import acquire, release
 from ecrf.notify.nightly import NightlyReport, run_nightly
@@ -60,8 +64,21 @@ def outbox_job() -> tuple[int, int]:
         return sent, failed
 
 
+def exports_job() -> int:
+    """The scheduled job every minute: run the exports left queued, mark those interrupted; returns the jobs run."""
+    assert _app is not None, "run_once or run_forever sets the app first"
+    with _app.app_context():
+        try:
+            ran = run_waiting(now_utc())
+        finally:
+            db.session.remove()
+        if ran:
+            log.info("exports: %d queued jobs run", ran)
+        return ran
+
+
 def add_jobs(scheduler) -> None:
-    """Register the jobs: the nightly pass every few minutes, the outbox every minute (both start at once)."""
+    """Register the jobs: the nightly pass every few minutes, the outbox and waiting exports every minute (all start at once)."""
     scheduler.add_job(
         "ecrf.scheduler:nightly_job",
         "interval",
@@ -75,6 +92,14 @@ def add_jobs(scheduler) -> None:
         "interval",
         seconds=int(OUTBOX_EVERY.total_seconds()),
         id="outbox",
+        replace_existing=True,
+        next_run_time=now_utc(),
+    )
+    scheduler.add_job(
+        "ecrf.scheduler:exports_job",
+        "interval",
+        seconds=int(OUTBOX_EVERY.total_seconds()),
+        id="exports",
         replace_existing=True,
         next_run_time=now_utc(),
     )

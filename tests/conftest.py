@@ -51,7 +51,7 @@ def pytest_report_header(config):
 def app(tmp_path_factory):
     """The application on a freshly migrated database with the five protocols loaded."""
     url = os.environ.get("ECRF_TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "ECRF_EXPORT_DIR": str(tmp_path_factory.mktemp("exports"))})
     with application.app_context():
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as connection:

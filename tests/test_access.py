@@ -8,6 +8,7 @@ import pytest
 
 from ecrf.auth.models import Role
 from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.exports.jobs import start_export
 from ecrf.extensions import db
 from ecrf.queries.services import raise_query
 from ecrf.safety.services import refresh_flags
@@ -26,6 +27,7 @@ FOREIGN_VALUES = {
     "study_code": "defier",
     "user_id": 1,  # admin pages: a coordinator is not an admin, whatever the user
     "membership_id": 1,
+    "job_id": None,  # filled by the outsider fixture: an export of the foreign site made by its coordinator
     "token": "not-a-reset-token",  # a reset link never issued (an issued one is a credential: whoever holds it may use it)
 }
 #: Routes whose only argument is the study: a study the user has no membership in.
@@ -39,13 +41,14 @@ def outsider(make_site, make_user, make_subject, make_screening, login):
     foreign = make_site("HZ01", ["defier", "precise-cal"])
     subject = make_subject("defier", foreign, date(2026, 1, 10))
     make_screening("defier", foreign)
-    make_user("foreign@example.org", [("defier", foreign, Role.COORDINATOR), ("precise-cal", foreign, Role.COORDINATOR)])
+    foreign_coordinator = make_user("foreign@example.org", [("defier", foreign, Role.COORDINATOR), ("precise-cal", foreign, Role.COORDINATOR)])
     monitor = make_user("foreign.monitor@example.org", [("defier", foreign, Role.MONITOR)])
     entry = CrfEntry(subject_id=subject.id, visit_id=subject.visits[1].id, instrument="abi", status=EntryStatus.COMPLETE)
     db.session.add(entry)
     db.session.flush()
     FOREIGN_VALUES["query_id"] = raise_query(entry, "pt_right", "Source says 120?", monitor).id
     FOREIGN_VALUES["flag_id"] = refresh_flags([subject])[0].id  # its visits are overdue
+    FOREIGN_VALUES["job_id"] = start_export(foreign_coordinator, subject.study, "csv", ["HZ01"]).id
     db.session.commit()
     return login(make_user("home@example.org", [("defier", home, Role.COORDINATOR)]))
 

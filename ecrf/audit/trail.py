@@ -32,8 +32,19 @@ SKIPPED_FIELDS = {"version", "updated_at", "updated_by_id", "created_at", "creat
 #: Columns whose values never enter the trail; a change is recorded without them.
 SECRET_FIELDS = {("users", "password_hash")}
 #: Bookkeeping, not data: not audited (the scheduler's; sessions, reset links and form keys, whose
-#: security events — log-in, log-out, reset requested and used — are written as events instead).
-NOT_AUDITED = {"audit_events", "nightly_runs", "outbox_emails", "scheduler_leases", "apscheduler_jobs", "user_sessions", "password_resets", "form_submissions"}
+#: security events — log-in, log-out, reset requested and used — are written as events instead; and export jobs, whose
+#: export, download and deletion of the file are events).
+NOT_AUDITED = {
+    "audit_events",
+    "nightly_runs",
+    "outbox_emails",
+    "scheduler_leases",
+    "apscheduler_jobs",
+    "user_sessions",
+    "password_resets",
+    "form_submissions",
+    "export_jobs",
+}
 #: Rows the system creates in bulk (flags); their changes (a decision, a resolution) are audited, their creation is not.
 CHANGES_ONLY = {"flags"}
 #: Clinical tables (and every instrument's `*_data` table): rows are corrected, never deleted, so that each

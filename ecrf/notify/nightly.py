@@ -15,6 +15,7 @@ from sqlalchemy import exists, func, select
 
 from ecrf.auth.models import Membership, User
 from ecrf.clock import local_today, now_utc, to_local
+from ecrf.exports.jobs import expire_exports
 from ecrf.extensions import db
 from ecrf.notify.digest import build_digest, home_site, render
 from ecrf.notify.models import NightlyRun, OutboxEmail
@@ -57,6 +58,7 @@ def run_nightly(now: datetime | None = None, *, on_date: date | None = None, dry
     for user in db.session.scalars(select(User).where(User.active.is_(True), exists().where(Membership.user_id == User.id)).order_by(User.id)).all():
         _digest(user, now, on_date, report)
     forget_old_keys(now)
+    expire_exports(now)  # finished export files older than ECRF_EXPORT_KEEP_DAYS
     if dry_run:
         db.session.rollback()
         return report

@@ -42,6 +42,7 @@ def study(study_code: str):
     )
     links = {
         "screening": any(can(current_user, Action.VIEW_SCREENING, study.id, site.id) for site in sites),
+        "exports": any(can(current_user, Action.EXPORT, study.id, site.id) for site in sites),
         "randomization": study.allocation == "randomized" and any(can(current_user, Action.MANAGE_RANDOMIZATION, study.id, site.id) for site in sites),
     }
     return render_template(
