@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import g
 from sqlalchemy import func, select
 
 from ecrf.audit.models import AuditEvent
-from ecrf.auth.models import Role
+from ecrf.auth.models import Membership, Role
 from ecrf.exports.jobs import PICK_UP_AFTER, SILENT_FOR, expire_exports, run_job, run_waiting
 from ecrf.exports.models import ExportJob, JobStatus
 from ecrf.extensions import db
@@ -138,12 +139,20 @@ def test_a_refused_export_fails_with_its_one_line_message(app, login, data_manag
     client = login(data_manager)
     start(client, format="odm-snapshot")
     (job,) = jobs()
+    # The user loses the right to export before the job runs: the job is refused when it runs, not before.
+    for membership in db.session.scalars(select(Membership).where(Membership.user_id == data_manager.id)):
+        membership.role = Role.ADMIN
+    db.session.commit()
     assert run_job(job.id) == JobStatus.FAILED
     db.session.refresh(job)
-    assert (job.status, job.error, job.file_path) == (JobStatus.FAILED, "the ODM export is not built yet", None)
+    assert (job.status, job.error, job.file_path) == (JobStatus.FAILED, "dm@example.org may not export DEFIER data", None)
     assert list(Path(app.config["ECRF_EXPORT_DIR"]).glob(f"defier-odm-{job.id}-*")) == []  # no partial file left
+    for membership in db.session.scalars(select(Membership).where(Membership.user_id == data_manager.id)):
+        membership.role = Role.DATA_MANAGER
+    db.session.commit()
+    g.pop("_ecrf_grants", None)  # the grants cached while the job ran (the test's app context is the requests')
     page = client.get(PAGE).get_data(as_text=True)
-    assert "failed" in page and "the ODM export is not built yet" in page and "/download" not in page
+    assert "failed" in page and "dm@example.org may not export DEFIER data" in page and "/download" not in page
 
 
 def test_the_admin_and_outsiders_have_no_exports_page(login, sites, make_user):
