@@ -76,6 +76,8 @@ class Profile:
     abi_after: Decimal
     other_leg_abi: Decimal
     rutherford_before: int
+    #: The category the procedure brings the limb to (kept while the lesion stays open: any worsening is flagged).
+    rutherford_after: int
     #: Target day of the first follow-up at which the target lesion has restenosed (None: it stays open).
     restenosis_from: int | None
     occlusion_site: str
@@ -103,6 +105,7 @@ def draw_profile(study: str, follow_ups: list[int], rng: random.Random) -> Profi
     below_knee = study == "leg-deb" and rng.random() < 0.4
     segments = ["anterior_tibial", "posterior_tibial", "tibioperoneal_trunk"] if below_knee else ["sfa_proximal", "sfa_mid", "sfa_distal", "popliteal_p1"]
     abi_before = _d2(rng.uniform(0.45, 0.78))
+    rutherford_before = rng.choice([2, 3, 3, 3, 4, 5])
     return Profile(
         limb=rng.choice(["right", "left"]),
         segment=rng.choice(segments),
@@ -110,7 +113,8 @@ def draw_profile(study: str, follow_ups: list[int], rng: random.Random) -> Profi
         abi_before=abi_before,
         abi_after=_d2(min(1.15, float(abi_before) + rng.uniform(0.25, 0.42))),
         other_leg_abi=_d2(rng.uniform(0.92, 1.15)),
-        rutherford_before=rng.choice([2, 3, 3, 3, 4, 5]),
+        rutherford_before=rutherford_before,
+        rutherford_after=rng.choice([0, 1, 1]) if rutherford_before <= 3 else rng.choice([1, 2, 2, 3]),
         restenosis_from=rng.choice(follow_ups) if follow_ups and rng.random() < 0.18 else None,
         occlusion_site=rng.choices(["ica", "mca_m1", "va_v4", "basilar"], weights=[3, 5, 1, 1])[0],
         nihss_before=rng.randint(7, 20),
@@ -245,7 +249,7 @@ def rutherford(case: Case, rng: random.Random) -> list[Generated]:
     elif _restenosed(case):
         category = min(6, profile.rutherford_before + rng.choice([0, 0, 1]))
     else:
-        category = rng.choice([0, 0, 1, 1, 1, 2]) if profile.rutherford_before <= 3 else rng.choice([1, 1, 2, 2, 3])
+        category = profile.rutherford_after
     return [Generated({"limb": profile.limb, "category": category})]
 
 
@@ -570,7 +574,7 @@ def procedure_coronary(case: Case, rng: random.Random) -> list[Generated]:
 def perioperative_events(case: Case, rng: random.Random) -> list[Generated]:
     start = case.index_at or case.local(case.index_date, 9)
     values: dict[str, object] = {"side_branch_loss": rng.random() < 0.04, "perforation": rng.random() < 0.01, "no_reflow": rng.random() < 0.02}
-    for prefix, unit, uln, pre, peak in (("ctn", "ng/L", 14, (3, 12), (10, 90)), ("ckmb", "ng/mL", 5, (1, 4), (2, 9))):
+    for prefix, unit, uln, pre, peak in (("ctn", "ng/L", 14, (3, 12), (10, 50)), ("ckmb", "ng/mL", 5, (1, 4), (2, 9))):
         measured = prefix == "ctn" or rng.random() < 0.5
         high = rng.random() < 0.06  # a marker rise well above the protocol's multiple: a periprocedural MI to judge
         peak_at = case.not_after_now(start + timedelta(hours=rng.randint(8, 24)), start.replace(second=0, microsecond=0))
@@ -586,7 +590,7 @@ def perioperative_events(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def qfr(case: Case, rng: random.Random) -> list[Generated]:
-    value = Decimal(str(round(rng.uniform(0.74, 0.97), 2)))
+    value = Decimal(str(round(rng.uniform(0.78, 0.97), 2)))
     return [Generated({"angiography_date": case.visit_date, "qfr_target_vessel": value, "restenosis": value <= Decimal("0.80")})]
 
 
