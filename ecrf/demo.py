@@ -118,6 +118,7 @@ class DemoReport:
     logins: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        """One line: what this run created."""
         return (
             f"Demo data: {self.sites} sites, {self.users} users and {self.subjects} subjects created; "
             f"{self.entries} forms entered, {self.queries} queries raised, {self.flags_confirmed} safety flags confirmed."
@@ -137,6 +138,7 @@ class Actors:
     identity: PasswordCheck | None = None
 
     def signer_identity(self) -> PasswordCheck:
+        """The investigator's identity check for signing (`confirm_identity`), made once."""
         if self.identity is None:
             self.identity = confirm_identity(self.investigator, DEMO_PASSWORD, purpose="signature")
         return self.identity

@@ -53,6 +53,7 @@ class Case:
 
     @property
     def baseline(self) -> bool:
+        """The day-0 visit."""
         return self.target_day == 0
 
     def local(self, day: date, hour: int, minute: int = 0) -> datetime:
@@ -150,6 +151,7 @@ def _day_between(first: date, last: date, rng: random.Random) -> date:
 
 
 def medical_history(case: Case, rng: random.Random) -> list[Generated]:
+    """Risk factors in the proportions of a peripheral-artery population; a diabetes treatment only with diabetes."""
     diabetes = rng.random() < 0.42
     return [
         Generated(
@@ -169,6 +171,7 @@ def medical_history(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def lesion_peripheral(case: Case, rng: random.Random) -> list[Generated]:
+    """The target lesion: within the protocol's length and stenosis limits; an occlusion is 100 %."""
     profile = case.profile
     occluded = rng.random() < 0.25
     below_knee = profile.segment in ("anterior_tibial", "posterior_tibial", "tibioperoneal_trunk")
@@ -189,6 +192,7 @@ def lesion_peripheral(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def procedure_peripheral(case: Case, rng: random.Random) -> list[Generated]:
+    """The index procedure on day 0 with the arm's device; technical success as PARC judges it."""
     des = case.arm == "des"
     provisional = not des and rng.random() < 0.12
     values: dict[str, object] = {
@@ -211,6 +215,7 @@ def procedure_peripheral(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def abi(case: Case, rng: random.Random, *, after_procedure: bool = False) -> list[Generated]:
+    """Brachial and ankle pressures giving the leg's ABI on the subject's course (before, after, patent or restenosed)."""
     profile = case.profile
     if after_procedure:
         target = profile.abi_after
@@ -239,10 +244,12 @@ def abi(case: Case, rng: random.Random, *, after_procedure: bool = False) -> lis
 
 
 def abi_post(case: Case, rng: random.Random) -> list[Generated]:
+    """The ABI after the index procedure."""
     return abi(case, rng, after_procedure=True)
 
 
 def rutherford(case: Case, rng: random.Random) -> list[Generated]:
+    """The category before the procedure, where the procedure brought it, or back up once the lesion restenoses."""
     profile = case.profile
     if case.baseline:
         category = profile.rutherford_before
@@ -254,6 +261,7 @@ def rutherford(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def duplex(case: Case, rng: random.Random) -> list[Generated]:
+    """The exam on the visit day: PSV ratio below 2 while patent, above 2.4 (or occluded) once restenosed."""
     profile = case.profile
     restenosed = _restenosed(case)
     occluded = restenosed and rng.random() < 0.25
@@ -271,6 +279,7 @@ def duplex(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def stent_fracture(case: Case, rng: random.Random) -> list[Generated]:
+    """The x-ray on the visit day; a fracture now and then."""
     fracture = rng.random() < 0.08
     values = {"xray_date": case.visit_date, "fracture": fracture, "fracture_type": rng.choice(["I", "II"]) if fracture else None}
     return [Generated(values, confirmed_warnings=[] if case.in_window else ["xray_date_outside_window"])]
@@ -424,17 +433,20 @@ def _nihss_items(total: int, rng: random.Random) -> dict[str, object]:
 
 
 def nihss(case: Case, rng: random.Random) -> list[Generated]:
+    """The day-0 NIHSS (within eligibility), improving at 48 hours and day 7."""
     before = case.profile.nihss_before
     total = before if case.baseline else max(0, round(before * (rng.uniform(0.4, 0.85) if case.visit_code == "h48" else rng.uniform(0.1, 0.6))))
     return [Generated(_nihss_items(total, rng))]
 
 
 def aspects(case: Case, rng: random.Random) -> list[Generated]:
+    """ASPECTS, or pc-ASPECTS for a posterior occlusion, within eligibility."""
     posterior = case.profile.occlusion_site in ("va_v4", "basilar")
     return [Generated({"circulation": "posterior" if posterior else "anterior", "score": rng.randint(6, 10)})]
 
 
 def mrs(case: Case, rng: random.Random) -> list[Generated]:
+    """The pre-stroke mRS at day 0 (0-1); the blinded day-90 outcome."""
     if case.baseline:  # the pre-stroke mRS: no outcome questions
         return [Generated({"score": rng.choice([0, 0, 0, 1])})]
     score = rng.choices(range(0, 7), weights=[8, 14, 14, 12, 8, 4, 0])[0]
@@ -442,6 +454,7 @@ def mrs(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def procedure_stroke(case: Case, rng: random.Random) -> list[Generated]:
+    """Last known well hours before randomization, a residual stenosis past the gate, the arm's rescue treatment."""
     randomized = case.index_at or case.local(case.index_date, 12)
     last_known_well = (randomized - timedelta(hours=rng.randint(3, 20), minutes=rng.choice([0, 15, 30, 45]))).replace(second=0, microsecond=0)
     rescue = case.arm if case.arm in ("balloon", "stent") else "balloon"
@@ -479,6 +492,7 @@ def imaging_ich(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def procedure_dvt(case: Case, rng: random.Random) -> list[Generated]:
+    """A proximal DVT of the subject's leg within the protocol's weeks, anticoagulated from onset; thrombectomy in its arm."""
     profile = case.profile
     onset = case.index_date - timedelta(days=rng.randint(3, 45))
     performed = case.arm == "clottriever"
@@ -514,6 +528,7 @@ def _villalta_items(total: int, rng: random.Random) -> dict[str, object]:
 
 
 def villalta(case: Case, rng: random.Random) -> list[Generated]:
+    """A Villalta total over 9 at day 0, falling after; a severe post-thrombotic syndrome from day 90 for a few."""
     profile = case.profile
     if case.baseline:
         total = profile.villalta_before
@@ -525,6 +540,7 @@ def villalta(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def anticoagulation(case: Case, rng: random.Random) -> list[Generated]:
+    """The day-0 agent (LMWH switched to apixaban at day 30); stopped by some at 6 months."""
     profile = case.profile
     if case.baseline:
         return [
@@ -552,6 +568,7 @@ def anticoagulation(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def procedure_coronary(case: Case, rng: random.Random) -> list[Generated]:
+    """The target vessel, one calcium modification technique, a QFR past the gate, the arm's device."""
     technique = rng.choices(["modification_ra", "modification_ivl", "modification_elca"], weights=[5, 4, 1])[0]
     dcb = case.arm != "des"
     bailout = dcb and rng.random() < 0.1
@@ -572,6 +589,7 @@ def procedure_coronary(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def perioperative_events(case: Case, rng: random.Random) -> list[Generated]:
+    """Troponin (always) and CK-MB (half) around the PCI; now and then a rise past the protocol's MI multiple."""
     start = case.index_at or case.local(case.index_date, 9)
     values: dict[str, object] = {"side_branch_loss": rng.random() < 0.04, "perforation": rng.random() < 0.01, "no_reflow": rng.random() < 0.02}
     for prefix, unit, uln, pre, peak in (("ctn", "ng/L", 14, (3, 12), (10, 50)), ("ckmb", "ng/mL", 5, (1, 4), (2, 9))):
@@ -590,6 +608,7 @@ def perioperative_events(case: Case, rng: random.Random) -> list[Generated]:
 
 
 def qfr(case: Case, rng: random.Random) -> list[Generated]:
+    """The 12-month QFR on the visit day; restenosis where it is at or below 0.80."""
     value = Decimal(str(round(rng.uniform(0.78, 0.97), 2)))
     return [Generated({"angiography_date": case.visit_date, "qfr_target_vessel": value, "restenosis": value <= Decimal("0.80")})]
 
