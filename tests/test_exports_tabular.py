@@ -284,3 +284,10 @@ def test_the_command_writes_the_zip_and_says_rows_and_hash(defier, cli, tmp_path
     result = cli.invoke(args=["ecrf", "export", "defier", "--format", "spss", "--as", "dm@example.org", "--output", str(output)])
     assert result.exit_code == 0, result.output
     assert "sha256" in result.output and "subjects.sav" in zipfile.ZipFile(output).namelist()
+
+
+def test_the_blinded_dictionary_lists_only_the_assessors_visits(angel, tmp_path):
+    _, assessor, _, _ = angel
+    archive = _export(assessor, "angel-icas", "csv", tmp_path / "out.zip")
+    visit_codes = {row["codes"] for row in _dictionary(archive) if row["variable"] == "visit"}
+    assert visit_codes == {"d90=90 days (mRS by blinded assessor)"}

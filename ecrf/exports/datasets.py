@@ -190,7 +190,11 @@ class Reader:
         if self.with_arm:
             columns.append(Column("arm", "Arm", "text", codes=tuple((arm.code, arm.label) for arm in self.protocol.arms)))
         if visit:
-            visits = tuple((v.code, v.label) for v in self.protocol.visits)
+            visits = tuple(
+                (v.code, v.label)
+                for v in self.protocol.visits
+                if any(self.visit_shown(site.id, v.code, arm_code) for site in self.scope.sites for arm_code in [None, *self.arm_codes])
+            )
             columns.append(Column("visit", "Visit", "text", codes=visits))
         return columns
 
