@@ -13,6 +13,12 @@ from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.windows import WindowStatus, window_status
 
 
+def left_follow_up_before(status: SubjectStatus, status_date: date | None, window_end: date) -> bool:
+    """Whether a subject with this status left follow-up before a visit whose window ends on `window_end` fell due
+    (the visit is then not applicable); for readers of plain rows, such as the exports."""
+    return status.ends_follow_up and status_date is not None and window_end >= status_date
+
+
 class Visit(Model):
     """One scheduled visit of one subject, with its window fixed at enrolment."""
 
@@ -46,8 +52,7 @@ class Visit(Model):
     @property
     def not_applicable(self) -> bool:
         """The subject left follow-up before this visit fell due."""
-        subject = self.subject
-        return subject.status.ends_follow_up and subject.status_date is not None and self.window_end >= subject.status_date
+        return left_follow_up_before(self.subject.status, self.subject.status_date, self.window_end)
 
     @classmethod
     def pending_clause(cls) -> ColumnElement[bool]:
