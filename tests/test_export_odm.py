@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from lxml import etree
@@ -17,7 +16,6 @@ from ecrf.audit.trail import set_actor
 from ecrf.auth.models import Role
 from ecrf.auth.services import PasswordCheck
 from ecrf.crfs.input import EntryInput
-from ecrf.crfs.items import Kind
 from ecrf.crfs.models import CrfEntry
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import entry_data, save_entry, sign_entries, verify_entry
@@ -28,6 +26,7 @@ from ecrf.extensions import db
 from ecrf.protocols import protocols
 from ecrf.subjects.models import Subject
 from ecrf.visits.services import record_visit_date
+from tests.test_instrument_declarations import typed_example
 from tests.test_instruments_generic import EXAMPLES
 
 NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
@@ -58,25 +57,6 @@ def schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(SCHEMA)))
 
 
-def _typed(kind: Kind, raw: str, timezone: str):
-    """An instrument test's posted example value as a plain value (as tests/test_instrument_declarations.py)."""
-    if raw == "" or raw is None:
-        return None
-    if kind in (Kind.INTEGER, Kind.GRADED):
-        return int(raw)
-    if kind is Kind.DECIMAL:
-        return Decimal(raw)
-    if kind is Kind.YES_NO:
-        return raw == "True"
-    if kind is Kind.TICK:
-        return True
-    if kind is Kind.DATE:
-        return date.fromisoformat(raw)
-    if kind is Kind.DATETIME:
-        return datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
-    return raw
-
-
 def _enter_every_form(subject: Subject, user) -> list[CrfEntry]:
     """Every form of every visit due by now, complete with its instrument test's example values."""
     entries = []
@@ -88,7 +68,7 @@ def _enter_every_form(subject: Subject, user) -> list[CrfEntry]:
         record_visit_date(visit, visit.target_date)
         for code in protocol.visit(visit.definition.code).instruments_for(arm):
             described = instrument(code)
-            values = {item.name: _typed(item.kind, EXAMPLES[code].get(item.name, ""), subject.site.timezone) for item in described.items.entered}
+            values = {item.name: typed_example(item.kind, EXAMPLES[code].get(item.name, ""), subject.site.timezone) for item in described.items.entered}
             entries.append(save_entry(visit, described, EntryInput(values=values, complete=True, by=user), entry=None))
     db.session.commit()
     return entries

@@ -27,7 +27,7 @@ from ecrf.queries.services import raise_query
 from ecrf.subjects.models import SubjectStatus
 from ecrf.subjects.services import end_participation
 from ecrf.visits.services import mark_missed, record_visit_date
-from tests.test_instrument_declarations import _typed
+from tests.test_instrument_declarations import typed_example
 from tests.test_instruments_generic import EXAMPLES
 
 NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
@@ -37,7 +37,7 @@ READERS = {"stata": ("dta", pyreadstat.read_dta), "spss": ("sav", pyreadstat.rea
 
 def _values(code: str, timezone: str = "Asia/Shanghai", **changes) -> dict:
     described = instrument(code)
-    values = {item.name: _typed(item.kind, EXAMPLES[code].get(item.name, ""), timezone) for item in described.items.entered}
+    values = {item.name: typed_example(item.kind, EXAMPLES[code].get(item.name, ""), timezone) for item in described.items.entered}
     return {**values, **changes}
 
 

@@ -72,7 +72,7 @@ def test_ecrf_modules_other_than_views_do_not_import_forms():
     assert offenders == []
 
 
-def _typed(kind: Kind, raw: str, timezone: str):
+def typed_example(kind: Kind, raw: str, timezone: str):
     """A posted example value as the plain value an importer or the API would give."""
     if raw == "" or raw is None:
         return None
@@ -100,7 +100,7 @@ def test_every_instrument_saves_as_complete_through_the_service_without_request_
         subject = make_subject(study, site, INDEX_DATE, arm=arm or protocols()[study].arms[0].code)
     visit = next(v for v in subject.visits if v.definition.code == visit_code)
     item = registry()[code]
-    values = {spec.name: _typed(spec.kind, EXAMPLES[code].get(spec.name, ""), site.timezone) for spec in item.items.entered}
+    values = {spec.name: typed_example(spec.kind, EXAMPLES[code].get(spec.name, ""), site.timezone) for spec in item.items.entered}
     with clock(NOW):
         if visit.visit_date is None:
             record_visit_date(visit, visit.target_date)
