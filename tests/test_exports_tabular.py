@@ -21,7 +21,7 @@ from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import lock_entries, save_entry, sign_entries, verify_entry
 from ecrf.exports.scope import ExportRefused, export_scope
 from ecrf.exports.services import run_export
-from ecrf.exports.tabular import DICTIONARY_COLUMNS, short_names
+from ecrf.exports.tabular import DICTIONARY_COLUMNS, short_names, write_tabular
 from ecrf.extensions import db
 from ecrf.queries.services import raise_query
 from ecrf.subjects.models import SubjectStatus
@@ -291,3 +291,34 @@ def test_the_blinded_dictionary_lists_only_the_assessors_visits(angel, tmp_path)
     archive = _export(assessor, "angel-icas", "csv", tmp_path / "out.zip")
     visit_codes = {row["codes"] for row in _dictionary(archive) if row["variable"] == "visit"}
     assert visit_codes == {"d90=90 days (mRS by blinded assessor)"}
+
+
+@pytest.mark.parametrize("fmt", ["stata", "spss", "sas"])
+def test_a_binary_dataset_longer_than_a_part_is_written_in_parts_that_append_to_the_whole(defier, fmt, tmp_path):
+    scope = export_scope(defier["manager"], "defier")
+    whole = tmp_path / "whole.zip"
+    write_tabular(scope, fmt, whole, progress=lambda done, total: None)
+    in_parts = tmp_path / "parts.zip"
+    write_tabular(scope, fmt, in_parts, progress=lambda done, total: None, part_rows=2)
+    ext, read = READERS[fmt]
+
+    def frame(archive: zipfile.ZipFile, name: str) -> pd.DataFrame:
+        target = tmp_path / name
+        target.write_bytes(archive.read(name))
+        return read(str(target))[0]
+
+    with zipfile.ZipFile(whole) as one, zipfile.ZipFile(in_parts) as split:
+        assert split.read("dictionary.csv") == one.read("dictionary.csv")
+        split_names = set(split.namelist())
+        for name in one.namelist():
+            if name == "dictionary.csv":
+                continue
+            expected = frame(one, name)
+            dataset = name.removesuffix(f".{ext}")
+            parts = sorted((n for n in split_names if n.startswith(f"{dataset}_part")), key=lambda n: int(n.removesuffix(f".{ext}").rsplit("part", 1)[1]))
+            if len(expected) <= 2:
+                assert name in split_names and not parts, name  # short enough: one file, as without parts
+                continue
+            assert name not in split_names and len(parts) == math.ceil(len(expected) / 2), name
+            appended = pd.concat([frame(split, part) for part in parts], ignore_index=True)
+            pd.testing.assert_frame_equal(appended, expected, check_dtype=False, check_categorical=False)

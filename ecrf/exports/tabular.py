@@ -46,12 +46,16 @@ EXTENSIONS = {"csv": "csv", "stata": "dta", "spss": "sav", "sas": "xpt"}
 LABEL_LIMITS = {"stata": 80, "sas": 40}
 #: Progress is reported every this many rows (and at the end of each dataset).
 PROGRESS_EVERY = 1000
+#: Rows per file of a Stata, SPSS or SAS dataset: a longer one is written in parts (see `write_binary`), so that
+#: memory does not grow with the study (about 50 MB for a part of 40-odd columns).
+PART_ROWS = 50_000
 _NAT = np.iinfo(np.int64).min
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def write_tabular(scope: Scope, fmt: str, path: Path, *, progress: Progress) -> int:
-    """Write the scope's datasets in `fmt` into one zip at `path`; returns the number of data rows."""
+def write_tabular(scope: Scope, fmt: str, path: Path, *, progress: Progress, part_rows: int = PART_ROWS) -> int:
+    """Write the scope's datasets in `fmt` into one zip at `path`; returns the number of data rows. A Stata, SPSS or
+    SAS dataset longer than `part_rows` is written as numbered parts (`write_binary`)."""
     if fmt not in EXTENSIONS:
         raise ExportRefused(f"unknown tabular format '{fmt}'; one of {', '.join(EXTENSIONS)}")
     datasets = Reader(scope).datasets()
@@ -75,7 +79,7 @@ def write_tabular(scope: Scope, fmt: str, path: Path, *, progress: Progress) -> 
             if fmt == "csv":
                 write_csv(archive, dataset, rows)
             else:
-                write_binary(archive, dataset, rows, fmt, member, Path(work))
+                write_binary(archive, dataset, rows, fmt, member, Path(work), part_rows)
         with archive.open("dictionary.csv", "w") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
             writer = csv.writer(text)
             writer.writerow(DICTIONARY_COLUMNS)
@@ -193,8 +197,10 @@ class _Buffer:
             return np.frombuffer(self.values, dtype=np.float64)
         if storage == "datetime":
             return np.frombuffer(self.values, dtype=np.int64).view("datetime64[us]")
-        if storage == "date":
-            return pd.Series([date.fromordinal(day) if day else None for day in self.values], dtype=object)
+        if storage == "date":  # a number with a date format (`DATE_FORMATS`): typed as a date even where all are missing
+            days = np.frombuffer(self.values, dtype=np.int64).astype(np.float64)
+            days[days == 0] = math.nan
+            return days
         categories = pd.Index(list(self.categories), dtype=object) if self.categories else pd.Index([""], dtype=object)
         return pd.Categorical.from_codes(np.frombuffer(self.values, dtype=np.int32), categories=categories)
 
@@ -210,27 +216,57 @@ def _value_labels(column: Column, fmt: str) -> dict[float | int, str] | dict[str
     return None
 
 
-def write_binary(archive: zipfile.ZipFile, dataset: Dataset, rows: Iterator[tuple[Any, ...]], fmt: str, member: str, work: Path) -> None:
-    """Write a dataset as a Stata, SPSS or SAS transport file into the zip (through a file in `work`)."""
+#: How each format stores a date: days (or seconds, SPSS) since its epoch, shown with this date format.
+DATE_FORMATS = {"stata": ("%td", date(1960, 1, 1), 1), "sas": ("DATE9", date(1960, 1, 1), 1), "spss": ("DATE11", date(1582, 10, 14), 86400)}
+
+
+def write_binary(
+    archive: zipfile.ZipFile, dataset: Dataset, rows: Iterator[tuple[Any, ...]], fmt: str, member: str, work: Path, part_rows: int = PART_ROWS
+) -> None:
+    """Write a dataset as a Stata, SPSS or SAS transport file into the zip (through files in `work`). pyreadstat
+    writes from a whole data frame and cannot append, so a dataset longer than `part_rows` is written in parts
+    (`<dataset>_part1.dta`, `_part2` ...; the same variables, labels and SAS member name; append them in order):
+    memory stays that of one part however large the study."""
     columns = dataset.columns
+    names = [column.name for column in columns] if fmt != "sas" else short_names([column.name for column in columns], 8)
+    limit = LABEL_LIMITS.get(fmt)
+    labels: list[str | None] = [column.label[:limit].rstrip() if limit else column.label for column in columns]
+    value_labels: dict[str, Any] = {name: labels_ for name, column in zip(names, columns, strict=True) if (labels_ := _value_labels(column, fmt))}
+    date_format, epoch, per_day = DATE_FORMATS[fmt]
+    dates = [name for name, column in zip(names, columns, strict=True) if column.storage == "date"]
+    formats = dict.fromkeys(dates, date_format)
+    parts: list[Path] = []
+
+    def write_part(buffers: list[_Buffer]) -> None:
+        frame = pd.DataFrame({name: buffer.series() for name, buffer in zip(names, buffers, strict=True)})
+        for name in dates:  # ordinals -> the format's own day (or second) count
+            frame[name] = (frame[name] - epoch.toordinal()) * per_day
+        target = work / f"{dataset.name}.part{len(parts) + 1}.{EXTENSIONS[fmt]}"
+        if fmt == "sas":
+            pyreadstat.write_xport(
+                frame, target, file_label=dataset.label[:40], column_labels=labels, table_name=member, file_format_version=5, variable_format=formats
+            )
+        elif fmt == "stata":
+            pyreadstat.write_dta(
+                frame, target, file_label=dataset.label[:80], column_labels=labels, variable_value_labels=value_labels, variable_format=formats
+            )
+        else:
+            pyreadstat.write_sav(frame, target, file_label=dataset.label, column_labels=labels, variable_value_labels=value_labels, variable_format=formats)
+        parts.append(target)
+
     buffers = [_Buffer(column.storage) for column in columns]
+    count = 0
     for row in rows:
         for buffer, value in zip(buffers, row, strict=True):
             buffer.add(value)
-    names = [column.name for column in columns] if fmt != "sas" else short_names([column.name for column in columns], 8)
-    frame = pd.DataFrame({name: buffer.series() for name, buffer in zip(names, buffers, strict=True)})
+        count += 1
+        if count == part_rows:
+            write_part(buffers)
+            buffers, count = [_Buffer(column.storage) for column in columns], 0
+    if count or not parts:  # the last part, or an empty dataset's one file
+        write_part(buffers)
     del buffers
-    limit = LABEL_LIMITS.get(fmt)
-    labels: list[str | None] = [column.label[:limit].rstrip() if limit else column.label for column in columns]
-    target = work / f"{dataset.name}.{EXTENSIONS[fmt]}"
-    if fmt == "sas":
-        pyreadstat.write_xport(frame, target, file_label=dataset.label[:40], column_labels=labels, table_name=member, file_format_version=5)
-    else:
-        value_labels = {name: labels_ for name, column in zip(names, columns, strict=True) if (labels_ := _value_labels(column, fmt))}
-        if fmt == "stata":
-            pyreadstat.write_dta(frame, target, file_label=dataset.label[:80], column_labels=labels, variable_value_labels=value_labels)  # type: ignore[arg-type]
-        else:
-            pyreadstat.write_sav(frame, target, file_label=dataset.label, column_labels=labels, variable_value_labels=value_labels)  # type: ignore[arg-type]
-    del frame
-    archive.write(target, target.name)
-    target.unlink()
+    for number, target in enumerate(parts, 1):
+        name = f"{dataset.name}.{EXTENSIONS[fmt]}" if len(parts) == 1 else f"{dataset.name}_part{number}.{EXTENSIONS[fmt]}"
+        archive.write(target, name)
+        target.unlink()
