@@ -47,8 +47,8 @@ LABEL_LIMITS = {"stata": 80, "sas": 40}
 #: Progress is reported every this many rows (and at the end of each dataset).
 PROGRESS_EVERY = 1000
 #: Rows per file of a Stata, SPSS or SAS dataset: a longer one is written in parts (see `write_binary`), so that
-#: memory does not grow with the study (about 50 MB for a part of 40-odd columns).
-PART_ROWS = 50_000
+#: memory does not grow with the study (about 20 MB for a part of 40-odd columns).
+PART_ROWS = 20_000
 _NAT = np.iinfo(np.int64).min
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
