@@ -407,3 +407,17 @@ def test_the_site_list_is_paged_and_a_page_past_the_end_shows_the_last(make_site
     assert [code for code in codes if f">{code}</a>" in pages[2]] == sorted(codes)[2:4]
     assert "Page 3 of 3" in pages[99] and [code for code in codes if f">{code}</a>" in pages[99]] == sorted(codes)[4:]
     assert 'href="/studies/defier/sites/SH01?page=2">Previous' in pages[3]
+
+
+def test_every_table_of_a_page_scrolls_inside_its_box_on_a_phone():
+    """A wide table (a flag's message, a subject list) scrolls within `.table-responsive`; the page never gets wider
+    than the phone (emails are not pages)."""
+    found = []
+    for path in TEMPLATES:
+        if "email" in path.parts:
+            continue
+        text = path.read_text()
+        for match in re.finditer(r"<table\b", text):
+            if not text[: match.start()].rstrip().endswith('<div class="table-responsive">'):
+                found.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, match.start()) + 1}")
+    assert found == [], found
