@@ -18,10 +18,9 @@ from sqlalchemy.orm import aliased
 
 from ecrf.access import Action, grants
 from ecrf.audit.models import AuditEvent
-from ecrf.audit.trail import record_event
 from ecrf.auth.models import User
 from ecrf.exports.scope import ExportRefused, Progress, Scope, export_scope
-from ecrf.exports.services import ExportResult, sha256_of
+from ecrf.exports.services import ExportResult, recorded
 from ecrf.extensions import db
 from ecrf.screening.models import ScreeningRecord
 from ecrf.studies.models import Site, StudySite
@@ -118,14 +117,5 @@ def run_audit_export(scope: Scope, path: Path, *, date_from: date | None = None,
     """Write the study's audit trail in the scope to `path` (CSV), hash it and record the export in the audit trail
     (as `run_export` does for the data). The caller commits."""
     rows = write_audit_csv(scope, path, date_from=date_from, date_to=date_to, progress=progress or (lambda done, total: None))
-    result = ExportResult(path, rows, sha256_of(path))
     period = f"{date_from.isoformat() if date_from else 'start'} to {date_to.isoformat() if date_to else 'now'}"
-    record_event(
-        db.session(),
-        "export",
-        object_type="study",
-        object_id=scope.study.code,
-        new=f"audit; {scope.describe()}; {period}; {rows} rows; sha256 {result.sha256}",
-        user=scope.user,
-    )
-    return result
+    return recorded(scope, path, rows, f"audit; {scope.describe()}; {period}")

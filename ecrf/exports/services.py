@@ -38,13 +38,11 @@ def run_export(scope: Scope, fmt: str, path: Path, *, snapshot: bool = False, pr
         raise ExportRefused(f"unknown format '{fmt}'; one of {', '.join(FORMATS)}")
     report = progress or (lambda done, total: None)
     rows = odm.write_odm(scope, path, snapshot=snapshot, progress=report) if fmt == "odm" else tabular.write_tabular(scope, fmt, path, progress=report)
+    return recorded(scope, path, rows, f"{fmt}{' snapshot' if snapshot and fmt == 'odm' else ''}; {scope.describe()}")
+
+
+def recorded(scope: Scope, path: Path, rows: int, what: str) -> ExportResult:
+    """A written export file, hashed, with its audit event ("export": `what`, rows, hash) by the scope's user."""
     result = ExportResult(path, rows, sha256_of(path))
-    record_event(
-        db.session(),
-        "export",
-        object_type="study",
-        object_id=scope.study.code,
-        new=f"{fmt}{' snapshot' if snapshot and fmt == 'odm' else ''}; {scope.describe()}; {rows} rows; sha256 {result.sha256}",
-        user=scope.user,
-    )
+    record_event(db.session(), "export", object_type="study", object_id=scope.study.code, new=f"{what}; {rows} rows; sha256 {result.sha256}", user=scope.user)
     return result
