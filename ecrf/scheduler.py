@@ -79,30 +79,8 @@ def exports_job() -> int:
 
 def add_jobs(scheduler) -> None:
     """Register the jobs: the nightly pass every few minutes, the outbox and waiting exports every minute (all start at once)."""
-    scheduler.add_job(
-        "ecrf.scheduler:nightly_job",
-        "interval",
-        seconds=int(EVERY.total_seconds()),
-        id="nightly",
-        replace_existing=True,
-        next_run_time=now_utc(),
-    )
-    scheduler.add_job(
-        "ecrf.scheduler:outbox_job",
-        "interval",
-        seconds=int(OUTBOX_EVERY.total_seconds()),
-        id="outbox",
-        replace_existing=True,
-        next_run_time=now_utc(),
-    )
-    scheduler.add_job(
-        "ecrf.scheduler:exports_job",
-        "interval",
-        seconds=int(OUTBOX_EVERY.total_seconds()),
-        id="exports",
-        replace_existing=True,
-        next_run_time=now_utc(),
-    )
+    for job, every in (("nightly", EVERY), ("outbox", OUTBOX_EVERY), ("exports", OUTBOX_EVERY)):
+        scheduler.add_job(f"ecrf.scheduler:{job}_job", "interval", seconds=int(every.total_seconds()), id=job, replace_existing=True, next_run_time=now_utc())
 
 
 def run_once(app: Flask) -> NightlyReport | None:
