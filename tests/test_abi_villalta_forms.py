@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from ecrf import scales
 from ecrf.auth.models import Role
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.extensions import db
@@ -162,22 +163,7 @@ def test_villalta_total_and_class_appear_on_save(coordinator, make_subject, site
     subject = make_subject("defiance", site, date(2026, 12, 1))
     record_visit_date(subject.visits[3], date(2027, 5, 30))
     db.session.commit()
-    items = {
-        name: "0"
-        for name in (
-            "pain",
-            "cramps",
-            "heaviness",
-            "paresthesia",
-            "pruritus",
-            "pretibial_edema",
-            "skin_induration",
-            "hyperpigmentation",
-            "redness",
-            "venous_ectasia",
-            "calf_compression_pain",
-        )
-    }
+    items = {name: "0" for name in scales.VILLALTA_ITEMS}
     items.update({"pain": "3", "heaviness": "3", "pretibial_edema": "3", "skin_induration": "2", "hyperpigmentation": "3", "redness": "2"})
     page = post_form(coordinator, VILLALTA_URL, {**items, "leg": "left", "ulcer": "False", "action": "complete"}, follow_redirects=True).get_data(as_text=True)
     assert "16 of 33" in page and "severe" in page

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import delete, func, select
 
+from ecrf import scales
 from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import Role
 from ecrf.crfs.models import CrfEntry, EntryStatus
@@ -109,22 +110,7 @@ def test_a_fall_below_the_threshold_raises_nothing(make_subject, site):
                 "villalta",
                 leg="left",
                 ulcer=True,
-                **{
-                    n: 0
-                    for n in (
-                        "pain",
-                        "cramps",
-                        "heaviness",
-                        "paresthesia",
-                        "pruritus",
-                        "pretibial_edema",
-                        "skin_induration",
-                        "hyperpigmentation",
-                        "redness",
-                        "venous_ectasia",
-                        "calf_compression_pain",
-                    )
-                },
+                **{n: 0 for n in scales.VILLALTA_ITEMS},
             ),
             "villalta_severe",
         ),
