@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from config import BASE_DIR, CONFIGS, instance_secret_key
 from ecrf.extensions import bootstrap, csrf, db, login_manager, migrate
+from ecrf.guards import is_api_path
 
 
 def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
@@ -96,6 +97,7 @@ def _register_url_converters(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from ecrf.admin.views import bp as admin_bp
+    from ecrf.api.views import bp as api_bp
     from ecrf.audit.views import bp as audit_bp
     from ecrf.auth.views import bp as auth_bp
     from ecrf.crfs.views import bp as crfs_bp
@@ -111,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (auth_bp, worklist_bp, studies_bp, subjects_bp, visits_bp, crfs_bp, screening_bp, queries_bp, audit_bp, safety_bp, exports_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(api_bp)
 
 
 def _register_cli(app: Flask) -> None:
@@ -119,15 +122,25 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(ecrf_cli)
 
 
-#: Endpoints reachable without logging in.
+#: Endpoints reachable without logging in (the API's are reached with a token instead: `ecrf.api.blueprint`).
 PUBLIC_ENDPOINTS = {"auth.login", "auth.forgot_password", "auth.reset_password", "static", "bootstrap.static"}
+
+
+def _browser_hook(hook):
+    """`hook` for browser requests only: the API authenticates each request by its token, not by a session."""
+
+    def run():
+        return None if is_api_path(request.path) else hook()
+
+    run.__name__ = hook.__name__
+    return run
 
 
 def _register_request_hooks(app: Flask) -> None:
     from ecrf.audit.trail import set_actor
     from ecrf.auth.views import end_idle_session, require_own_password
 
-    app.before_request(end_idle_session)  # first: an idle session ends before anything relies on the user
+    app.before_request(_browser_hook(end_idle_session))  # first: an idle session ends before anything relies on the user
 
     @app.after_request
     def security_headers(response):
@@ -137,6 +150,7 @@ def _register_request_hooks(app: Flask) -> None:
         return response
 
     @app.before_request
+    @_browser_hook
     def require_login():
         """Every page but the log-in page needs a logged-in user, whose changes the audit trail records."""
         authenticated = current_user.is_authenticated
@@ -145,7 +159,7 @@ def _register_request_hooks(app: Flask) -> None:
             return login_manager.unauthorized()
         return None
 
-    app.before_request(require_own_password)  # after the log-in check: a one-time password is replaced first
+    app.before_request(_browser_hook(require_own_password))  # after the log-in check: a one-time password is replaced first
 
     @app.after_request
     def no_caching_of_clinical_pages(response):

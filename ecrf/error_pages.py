@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from html import escape
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import MethodNotAllowed
 
 from ecrf.extensions import db
-from ecrf.guards import control_character_problem
+from ecrf.guards import control_character_problem, is_api_path
 
 #: Title and text of each error page, also used by the plain page when the template cannot be rendered.
 TEXTS = {
@@ -41,8 +42,13 @@ def _roll_back() -> None:
 
 
 def error_page(template: str, code: int, message: str | None = None) -> tuple[str | Response, int]:
-    """The error page `template` with status `code` after a rollback; a plain page if rendering fails."""
+    """The error page `template` with status `code` after a rollback; a plain page if rendering fails. Under the
+    API's path, the API's JSON error instead (`{"errors": [{"field": null, "message": ...}]}`), never a page."""
     _roll_back()
+    if is_api_path(request.path):
+        response = jsonify(errors=[{"field": None, "message": message or TEXTS.get(code, TEXTS[500])[1]}])
+        response.status_code = code
+        return response, code
     try:
         return render_template(template, message=message), code
     except Exception:
@@ -66,3 +72,14 @@ def register_error_pages(app: Flask) -> None:
     app.register_error_handler(CSRFError, lambda _error: error_page("errors/csrf.html", 400))
     for code in (403, 404, 500):
         app.register_error_handler(code, lambda _error, code=code: error_page(f"errors/{code}.html", code))
+    app.register_error_handler(405, _method_not_allowed)
+
+
+def _method_not_allowed(error: MethodNotAllowed):
+    """405: the API's JSON error under its path (with Allow); Werkzeug's own answer elsewhere."""
+    if not is_api_path(request.path):
+        return error
+    response = jsonify(errors=[{"field": None, "message": f"{request.method} is not allowed here; allowed: {', '.join(error.valid_methods or [])}."}])
+    response.status_code = 405
+    response.headers["Allow"] = ", ".join(error.valid_methods or [])
+    return response

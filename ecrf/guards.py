@@ -99,3 +99,12 @@ def int_arg(name: str, default: int, low: int = 1, high: int = BIGINT_MAX) -> in
     if not re.fullmatch(r"[+-]?\d{1,30}", text):
         return default
     return min(max(int(text), low), high)
+
+
+#: Where the token API lives (ecrf.api): its requests authenticate by token and get JSON errors, never pages.
+API_PREFIX = "/api/v1"
+
+
+def is_api_path(path: str) -> bool:
+    """Whether a request path is the API's."""
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")

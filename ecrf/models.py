@@ -1,6 +1,7 @@
 """Imports every model so the metadata (and Alembic) sees all tables."""
 
 from ecrf.alerts.models import Alert
+from ecrf.api.models import ApiToken, IdempotentRequest
 from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import Membership, PasswordReset, Role, User, UserSession
 from ecrf.crfs.models import CrfEntry, Signature
@@ -21,6 +22,7 @@ registry()  # imports every instrument's typed table
 
 __all__ = [
     "Alert",
+    "ApiToken",
     "Arm",
     "AuditEvent",
     "CrfEntry",
@@ -28,6 +30,7 @@ __all__ = [
     "ExportJob",
     "Flag",
     "FormSubmission",
+    "IdempotentRequest",
     "Membership",
     "NightlyRun",
     "OutboxEmail",

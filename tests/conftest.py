@@ -19,6 +19,7 @@ from hypothesis import settings
 from sqlalchemy import event, select, text
 
 from ecrf import create_app
+from ecrf.api.tokens import create_token
 from ecrf.auth.models import Membership, Role, User
 from ecrf.extensions import db
 from ecrf.protocols import protocol_files, protocols
@@ -370,3 +371,39 @@ def smtp_server(app, monkeypatch):
     monkeypatch.setitem(app.config, "ECRF_SMTP_TIMEOUT", 2)
     yield server
     server.stop()
+
+
+class ApiClient:
+    """A test client that sends a token with every request (the API's way in), and JSON bodies."""
+
+    def __init__(self, client, secret: str) -> None:
+        self.client = client
+        self.secret = secret
+
+    def open(self, method: str, url: str, headers: dict | None = None, **kwargs):
+        """A request with `Authorization: Bearer <token>` (and whatever other headers are given)."""
+        return self.client.open(url, method=method, headers={"Authorization": f"Bearer {self.secret}", **(headers or {})}, **kwargs)
+
+    def get(self, url: str, **kwargs):
+        return self.open("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs):
+        return self.open("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs):
+        return self.open("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs):
+        return self.open("PATCH", url, **kwargs)
+
+
+@pytest.fixture
+def api(app):
+    """Factory: `api(user, read_only=False, days=30)` gives an ApiClient acting with a new token of `user`."""
+
+    def make(user: User, read_only: bool = False, days: int = 30, name: str = "test token") -> ApiClient:
+        _token, secret = create_token(user, name, days, read_only=read_only)
+        db.session.commit()
+        return ApiClient(app.test_client(), secret)
+
+    return make

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from ecrf.api.tokens import create_token
 from ecrf.auth.models import Role
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.exports.jobs import start_export
@@ -49,8 +50,12 @@ def outsider(make_site, make_user, make_subject, make_screening, login):
     FOREIGN_VALUES["query_id"] = raise_query(entry, "pt_right", "Source says 120?", monitor).id
     FOREIGN_VALUES["flag_id"] = refresh_flags([subject])[0].id  # its visits are overdue
     FOREIGN_VALUES["job_id"] = start_export(foreign_coordinator, subject.study, "csv", ["HZ01"]).id
+    home_coordinator = make_user("home@example.org", [("defier", home, Role.COORDINATOR)])
+    _token, secret = create_token(home_coordinator, "walk", 30)
     db.session.commit()
-    return login(make_user("home@example.org", [("defier", home, Role.COORDINATOR)]))
+    client = login(home_coordinator)
+    client.api_token = secret  # the same user's token, for the API's routes
+    return client
 
 
 def _foreign_urls(app):
@@ -68,7 +73,13 @@ def test_every_route_answers_404_for_another_sites_data(app, outsider):
     walked = []
     for rule, url in _foreign_urls(app):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = outsider.get(url) if method == "GET" else outsider.open(url, method=method, data={"csrf_token": csrf_token(outsider, "/")})
+            if url.startswith("/api/"):  # the API: the same user, by their token
+                headers = {"Authorization": f"Bearer {outsider.api_token}"}
+                response = outsider.open(url, method=method, headers=headers, json={})
+            elif method == "GET":
+                response = outsider.get(url)
+            else:
+                response = outsider.open(url, method=method, data={"csrf_token": csrf_token(outsider, "/")})
             assert response.status_code == 404, f"{method} {url} gave {response.status_code}"
             assert "DEF-HZ01-0001" not in response.get_data(as_text=True)
             walked.append(f"{method} {url}")

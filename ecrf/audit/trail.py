@@ -30,7 +30,7 @@ from ecrf.subjects.models import Subject
 #: Bookkeeping columns not worth a row of their own (the event's time and user say the same).
 SKIPPED_FIELDS = {"version", "updated_at", "updated_by_id", "created_at", "created_by_id"}
 #: Columns whose values never enter the trail; a change is recorded without them.
-SECRET_FIELDS = {("users", "password_hash")}
+SECRET_FIELDS = {("users", "password_hash"), ("api_tokens", "token_sha256")}
 #: Bookkeeping, not data: not audited (the scheduler's; sessions, reset links and form keys, whose
 #: security events — log-in, log-out, reset requested and used — are written as events instead; and export jobs, whose
 #: export, download and deletion of the file are events).
@@ -44,6 +44,7 @@ NOT_AUDITED = {
     "password_resets",
     "form_submissions",
     "export_jobs",
+    "api_idempotent_requests",
 }
 #: Rows the system creates in bulk (flags); their changes (a decision, a resolution) are audited, their creation is not.
 CHANGES_ONLY = {"flags"}
@@ -76,9 +77,11 @@ class ClinicalRowDeleted(Exception):
     """An attempt to delete a clinical row (subjects, visits, entries and their data, signatures, queries ...)."""
 
 
-def set_actor(session: AnySession, user) -> None:
-    """The user whose changes the session records from now on (None: the system)."""
+def set_actor(session: AnySession, user, via: str | None = None) -> None:
+    """The user whose changes the session records from now on (None: the system), and the way in where it is not
+    the browser or a command ("API token <name>")."""
     session.info["audit_actor"] = (user.id, user.email) if user is not None else None
+    session.info["audit_via"] = via
 
 
 def set_reason(session: AnySession, reason: str | None) -> None:
@@ -101,10 +104,11 @@ def record_event(
 ) -> None:
     """An audit row for something that is not a data change: a login, a failed login, an export ..."""
     actor = (user.id, user.email) if user is not None else session.info.get("audit_actor")
-    session.execute(insert(_AUDIT_TABLE), [_row(actor, action, object_type, object_id, subject_id, field, old, new, reason)])
+    row = _row(actor, action, object_type, object_id, subject_id, field, old, new, reason, session.info.get("audit_via"))
+    session.execute(insert(_AUDIT_TABLE), [row])
 
 
-def _row(actor, action, object_type, object_id, subject_id, field, old, new, reason) -> dict:
+def _row(actor, action, object_type, object_id, subject_id, field, old, new, reason, via=None) -> dict:
     user_id, email = actor if actor else (None, "system")
     return {
         "at": now_utc(),
@@ -118,6 +122,7 @@ def _row(actor, action, object_type, object_id, subject_id, field, old, new, rea
         "old_value": _text(old),
         "new_value": _text(new),
         "reason": reason,
+        "via": via,
     }
 
 
@@ -156,7 +161,7 @@ def _object_id(obj) -> str:
 
 
 def _changes(session: Session) -> list[dict]:
-    actor, reason = session.info.get("audit_actor"), session.info.get("audit_reason")
+    actor, reason, via = session.info.get("audit_actor"), session.info.get("audit_reason"), session.info.get("audit_via")
     rows = []
     for obj in session.new:
         if obj.__table__.name in NOT_AUDITED | CHANGES_ONLY:
@@ -169,7 +174,7 @@ def _changes(session: Session) -> list[dict]:
             values.append((key, None, "(set)" if (table, key) in SECRET_FIELDS else getattr(obj, key)))
         subject = _subject_id(session, obj)
         for key, old, new in values or [(None, None, None)]:
-            rows.append(_row(actor, "create", table, _object_id(obj), subject, key, old, new, reason))
+            rows.append(_row(actor, "create", table, _object_id(obj), subject, key, old, new, reason, via))
     for obj in session.dirty:
         if obj.__table__.name in NOT_AUDITED or not session.is_modified(obj, include_collections=False):
             continue
@@ -185,12 +190,12 @@ def _changes(session: Session) -> list[dict]:
                 continue
             if (table, key) in SECRET_FIELDS:
                 old, new = "(hidden)", "(changed)"
-            rows.append(_row(actor, "update", table, _object_id(obj), _subject_id(session, obj), key, old, new, reason))
+            rows.append(_row(actor, "update", table, _object_id(obj), _subject_id(session, obj), key, old, new, reason, via))
     for obj in session.deleted:
         if obj.__table__.name in NOT_AUDITED:
             continue
         last = {c.key: getattr(obj, c.key) for c in inspect(obj).mapper.column_attrs if (obj.__table__.name, c.key) not in SECRET_FIELDS}
-        rows.append(_row(actor, "delete", obj.__table__.name, _object_id(obj), _subject_id(session, obj), None, last, None, reason))
+        rows.append(_row(actor, "delete", obj.__table__.name, _object_id(obj), _subject_id(session, obj), None, last, None, reason, via))
     return rows
 
 

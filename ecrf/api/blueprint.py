@@ -1,0 +1,83 @@
+"""The API blueprint: every request under /api/v1 authenticates with a token, and every error answers in JSON.
+
+The browser's log-in, idle-session and one-time-password hooks do not apply here (see `ecrf.create_app`), nor
+CSRF (a token in a header is not sent by a browser on its own). What a token's user may see and do is decided by
+`ecrf.access`, exactly as for pages: another site's object is 404, a role's missing right 403.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+from werkzeug.exceptions import HTTPException
+
+from ecrf.api.models import ApiToken
+from ecrf.api.spec import API_PREFIX, ApiError, error_response
+from ecrf.api.tokens import note_use, usable_token
+from ecrf.audit.trail import set_actor
+from ecrf.errors import InvalidInput
+from ecrf.extensions import csrf, db
+
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
+csrf.exempt(bp)
+
+#: Pages of the API open without a token: its document and documentation.
+OPEN_ENDPOINTS = {"api.openapi_document", "api.docs", "api.swagger_static"}
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ecrf"'}
+
+
+def current_token() -> ApiToken:
+    """The token the current API request authenticated with."""
+    return g.api_token
+
+
+@bp.before_request
+def authenticate():
+    """Find the request's token (Authorization: Bearer ...); act as its user from here on, audited under its name."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError.one(401, "Authorization: send a personal access token as 'Authorization: Bearer <token>'.", headers=_CHALLENGE)
+    token = usable_token(secret.strip())
+    if token is None:
+        raise ApiError.one(401, "Authorization: the token is unknown, expired or revoked, or its account is disabled.", headers=_CHALLENGE)
+    if token.read_only and request.method not in READ_METHODS:
+        raise ApiError.one(403, f"The token '{token.name}' is read-only: it may not write.")
+    g.api_token = token
+    g._login_user = token.user  # Flask-Login's current_user, for access checks and templates alike
+    set_actor(db.session, token.user, via=f"API token {token.name}")
+    note_use(token)
+    db.session.commit()
+    return None
+
+
+@bp.errorhandler(ApiError)
+def api_error(error: ApiError):
+    """An ApiError as its JSON answer (after a rollback: nothing half-done is kept)."""
+    db.session.rollback()
+    return error_response(error.status, error.problems, error.headers)
+
+
+@bp.errorhandler(InvalidInput)
+def invalid_input(error: InvalidInput):
+    """A service refused the input: 422 with each problem's field and message."""
+    db.session.rollback()
+    return error_response(422, list(error.problems))
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    """404, 403, 405 ... raised by access checks or routing, in the API's JSON shape."""
+    db.session.rollback()
+    code = error.code or 500
+    messages = {
+        401: "Authorization: a valid token is needed.",
+        403: "Your role does not allow this action.",
+        404: "There is no such object, or it belongs to a site you are not a member of.",
+    }
+    response = error_response(code, [(None, messages.get(code, error.description or error.name))])
+    for name in ("Allow", "Retry-After"):
+        if error.get_response().headers.get(name):
+            response.headers[name] = error.get_response().headers[name]
+    return response

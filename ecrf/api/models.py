@@ -1,0 +1,62 @@
+"""Personal access tokens for the API, and the answers kept for repeated POSTs (Idempotency-Key)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ecrf.auth.models import User
+from ecrf.clock import now_utc
+from ecrf.db import UTCDateTime
+from ecrf.extensions import Model
+
+
+class ApiToken(Model):
+    """A personal access token: acts as its user (their memberships and roles, never more) until it expires or is
+    revoked. Only a SHA-256 digest of the secret is stored; the secret is shown once, when the token is made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: The owner's name for it ("core lab upload"); the audit trail names every API write by it.
+    name: Mapped[str] = mapped_column(String(80))
+    #: The token's first characters, shown in lists so the owner can tell tokens apart (not secret on its own).
+    prefix: Mapped[str] = mapped_column(String(16))
+    #: SHA-256 (hex) of the whole token.
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Reads only: every write is refused (403).
+    read_only: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The last request made with it (to the minute; written outside the audit trail).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+    def usable(self, at: datetime) -> bool:
+        """Whether the token may be used at `at`: not revoked, not expired, its user active."""
+        return self.revoked_at is None and at < self.expires_at and self.user.active
+
+
+class IdempotentRequest(Model):
+    """The answer given to a POST with an Idempotency-Key, replayed when the same token sends the same key again."""
+
+    __tablename__ = "api_idempotent_requests"
+    __table_args__ = (UniqueConstraint("token_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    #: Method and path, and a SHA-256 of the body: the same key with another request is refused (422).
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    #: The response body (JSON) and the headers worth replaying (ETag, Location), as JSON.
+    response_body: Mapped[str] = mapped_column(Text)
+    response_headers: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)

@@ -1,0 +1,91 @@
+"""The API's OpenAPI 3.1 document and its validation (spectree, from pydantic models), and its error answers.
+
+Every route is declared with `spec.validate(...)`: its query, body and response models are the document, and a
+request that breaks them is answered 422 before the view runs, in the API's error shape. Every error is
+`{"errors": [{"field": ..., "message": ...}]}`; `field` is null where the problem is not one field's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import jsonify
+from pydantic import BaseModel
+from spectree import SecurityScheme, SpecTree
+from spectree.models import SecureType, SecuritySchemeData
+
+from ecrf.guards import API_PREFIX
+
+__all__ = ["API_PREFIX", "ApiError", "Problem", "Problems", "error_response", "spec"]
+
+
+class Problem(BaseModel):
+    """One thing wrong: the field (a dotted path into the body or query; null for the request as a whole)."""
+
+    field: str | None
+    message: str
+
+
+class Problems(BaseModel):
+    """The body of every 4xx/5xx answer of the API."""
+
+    errors: list[Problem]
+
+
+class ApiError(Exception):
+    """An answer other than success: status, problems, and headers (Retry-After, WWW-Authenticate ...)."""
+
+    def __init__(self, status: int, problems: Sequence[tuple[str | None, str]], headers: Mapping[str, str] | None = None) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.status = status
+        self.problems = list(problems)
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def one(cls, status: int, message: str, field: str | None = None, headers: Mapping[str, str] | None = None) -> ApiError:
+        """An error with one problem."""
+        return cls(status, [(field, message)], headers)
+
+
+def error_response(status: int, problems: Sequence[tuple[str | None, str]], headers: Mapping[str, str] | None = None):
+    """The JSON answer for `problems` with `status`."""
+    response = jsonify(errors=[{"field": field, "message": message} for field, message in problems])
+    response.status_code = status
+    response.headers.update(dict(headers or {}))
+    return response
+
+
+def _field(location: Sequence[Any]) -> str | None:
+    return ".".join(str(part) for part in location) or None
+
+
+def _refuse_invalid(request, response, request_error, instance, *args: Any) -> None:
+    """spectree's hook before a view: a request that breaks its models becomes a 422 in the API's error shape."""
+    if request_error is None:
+        return
+    problems = []
+    for error in request_error.errors():
+        field = _field(error.get("loc", ()))
+        problems.append((field, f"{field or 'request'}: {error['msg']}"))
+    raise ApiError(422, problems)
+
+
+#: One document for the whole API; only routes declared with `spec.validate` are in it.
+spec = SpecTree(
+    "flask",
+    title="eCRF API",
+    version="1",
+    description=(
+        "Token API of the eCRF. Authenticate with `Authorization: Bearer <token>` (a personal access token from your "
+        "account page). A token acts with its user's memberships and roles. Errors: `{errors: [{field, message}]}`."
+    ),
+    mode="strict",  # only the routes declared with spec.validate
+    # Not registered on the app (spectree would leave out of the document every route under its own path): the
+    # app serves the document itself at /api/v1/openapi.json, and its own docs page (ecrf.api.docs).
+    page_templates={},
+    validation_error_status=422,
+    before=_refuse_invalid,
+    security_schemes=[SecurityScheme(name="token", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
+    security={"token": []},
+)
