@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Self
 
 
 class InvalidInput(Exception):
@@ -13,6 +14,6 @@ class InvalidInput(Exception):
         self.problems = problems
 
     @classmethod
-    def at(cls, field: str | None, message: str) -> InvalidInput:
+    def at(cls, field: str | None, message: str) -> Self:
         """One problem with one field."""
         return cls([(field, message)])

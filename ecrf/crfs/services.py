@@ -31,6 +31,11 @@ from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
 
+class EntryConflict(InvalidInput):
+    """A save based on an older version of the entry than the stored one: nothing was saved; the message says who
+    saved since and where their values differ (the API answers it 412)."""
+
+
 class FormStatus(StrEnum):
     """What the visit page shows for each form."""
 
@@ -237,7 +242,7 @@ def _new_entry(visit: Visit, item: Instrument, by: User | None) -> tuple[CrfEntr
     return entry, data
 
 
-def conflict(entry: CrfEntry, item: Instrument, entered: EntryInput) -> InvalidInput:
+def conflict(entry: CrfEntry, item: Instrument, entered: EntryInput) -> EntryConflict:
     """The refusal of a save over a newer version: who saved, and where their values differ from the ones entered."""
     stored = entered_values(item, entry_data(item, entry))
     who = db.session.get(User, entry.updated_by_id) if entry.updated_by_id else None
@@ -249,7 +254,7 @@ def conflict(entry: CrfEntry, item: Instrument, entered: EntryInput) -> InvalidI
     changes = "; ".join(differences) or "no value differs from yours"
     # A signature, a verification or a visit-date change also gives the form a new version, without a save.
     now = f", and it is now {entry.state}" if entry.state not in ("draft", "complete") else ""
-    return InvalidInput.at(
+    return EntryConflict.at(
         None,
         (
             f"This form changed after you opened it: last saved by {who.full_name if who else 'someone'} at "
