@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from ecrf.auth.models import Membership, Role, User
+from ecrf.crfs.models import CrfEntry
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.queries.models import DataQuery
@@ -180,6 +181,25 @@ def instrument_codes(user: User, subject: Subject, visit) -> list[str]:
         return list(protocol_visit.assessor_instruments)
     sees_arm = can(user, Action.SEE_ARM, subject.study_id, subject.site_id)
     return protocol_visit.instruments_for(subject.arm.code if subject.arm and sees_arm else None)
+
+
+def entry_or_404(user: User, entry_id: int) -> CrfEntry:
+    """A form entry, if the user may see its subject and the form at its visit (`instrument_codes`: a blinded
+    assessor only the assessor forms); 404 otherwise."""
+    entry = db.get_or_404(CrfEntry, entry_id)
+    subject = db.session.scalar(scoped(select(Subject).where(Subject.id == entry.subject_id), user))
+    if subject is None or entry.instrument not in instrument_codes(user, subject, entry.visit):
+        abort(404)
+    return entry
+
+
+def visible_entries(user: User, subject: Subject) -> ColumnElement[bool]:
+    """SQL (on crf_entries): the subject's entries the user may see, the forms `instrument_codes` gives them at
+    each visit (the subject itself already seen through `subject_or_404`)."""
+    pairs = [(visit.id, code) for visit in subject.visits for code in instrument_codes(user, subject, visit)]
+    if not pairs:
+        return false()
+    return and_(CrfEntry.subject_id == subject.id, tuple_(CrfEntry.visit_id, CrfEntry.instrument).in_(pairs))
 
 
 def may_record_visit(user: User, subject: Subject, visit) -> bool:
