@@ -10,12 +10,15 @@ not a number) are errors in both cases, so nothing invalid is ever stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import (
+    BooleanField,
     HiddenField,
     SelectChoice,
     SelectField,
@@ -35,6 +38,10 @@ MISSING = "__missing"
 REASON = "__reason"
 #: Fields of the base class, never data.
 _NOT_DATA = {"csrf_token", "confirm", "version", "reason_for_change"}
+#: The form's message when a complete save waits for warnings to be confirmed (each warning is shown at its field).
+CONFIRM_WARNINGS = "Confirm each highlighted value below, or correct it, before saving as complete."
+#: Where a field's errors go in the plain input of `CrfForm.from_plain` (see `CrfForm.plain_errors`).
+_PLAIN_PLACES = {"confirm": "confirmed_warnings", "reason_for_change": "reason_for_change", "version": None, "csrf_token": None}
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,46 @@ class CrfForm(FlaskForm):
                 self[name + MISSING].data = item.get("code")
                 self[name + REASON].data = item.get("reason")
 
+    @classmethod
+    def from_plain(
+        cls,
+        values: Mapping[str, object],
+        missing: Mapping[str, Mapping[str, str]],
+        *,
+        confirmed_warnings: Sequence[str] = (),
+        reason_for_change: str = "",
+        context: FormContext,
+    ) -> CrfForm:
+        """The form as a browser would post it with these plain values (the API's way in), so that they meet the very
+        fields, parsing, checks and warnings of the page. A value is typed (int, Decimal, str, bool, date; a date-time
+        naive in the site's local time) or text as typed; None, or a field not given, is left empty. `missing` is
+        {field: {"code", "reason"}}. Validate it with `validate_entry`, as a posted form."""
+        formdata: MultiDict[str, str] = MultiDict()
+        for name in cls.data_field_names():
+            formdata.setlist(name, _posted(getattr(cls, name), values.get(name)))
+            if name in missing:
+                formdata.add(name + MISSING, missing[name].get("code") or "")
+                formdata.add(name + REASON, missing[name].get("reason") or "")
+        formdata.setlist("confirm", list(confirmed_warnings))
+        formdata.add("reason_for_change", reason_for_change)
+        return cls(formdata=formdata, context=context, meta={"csrf": False})
+
+    def plain_errors(self) -> list[tuple[str | None, str]]:
+        """The errors of a validated form as (place, message) in the shape of `from_plain`'s input: "values.<field>",
+        "missing.<field>.code", "missing.<field>.reason", "confirmed_warnings", "reason_for_change", or None for the
+        form as a whole. Pending warnings are not in it (see `pending_warnings`)."""
+        problems: list[tuple[str | None, str]] = []
+        for field in self:
+            if field.name.endswith(MISSING):
+                place: str | None = f"missing.{field.name.removesuffix(MISSING)}.code"
+            elif field.name.endswith(REASON):
+                place = f"missing.{field.name.removesuffix(REASON)}.reason"
+            else:
+                place = _PLAIN_PLACES.get(field.name, f"values.{field.name}")
+            problems += [(place, str(message)) for message in field.errors]
+        problems += [(None, str(message)) for message in self.form_errors if message != CONFIRM_WARNINGS]
+        return problems
+
     def value(self, name: str):
         """A field's value; None when it is empty or carries a missing code."""
         if self.missing_code(name):
@@ -188,7 +235,7 @@ class CrfForm(FlaskForm):
         confirmed = set(self.confirm.data or [])
         self.pending_warnings = [w for w in self.warnings() if w.code not in confirmed] if not self.errors else []
         if complete and self.pending_warnings:
-            self.form_errors.append("Confirm each highlighted value below, or correct it, before saving as complete.")
+            self.form_errors.append(CONFIRM_WARNINGS)
         return not self.errors and not self.form_errors
 
     def confirmed_codes(self) -> list[str]:
@@ -319,6 +366,20 @@ def may_be_missing(field: UnboundField, *codes: MissingCode) -> UnboundField:
     A field not declared so accepts every code."""
     field.missing_codes = codes
     return field
+
+
+def _posted(field: UnboundField, value: object) -> list[str]:
+    """What a browser posts for a field holding `value`: a tick box posts only when ticked; a date-time as the page's
+    picker sends it; anything else as its text."""
+    if value is None:
+        return []
+    if issubclass(field.field_class, BooleanField):
+        return ["y"] if value is True or value == "y" else []
+    if isinstance(value, datetime):
+        return [value.strftime("%Y-%m-%dT%H:%M:%S")]
+    if isinstance(value, date):
+        return [value.isoformat()]
+    return [str(value)]
 
 
 def _is_data_name(name: str) -> bool:
