@@ -23,6 +23,7 @@ FOREIGN_VALUES = {
     "sequence": 1,
     "number": "SCR-DEF-HZ01-0001",
     "query_id": None,  # filled by the outsider fixture: a query on the foreign subject's form
+    "entry_id": None,  # filled by the outsider fixture: the foreign subject's form entry (API)
     "flag_id": None,  # filled by the outsider fixture: a flag of the foreign subject
     "site_code": "HZ01",
     "study_code": "defier",
@@ -48,6 +49,7 @@ def outsider(make_site, make_user, make_subject, make_screening, login):
     db.session.add(entry)
     db.session.flush()
     FOREIGN_VALUES["query_id"] = raise_query(entry, "pt_right", "Source says 120?", monitor).id
+    FOREIGN_VALUES["entry_id"] = entry.id
     FOREIGN_VALUES["flag_id"] = refresh_flags([subject])[0].id  # its visits are overdue
     FOREIGN_VALUES["job_id"] = start_export(foreign_coordinator, subject.study, "csv", ["HZ01"]).id
     home_coordinator = make_user("home@example.org", [("defier", home, Role.COORDINATOR)])

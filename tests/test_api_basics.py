@@ -98,3 +98,19 @@ def test_the_docs_page_loads_swagger_ui_from_the_app_itself(client):
     script = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
     assert script.status_code == 200 and b"SwaggerUIBundle" in script.data
     assert client.get("/api/v1/docs/assets/swagger-editor-bundle.js").status_code == 404
+
+
+def test_a_read_only_token_is_refused_403_on_every_write_route(app, make_site, make_user, api):
+    client = api(_coordinator(make_site, make_user), read_only=True)
+    writes = [
+        (method, rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/")
+        for method in sorted(rule.methods & {"POST", "PUT", "PATCH", "DELETE"})
+    ]
+    assert ("POST", "/api/v1/subjects/<subject_code>/visits/<visit_code>/entries") in [(method, rule.rule) for method, rule in writes]
+    for method, rule in writes:
+        url = rule.rule.replace("<int:", "<").replace("<", "").replace(">", "")
+        url = "/".join("1" if part.endswith("_id") else part for part in url.split("/"))
+        response = client.open(method, url, json={})
+        assert response.status_code == 403 and "read-only" in response.json["errors"][0]["message"], (method, url, response.status_code)

@@ -17,7 +17,7 @@ from spectree.models import SecureType, SecuritySchemeData
 
 from ecrf.guards import API_PREFIX
 
-__all__ = ["API_PREFIX", "ApiError", "Problem", "Problems", "error_response", "spec"]
+__all__ = ["API_PREFIX", "ApiError", "Problem", "Problems", "error_response", "spec", "validation_problems"]
 
 
 class Problem(BaseModel):
@@ -60,15 +60,20 @@ def _field(location: Sequence[Any]) -> str | None:
     return ".".join(str(part) for part in location) or None
 
 
+def validation_problems(errors: Sequence[Mapping[str, Any]], prefix: Sequence[Any] = ()) -> list[tuple[str | None, str]]:
+    """pydantic's errors (`ValidationError.errors()`) as the API's problems: the dotted field and pydantic's message."""
+    problems: list[tuple[str | None, str]] = []
+    for error in errors:
+        field = _field([*prefix, *error.get("loc", ())])
+        problems.append((field, f"{field or 'request'}: {error['msg']}"))
+    return problems
+
+
 def _refuse_invalid(request, response, request_error, instance, *args: Any) -> None:
     """spectree's hook before a view: a request that breaks its models becomes a 422 in the API's error shape."""
     if request_error is None:
         return
-    problems = []
-    for error in request_error.errors():
-        field = _field(error.get("loc", ()))
-        problems.append((field, f"{field or 'request'}: {error['msg']}"))
-    raise ApiError(422, problems)
+    raise ApiError(422, validation_problems(request_error.errors()))
 
 
 #: One document for the whole API; only routes declared with `spec.validate` are in it.

@@ -21,7 +21,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -38,6 +38,19 @@ KEY_HEADER = "Idempotency-Key"
 KEY_LENGTH = 200
 #: Headers of a first answer that a replay gives again.
 REPLAYED_HEADERS = ("ETag", "Location")
+
+
+class IdempotencyHeaders(BaseModel):
+    """The header a POST may carry (for the document: `spec.validate(headers=IdempotencyHeaders, ...)`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    idempotency_key: str | None = Field(
+        default=None,
+        alias="Idempotency-Key",  # KEY_HEADER
+        max_length=KEY_LENGTH,
+        description="a key of your choosing (a UUID); the same POST sent again with it is answered as the first time, and done once",
+    )
 
 
 @dataclass

@@ -1,0 +1,64 @@
+"""Reading a write request's JSON body inside its view, once the object is found and the user's rights checked.
+
+Write routes declare their body model with `spec.validate(json=..., skip_validation=True)` (the document) and read
+it here, so that another site's object is 404 and a missing right 403 whatever the body holds, as for pages. The
+body is read in JSON's own strictness (a number is not a string, a date is an ISO text), and a control character in
+any text of it is refused, as in a posted form (`ecrf.guards`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from ecrf.api.spec import ApiError, validation_problems
+from ecrf.guards import CONTROL_CHARACTER, control_character_name
+
+M = TypeVar("M", bound=BaseModel)
+#: Turns one of pydantic's errors into the API's problem (field, message); None: pydantic's own message.
+Explain = Callable[[Mapping[str, Any]], tuple[str | None, str] | None]
+
+
+def json_object() -> dict[str, Any]:
+    """The request's body as a JSON object (422 if it is not one, or a text in it holds a control character)."""
+    try:
+        data = json.loads(request.get_data(cache=True) or b"null")
+    except ValueError:
+        raise ApiError.one(422, "body: not valid JSON; send a JSON object with Content-Type: application/json.") from None
+    if not isinstance(data, dict):
+        raise ApiError.one(422, "body: send a JSON object.")
+    problems = list(_control_characters(data, ""))
+    if problems:
+        raise ApiError(422, problems)
+    return data
+
+
+def _control_characters(data: Any, path: str):
+    if isinstance(data, str):
+        found = CONTROL_CHARACTER.search(data)
+        if found:
+            yield path or None, f"{path or 'body'}: contains a control character ({control_character_name(found.group())}), which is not allowed; remove it."
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _control_characters(key, path)
+            yield from _control_characters(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _control_characters(value, f"{path}.{index}")
+
+
+def parsed_body(model: type[M], explain: Explain | None = None) -> M:
+    """The request's body read with `model` (422 naming each field that breaks it; `explain` words a problem where
+    pydantic's message would not say enough)."""
+    json_object()
+    try:
+        return model.model_validate_json(request.get_data(cache=True), strict=True)
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            problems += [(explain and explain(detail)) or validation_problems([detail])[0]]
+        raise ApiError(422, problems) from None
