@@ -1,4 +1,4 @@
-"""Form entries through the API: read, create, change with If-Match, the page's validation,
+"""Form entries and query answers through the API: read, create, change with If-Match, the page's validation,
 Idempotency-Key, races, rights (monitor, blinded assessor, other sites), and the audit trail's way in."""
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from ecrf.extensions import db
 from ecrf.instruments.abi import AbiData
 from ecrf.protocols import protocols
 from ecrf.protocols.instruments import INSTRUMENTS as CATALOGUE
+from ecrf.queries.models import QueryStatus
+from ecrf.queries.services import raise_query
 from ecrf.visits.services import record_visit_date
 from tests.races import at_once
 from tests.test_instruments_generic import EXAMPLES, _first_use
@@ -455,12 +457,51 @@ def test_the_blinded_assessor_reads_and_enters_only_the_assessor_forms(make_site
     assert "stent" not in listed.get_data(as_text=True) and "arm" not in listed.json["items"][0]
 
 
+# -- queries -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def query(people, defier):
+    entry = _abi_entry(defier, people["coordinator"], complete=True)
+    raised = raise_query(entry, "pt_right", "Source says 125?", people["monitor"])
+    db.session.commit()
+    return raised
+
+
+def test_site_staff_answer_a_query_and_get_its_thread(api, people, query):
+    response = api(people["coordinator"]).post(f"/api/v1/queries/{query.id}/answer", json={"text": "Source checked: 120 is right."})
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["status"] == "answered" and body["field"] == "pt_right" and body["field_label"] == "Posterior tibial, right (mmHg)"
+    assert [(m["kind"], m["author"]) for m in body["messages"]] == [("raise", "Mona Monitor"), ("answer", "Chen Coordinator")]
+    assert api(people["monitor"]).get(f"/api/v1/queries/{query.id}").json == body
+    db.session.expire_all()
+    assert db.session.get(type(query), query.id).status is QueryStatus.ANSWERED
+    again = api(people["coordinator"]).post(f"/api/v1/queries/{query.id}/answer", json={"text": "Again."})
+    assert again.status_code == 422 and "cannot be answered" in again.json["errors"][0]["message"]
+
+
+def test_an_answer_needs_text(api, people, query):
+    response = api(people["coordinator"]).post(f"/api/v1/queries/{query.id}/answer", json={"text": "  "})
+    assert response.status_code == 422 and _fields(response)["text"].startswith("Text: required")
+
+
+def test_a_monitor_may_not_answer_a_query_and_another_site_does_not_find_it(api, people, query, make_site, make_user):
+    assert api(people["monitor"]).post(f"/api/v1/queries/{query.id}/answer", json={"text": "Fine."}).status_code == 403
+    other = make_site("HZ01", ["defier"])
+    outsider = api(make_user("hz@example.org", [("defier", other, Role.COORDINATOR)]))
+    assert outsider.post(f"/api/v1/queries/{query.id}/answer", json={"text": "Fine."}).status_code == 404
+    assert outsider.get(f"/api/v1/queries/{query.id}").status_code == 404
+    db.session.expire_all()
+    assert db.session.get(type(query), query.id).status is QueryStatus.OPEN
+
+
 # -- the document --------------------------------------------------------------------------------------------------
 
 
 def test_the_document_describes_each_instruments_items_from_their_declaration(client):
     document = client.get("/api/v1/openapi.json").json
-    assert {"/api/v1/entries/{entry_id}", "/api/v1/subjects/{subject_code}/visits/{visit_code}/entries"} <= set(
+    assert {"/api/v1/entries/{entry_id}", "/api/v1/subjects/{subject_code}/visits/{visit_code}/entries", "/api/v1/queries/{query_id}/answer"} <= set(
         document["paths"]
     )
     schemas = document["components"]["schemas"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecrf.api import docs, entries, read  # noqa: F401  (each module adds its routes to the blueprint)
+from ecrf.api import docs, entries, read, threads  # noqa: F401  (each module adds its routes to the blueprint)
 from ecrf.api.blueprint import bp
 
 __all__ = ["bp"]
