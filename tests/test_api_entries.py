@@ -299,7 +299,12 @@ def test_a_change_with_the_current_etag_merges_the_items_sent_and_gives_a_new_et
     assert body["values"]["pt_left"] == 95 and body["values"]["dp_left"] is None and body["values"]["pt_right"] == 120
     assert body["missing"] == {"dp_left": {"code": "not_done", "reason": "ulcer"}} and body["computed"]["abi_left"] == 0.68
     assert body["status"] == "draft"
-    cleared = client.patch(f"/api/v1/entries/{entry.id}", json={"values": {"dp_left": 84}, "complete": True}, headers={"If-Match": body["etag"]})
+    uncoded = client.patch(f"/api/v1/entries/{entry.id}", json={"missing": {"dp_left": None}}, headers={"If-Match": body["etag"]})
+    assert uncoded.status_code == 200 and uncoded.json["missing"] == {} and uncoded.json["values"]["dp_left"] is None
+    recoded = client.patch(
+        f"/api/v1/entries/{entry.id}", json={"missing": {"dp_left": {"code": "not_done", "reason": "ulcer"}}}, headers={"If-Match": uncoded.json["etag"]}
+    )
+    cleared = client.patch(f"/api/v1/entries/{entry.id}", json={"values": {"dp_left": 84}, "complete": True}, headers={"If-Match": recoded.json["etag"]})
     assert cleared.status_code == 200 and cleared.json["missing"] == {} and cleared.json["status"] == "complete"
 
 
