@@ -187,3 +187,80 @@ def test_the_subject_history_and_the_audit_export_name_the_token_that_wrote(site
     lines = path.read_text().splitlines()
     assert lines[0].endswith(",reason,via")
     assert sum(line.endswith(",API token core lab") for line in lines) == written
+
+
+# -- the command line ------------------------------------------------------------------------------------------------
+
+
+def test_token_create_prints_the_secret_alone_once_and_its_expiry(coordinator, cli, client):
+    result = cli.invoke(args=["ecrf", "token", "create", "--as", "Coordinator@Example.org", "--name", "core lab", "--days", "30", "--read-only"])
+    assert result.exit_code == 0, result.output
+    [secret] = result.stdout.splitlines()
+    assert SECRET.fullmatch(secret)
+    [token] = _tokens(coordinator)
+    assert (token.name, token.read_only) == ("core lab", True)
+    assert f"expires {token.expires_at.strftime('%Y-%m-%d %H:%M')} UTC" in result.stderr and "shown only this once" in result.stderr
+    assert client.get("/api/v1/studies", headers=_bearer(secret)).status_code == 200
+    listed = cli.invoke(args=["ecrf", "token", "list", "--as", "coordinator@example.org"])
+    assert listed.exit_code == 0 and secret not in listed.output
+    [line] = listed.output.splitlines()
+    assert line.split()[:3] == [str(token.id), "core", "lab"] and "read-only" in line and line.endswith("active") and "last used 20" in line
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--as", "nobody@example.org", "--name", "lab", "--days", "30"], "Error: --as: no account has the email 'nobody@example.org'"),
+        (["--as", "coordinator@example.org", "--name", "lab", "--days", "400"], "Error: --days: a whole number from 1 to 365 (you gave 400)."),
+        (["--as", "coordinator@example.org", "--name", "lab", "--days", "0"], "Error: --days: a whole number from 1 to 365 (you gave 0)."),
+        (["--as", "coordinator@example.org", "--name", "lab", "--days", "a year"], "'--days': 'a year' is not a valid integer."),
+        (["--as", "coordinator@example.org", "--name", "  ", "--days", "30"], "Error: --name: give the token a name, e.g. what will use it."),
+        (["--as", "coordinator@example.org", "--name", "x" * 81, "--days", "30"], "Error: --name: at most 80 characters (you gave 81)."),
+    ],
+)
+def test_token_create_refuses_bad_input_naming_the_option(coordinator, cli, args, message):
+    result = cli.invoke(args=["ecrf", "token", "create", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert _tokens(coordinator) == []
+
+
+def test_token_create_refuses_a_disabled_account(coordinator, cli):
+    coordinator.active = False
+    db.session.commit()
+    result = cli.invoke(args=["ecrf", "token", "create", "--as", "coordinator@example.org", "--name", "lab", "--days", "30"])
+    assert result.exit_code != 0
+    assert result.output.strip() == "Error: coordinator@example.org is disabled: a disabled account cannot have tokens."
+    assert _tokens(coordinator) == []
+
+
+def test_token_revoke_by_name_or_by_id_where_names_repeat(coordinator, cli, client):
+    first, first_secret = create_token(coordinator, "lab", 30)
+    second, _ = create_token(coordinator, "lab", 30)
+    other, other_secret = create_token(coordinator, "sync", 30)
+    db.session.commit()
+    revoke = lambda *args: cli.invoke(args=["ecrf", "token", "revoke", "--as", "coordinator@example.org", *args])  # noqa: E731
+    ambiguous = revoke("--name", "lab")
+    assert (
+        ambiguous.exit_code != 0
+        and f"2 tokens of coordinator@example.org are named 'lab' (ids {first.id}, {second.id}): choose one with --id" in ambiguous.output
+    )
+    assert revoke("--name", "sync").exit_code == 0
+    assert revoke("--id", str(first.id)).exit_code == 0
+    db.session.expire_all()
+    assert (first.revoked_at is not None, second.revoked_at is None, other.revoked_at is not None) == (True, True, True)
+    assert client.get("/api/v1/studies", headers=_bearer(first_secret)).status_code == 401
+    assert client.get("/api/v1/studies", headers=_bearer(other_secret)).status_code == 401
+    assert "was revoked already" in revoke("--id", str(first.id)).output
+    assert "no token named 'sync' that is not revoked already" in revoke("--name", "sync").output
+    assert revoke().exit_code != 0 and "give the token by --name or by --id" in revoke().output
+
+
+def test_token_revoke_cannot_reach_another_accounts_token(coordinator, make_user, cli):
+    other = make_user("other@example.org")
+    token, _ = create_token(other, "theirs", 30)
+    db.session.commit()
+    result = cli.invoke(args=["ecrf", "token", "revoke", "--as", "coordinator@example.org", "--id", str(token.id)])
+    assert result.exit_code != 0 and f"coordinator@example.org has no token with id {token.id}" in result.output
+    db.session.refresh(token)
+    assert token.revoked_at is None
