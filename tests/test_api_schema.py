@@ -1,15 +1,17 @@
 """The live API against its own OpenAPI document (schemathesis): for every operation the document lists — whatever
-routes exist, none named here — generated requests never get a 500, and every answer's status and body are the
-ones the document declares.
+routes exist, none named here — generated requests never get a 500, and every answer's status, content type and
+body are ones the document declares.
 
 The app runs on the suite's live server (a real port, real commits) and schemathesis sends its requests there, with
-the token of a user who has memberships and data: subjects at two sites of two studies, a form entered, a query
-raised. The operations come from the document as the app serves it, read when the module is collected (pytest
-parametrizes then, before any server runs: an app of its own answers); a test checks the live server serves the very
-same document. (schemathesis's `from_fixture`, which would load it from the live server itself, breaks on pytest 9:
-it sets `Function._nodeid`, which pytest 9 no longer has.) Writes are run too: they land in the test database (committed, then emptied after the
-test like every live-server test), and the user can only touch that test data. Examples are few per operation
-(the suite stays well inside CI's time); `ECRF_SCHEMATHESIS_EXAMPLES` asks for more in a longer run.
+the token of a user who has memberships and data: subjects at two sites of two studies, forms entered, a query
+raised, safety flags. The operations come from the document as the app serves it, read when the module is
+collected (pytest parametrizes then, before any server runs: an app of its own answers); a test checks that the
+live server serves the very same document. (schemathesis's `from_fixture`, which would load it from the live
+server itself, breaks on pytest 9: it reads `Function._nodeid`, which pytest 9 no longer has.)
+
+Writes are run too: they land in the test database (committed, then emptied after each operation like every
+live-server test), and the user can only touch that test data. Examples are few per operation (the suite stays
+well inside CI's time); `ECRF_SCHEMATHESIS_EXAMPLES` asks for more in a longer run.
 """
 
 from __future__ import annotations
