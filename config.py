@@ -2,7 +2,8 @@
 
 Select a class with ``ECRF_CONFIG`` (``development`` by default, ``production``,
 ``testing``). Environment overrides: ``ECRF_DATABASE_URL``, ``SECRET_KEY``,
-``MAIL_SERVER``, ``MAIL_PORT``, ``MAIL_DEFAULT_SENDER``.
+``MAIL_SERVER``, ``MAIL_PORT``, ``MAIL_DEFAULT_SENDER``; the API's rate limits: ``ECRF_API_RATE_LIMIT``,
+``ECRF_API_WRITE_RATE_LIMIT``, ``ECRF_RATELIMIT_STORAGE_URI``.
 
 ``SECRET_KEY`` is read by ``create_app`` (not at import): production refuses to start
 without it; development without it uses a random key made once in ``instance/secret_key``
@@ -75,6 +76,20 @@ class Config:
     #: Flask refuses a session cookie last signed longer ago than the idle limit (each request signs it
     #: anew); sessions are not "permanent", so the cookie also ends when the browser closes.
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=ECRF_IDLE_MINUTES)
+    #: Rate limits of the API per token, in Flask-Limiter's notation ("600 per minute", "10 per second; 500 per hour";
+    #: empty: none). Every request with a token counts toward the first; a write (POST, PUT, PATCH, DELETE) toward
+    #: both. Above them the API answers 429 with Retry-After (ecrf/api/limits.py). Nothing else is limited.
+    ECRF_API_RATE_LIMIT = _env("ECRF_API_RATE_LIMIT", "600 per minute")
+    ECRF_API_WRITE_RATE_LIMIT = _env("ECRF_API_WRITE_RATE_LIMIT", "120 per minute")
+    #: Where the counts are kept. memory:// is per process: with several workers (gunicorn -w 4) each counts alone and
+    #: a token gets up to that many times its limit. Production with several workers sets a store they share: Redis,
+    #: redis://HOST:6379/0 (install the client: pip install "limits[redis]"); memcached:// also works.
+    RATELIMIT_STORAGE_URI = _env("ECRF_RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_KEY_PREFIX = "ecrf"
+    #: Fixed windows: a count starts at the first request and ends a window later; Retry-After says when.
+    RATELIMIT_STRATEGY = "fixed-window"
+    #: A store that cannot be reached lets requests through (and logs it) rather than stop the sites' work.
+    RATELIMIT_SWALLOW_ERRORS = True
     #: Sent with every response. The app serves all its files itself; the only inline styles allowed
     #: are `style=` attributes (the subject timeline places its bars with them): no inline <style>/<script>.
     #: Bootstrap's CSS draws some controls with data: SVG images.
@@ -107,6 +122,11 @@ class TestingConfig(Config):
     ECRF_CHECK_PROTOCOLS_AT_START = False
     #: Exports stay queued (tests run them with `run_job`, or turn the threads on with a live server).
     ECRF_EXPORT_WORKERS = 0
+    #: The rate limiter runs in every API test, with limits no test reaches; the test of the limits lowers them.
+    ECRF_API_RATE_LIMIT = "100000 per minute"
+    ECRF_API_WRITE_RATE_LIMIT = "100000 per minute"
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_SWALLOW_ERRORS = False  # a fault of the limiter fails the test instead of passing unlimited
 
 
 class ProductionConfig(Config):

@@ -97,6 +97,7 @@ def _register_url_converters(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from ecrf.admin.views import bp as admin_bp
+    from ecrf.api.limits import init_limits
     from ecrf.api.views import bp as api_bp
     from ecrf.audit.views import bp as audit_bp
     from ecrf.auth.views import bp as auth_bp
@@ -114,6 +115,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
+    init_limits(app)  # the API's per-token rate limits (Flask-Limiter's hook runs before the blueprint's token check)
 
 
 def _register_cli(app: Flask) -> None:
@@ -172,7 +174,7 @@ def _register_request_hooks(app: Flask) -> None:
     def forget_request_caches(_error=None):
         """What is cached on `g` lives for one request: access grants, the logged-in user, the CSRF token.
         (An app context normally ends with its request; this also holds where one outlives it, as in tests.)"""
-        for name in ("_ecrf_grants", "_login_user", "csrf_token", "_ecrf_protocol_digests"):
+        for name in ("_ecrf_grants", "_login_user", "csrf_token", "_ecrf_protocol_digests", "_ecrf_api_token", "api_token"):
             g.pop(name, None)
 
     from ecrf.error_pages import register_error_pages

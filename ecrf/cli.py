@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.local import LocalProxy
 
+from ecrf.api.cli import token_cli
 from ecrf.exports.cli import export_command
 from ecrf.extensions import db
 from ecrf.protocols import ProtocolError, ProtocolNotLoaded, file_changes, protocol_files, protocol_for, protocols, versions_in_force
@@ -19,9 +20,10 @@ from ecrf.randomization.cli import randomization_cli
 from ecrf.studies.services import ProtocolChangeRefused, sync_protocols
 from ecrf.visits.windows import compute_window
 
-ecrf_cli = AppGroup("ecrf", help="eCRF commands: protocols, schedules, randomization lists, demo data.")
+ecrf_cli = AppGroup("ecrf", help="eCRF commands: protocols, schedules, randomization lists, exports, API tokens, demo data.")
 ecrf_cli.add_command(randomization_cli)
 ecrf_cli.add_command(export_command)
+ecrf_cli.add_command(token_cli)
 
 
 def _protocols():

@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import MethodNotAllowed
 
 from ecrf.extensions import db
-from ecrf.guards import control_character_problem, is_api_path
+from ecrf.guards import api_control_character_problem, control_character_problem, is_api_path
 
 #: Title and text of each error page, also used by the plain page when the template cannot be rendered.
 TEXTS = {
@@ -41,12 +41,12 @@ def _roll_back() -> None:
             current_app.logger.exception("Discarding the session before an error page failed")
 
 
-def error_page(template: str, code: int, message: str | None = None) -> tuple[str | Response, int]:
+def error_page(template: str, code: int, message: str | None = None, field: str | None = None) -> tuple[str | Response, int]:
     """The error page `template` with status `code` after a rollback; a plain page if rendering fails. Under the
-    API's path, the API's JSON error instead (`{"errors": [{"field": null, "message": ...}]}`), never a page."""
+    API's path, the API's JSON error instead (`{"errors": [{"field": ..., "message": ...}]}`), never a page."""
     _roll_back()
     if is_api_path(request.path):
-        response = jsonify(errors=[{"field": None, "message": message or TEXTS.get(code, TEXTS[500])[1]}])
+        response = jsonify(errors=[{"field": field, "message": message or TEXTS.get(code, TEXTS[500])[1]}])
         response.status_code = code
         return response, code
     try:
@@ -61,7 +61,12 @@ def error_page(template: str, code: int, message: str | None = None) -> tuple[st
 
 def refuse_control_characters() -> tuple[str | Response, int] | None:
     """Before anything else reads the request: a control character in a query argument or form value gets a 400
-    page naming the field (nothing is written); in the URL path, 404."""
+    page naming the field (nothing is written); in the URL path, 404. The API answers as it does to any input it
+    refuses, 422 naming the parameter, and looks into JSON bodies as well."""
+    if is_api_path(request.path):
+        control_character_problem()  # (a control character in the path: 404)
+        found = api_control_character_problem()
+        return error_page("errors/400.html", 422, found[1], field=found[0]) if found else None
     problem = control_character_problem()
     return error_page("errors/400.html", 400, problem) if problem else None
 

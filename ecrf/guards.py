@@ -93,6 +93,35 @@ def control_character_problem() -> str | None:
     return None
 
 
+def api_control_character_problem() -> tuple[str, str] | None:
+    """Under the API: the query parameter, or the key or string of a JSON body (as a dotted path), holding a control
+    character, and a message naming it; None when there is none. (PostgreSQL refuses text holding NUL: such a value
+    is refused before anything reads it.)"""
+    for name, value in request.args.items(multi=True):
+        found = CONTROL_CHARACTER.search(name) or CONTROL_CHARACTER.search(value)
+        if found:
+            return _control_character_in(_printable(name), found.group())
+    return _json_control_character(request.get_json(silent=True), ()) if request.is_json else None
+
+
+def _control_character_in(field: str, character: str) -> tuple[str, str]:
+    return field, f"{field}: contains a control character ({control_character_name(character)}), which is not allowed; remove it."
+
+
+def _json_control_character(document: object, path: tuple[str, ...]) -> tuple[str, str] | None:
+    if isinstance(document, str):
+        found = CONTROL_CHARACTER.search(document)
+        return _control_character_in(".".join(path) or "body", found.group()) if found else None
+    items = document.items() if isinstance(document, dict) else enumerate(document) if isinstance(document, list) else ()
+    for key, value in items:
+        key_path = (*path, _printable(str(key)))
+        found = CONTROL_CHARACTER.search(key) if isinstance(key, str) else None
+        problem = _control_character_in(".".join(key_path), found.group()) if found else _json_control_character(value, key_path)
+        if problem is not None:
+            return problem
+    return None
+
+
 def int_arg(name: str, default: int, low: int = 1, high: int = BIGINT_MAX) -> int:
     """An integer query argument kept within [low, high]; `default` when absent or not a whole number."""
     text = request.args.get(name, "").strip()

@@ -30,7 +30,8 @@ FOREIGN_VALUES = {
     "user_id": 1,  # admin pages: a coordinator is not an admin, whatever the user
     "membership_id": 1,
     "job_id": None,  # filled by the outsider fixture: an export of the foreign site made by its coordinator
-    "token": "not-a-reset-token",  # a reset link never issued (an issued one is a credential: whoever holds it may use it)
+    "token": "not-a-reset-token",
+    "token_id": None,  # filled by the outsider fixture: an API token of the foreign coordinator (the owner's page only)  # a reset link never issued (an issued one is a credential: whoever holds it may use it)
 }
 #: Routes whose only argument is the study: a study the user has no membership in.
 STUDY_ONLY = {"study_code": "precise-cal"}
@@ -52,6 +53,7 @@ def outsider(make_site, make_user, make_subject, make_screening, login):
     FOREIGN_VALUES["entry_id"] = entry.id
     FOREIGN_VALUES["flag_id"] = refresh_flags([subject])[0].id  # its visits are overdue
     FOREIGN_VALUES["job_id"] = start_export(foreign_coordinator, subject.study, "csv", ["HZ01"]).id
+    FOREIGN_VALUES["token_id"] = create_token(foreign_coordinator, "theirs", 30)[0].id
     home_coordinator = make_user("home@example.org", [("defier", home, Role.COORDINATOR)])
     _token, secret = create_token(home_coordinator, "walk", 30)
     db.session.commit()

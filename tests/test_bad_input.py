@@ -208,3 +208,28 @@ def test_when_the_error_page_itself_cannot_be_rendered_a_plain_page_answers(app,
     assert response.status_code == 500
     assert "<h1>Something went wrong</h1>" in page and "navbar" not in page
     assert "could not be rendered; sent the plain page" in caplog.text and "unable to open database file" in caplog.text
+
+
+# -- the API: a control character in a parameter or a JSON value is refused as any bad input, 422 naming it ---------
+
+
+@pytest.mark.parametrize(
+    "method, url, body, field, character",
+    [
+        ("GET", "/api/v1/studies?cursor=a%00b", None, "cursor", "NUL"),
+        ("GET", "/api/v1/studies?limit=1&note=%1b", None, "note", "ESC"),
+        ("POST", "/api/v1/studies", {"values": {"comments": ["tab\tand\nnewline are fine", "a\x00b"]}}, "values.comments.1", "NUL"),
+        ("POST", "/api/v1/studies", {"reason\x01": "x"}, "reason\\x01", "SOH"),
+        ("POST", "/api/v1/studies", "\x00", "body", "NUL"),
+    ],
+)
+def test_the_api_refuses_a_control_character_in_a_parameter_or_a_json_value_naming_it(make_site, make_user, api, method, url, body, field, character):
+    user = make_user("api@example.org", [("defier", make_site("SH01", ["defier"]), Role.COORDINATOR)])
+    response = api(user).open(method, url, json=body)
+    assert response.status_code == 422
+    assert response.json == {"errors": [{"field": field, "message": f"{field}: contains a control character ({character}), which is not allowed; remove it."}]}
+
+
+def test_the_api_lets_tab_cr_and_lf_through(make_site, make_user, api):
+    user = make_user("api@example.org", [("defier", make_site("SH01", ["defier"]), Role.COORDINATOR)])
+    assert api(user).get("/api/v1/studies?note=a%09b%0d%0a").status_code == 200

@@ -62,7 +62,7 @@ def _crawl(client, start: str = "/") -> dict[str, str]:
         assert response.status_code in (200, 302, 403, 404), (url, response.status_code)
         pages[url] = response.get_data(as_text=True)
         for link in re.findall(r'href="(/[^"#]*)"', pages[url]):
-            if not link.startswith(("/static/", "/bootstrap/", "/logout")) and link not in pages:
+            if not link.startswith(("/static/", "/bootstrap/", "/api/v1/docs/assets/", "/logout")) and link not in pages:
                 queue.append(link.replace("&amp;", "&"))
     return pages
 

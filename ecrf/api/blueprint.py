@@ -26,6 +26,24 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ecrf"'}
 
 
+#: Where a request keeps its token once found (`request_token`); emptied when the request ends (`ecrf.create_app`).
+TOKEN_CACHE = "_ecrf_api_token"
+
+
+def _bearer_secret() -> str | None:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
+
+
+def request_token() -> ApiToken | None:
+    """The usable token the request sends (Authorization: Bearer ...), or None; looked up once per request (the rate
+    limiter, which runs first, counts by it: `ecrf.api.limits`)."""
+    if TOKEN_CACHE not in g:
+        secret = _bearer_secret()
+        setattr(g, TOKEN_CACHE, usable_token(secret) if secret is not None else None)
+    return g.get(TOKEN_CACHE)
+
+
 def current_token() -> ApiToken:
     """The token the current API request authenticated with."""
     return g.api_token
@@ -36,10 +54,9 @@ def authenticate():
     """Find the request's token (Authorization: Bearer ...); act as its user from here on, audited under its name."""
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    if _bearer_secret() is None:
         raise ApiError.one(401, "Authorization: send a personal access token as 'Authorization: Bearer <token>'.", headers=_CHALLENGE)
-    token = usable_token(secret.strip())
+    token = request_token()
     if token is None:
         raise ApiError.one(401, "Authorization: the token is unknown, expired or revoked, or its account is disabled.", headers=_CHALLENGE)
     if token.read_only and request.method not in READ_METHODS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
@@ -11,6 +12,19 @@ from ecrf.auth.models import User
 from ecrf.clock import now_utc
 from ecrf.db import UTCDateTime
 from ecrf.extensions import Model
+
+
+class TokenStatus(enum.StrEnum):
+    """What a token's owner sees of it: working, past its date, or ended by hand (not stored: derived from the dates)."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+    @property
+    def css(self) -> str:
+        """Bootstrap colour of this status's badge."""
+        return {"active": "success", "expired": "secondary", "revoked": "danger"}[self.value]
 
 
 class ApiToken(Model):
@@ -40,6 +54,12 @@ class ApiToken(Model):
     def usable(self, at: datetime) -> bool:
         """Whether the token may be used at `at`: not revoked, not expired, its user active."""
         return self.revoked_at is None and at < self.expires_at and self.user.active
+
+    def status(self, at: datetime) -> TokenStatus:
+        """Revoked, expired or active at `at` (what the owner's list shows)."""
+        if self.revoked_at is not None:
+            return TokenStatus.REVOKED
+        return TokenStatus.EXPIRED if at >= self.expires_at else TokenStatus.ACTIVE
 
 
 class IdempotentRequest(Model):

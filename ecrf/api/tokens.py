@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from ecrf.api.models import ApiToken
+from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import User
 from ecrf.clock import now_utc
 from ecrf.errors import InvalidInput
@@ -22,6 +23,8 @@ from ecrf.extensions import db
 TOKEN_PREFIX = "ecrf_"
 #: Longest a token may live, in days: a forgotten token stops working within a year.
 MAX_DAYS = 365
+#: What the account page offers (a quarter: long enough for a lab's routine, short enough to be renewed knowingly).
+DEFAULT_DAYS = 90
 NAME_LENGTH = 80
 #: `last_used_at` is written at most this often per token (a list says "last used", not every request).
 USE_RESOLUTION = timedelta(minutes=1)
@@ -93,3 +96,29 @@ def revoke_token(token: ApiToken) -> None:
 def tokens_of(user: User) -> list[ApiToken]:
     """The user's tokens, newest first (revoked and expired ones too: the list is their record)."""
     return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())))
+
+
+def token_of(user: User, token_id: int) -> ApiToken | None:
+    """The user's own token with this id; None for another user's token or none at all (the owner's pages say 404)."""
+    return db.session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id))
+
+
+def tokens_named(user: User, name: str) -> list[ApiToken]:
+    """The user's tokens not yet revoked whose name is `name` (spaces as `create_token` keeps them), oldest first."""
+    wanted = " ".join(name.split())
+    return list(
+        db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.name == wanted, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id))
+    )
+
+
+#: Rows of a token's history an account page shows at most.
+HISTORY_LIMIT = 100
+
+
+def token_history(user: User, limit: int = HISTORY_LIMIT) -> list[AuditEvent]:
+    """The audit trail of the user's tokens (made, revoked), newest first; the digest appears only as "(hidden)"."""
+    ids = [str(token_id) for token_id in db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id))]
+    if not ids:
+        return []
+    stmt = select(AuditEvent).where(AuditEvent.object_type == ApiToken.__tablename__, AuditEvent.object_id.in_(ids))
+    return list(db.session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)))

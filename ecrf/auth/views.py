@@ -1,5 +1,6 @@
 """Log in and out; server-side sessions that end after a while without activity; passwords: changing one's own,
-replacing a one-time password set by an admin, and a forgotten one through an emailed link."""
+replacing a one-time password set by an admin, and a forgotten one through an emailed link; the user's own account
+page with their personal access tokens for the API (made, listed, revoked)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from datetime import datetime
 from typing import cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from itsdangerous import BadSignature
 from werkzeug.local import LocalProxy
 
+from ecrf.api.tokens import DEFAULT_DAYS, create_token, revoke_token, token_history, token_of, tokens_of
 from ecrf.auth.models import User
 from ecrf.auth.passwords import password_problems
 from ecrf.auth.services import (
@@ -45,8 +47,9 @@ from ecrf.auth.sessions import (
 from ecrf.clock import now_utc
 from ecrf.db import commit_with_retry
 from ecrf.extensions import db, login_manager
-from ecrf.web import FAILED, submit
+from ecrf.web import FAILED, Repeated, act, submit
 from forms.auth import ChangePasswordForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
+from forms.tokens import ApiTokenForm
 
 __all__ = ["LAST_SEEN", "bp", "end_idle_session", "locked_message", "locked_out", "require_own_password", "wrong_credentials_message"]
 
@@ -64,6 +67,11 @@ RESET_REQUESTED = (
 )
 #: Endpoints a user holding a one-time password may still reach (everything else sends them to choose their own).
 BEFORE_OWN_PASSWORD = {"auth.change_password", "auth.logout", "static", "bootstrap.static"}
+#: What a second click on "Make the token" is told: the token exists once, and its secret went to the first click's page.
+TOKEN_REPEATED = (
+    "This form had already been sent: the token was made once, and its secret was shown only on the page answering the "
+    "first click. If you did not copy it, revoke that token and make a new one."
+)
 _NUMBERS = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten"}
 
 
@@ -169,6 +177,52 @@ def change_password():
             flash("Your password is changed. Any other session of your account has ended.", "success")
             return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/change_password.html", form=form, one_time=user.must_change_password)
+
+
+@bp.route("/account")
+def account():
+    """The user's own account: the password, and personal access tokens for the API."""
+    return _account_page(ApiTokenForm(days=DEFAULT_DAYS))
+
+
+def _account_page(form: ApiTokenForm):
+    user = current_user._get_current_object()
+    return render_template("auth/account.html", form=form, tokens=tokens_of(user), history=token_history(user), now=now_utc())
+
+
+@bp.route("/account/tokens", methods=["POST"])
+def new_token():
+    """Make a personal access token; its secret is shown once, on the page that answers (never stored, never again)."""
+    form = ApiTokenForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        made = submit(
+            form,
+            lambda: create_token(user, form.name.data, form.days.data, read_only=form.read_only.data),
+            once=lambda _made: url_for("auth.account"),
+        )
+        if isinstance(made, Repeated):
+            flash(TOKEN_REPEATED, "info")
+            return redirect(url_for("auth.account"))
+        if made is not FAILED:
+            token, secret = made
+            # Rendered, not redirected: the secret never enters the session cookie, and is not shown again.
+            return render_template("auth/token_created.html", token=token, secret=secret)
+    return _account_page(form)
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["GET", "POST"])
+def revoke_api_token(token_id: int):
+    """Revoke one of one's own tokens, after a page asking to confirm; another user's token is not found (404)."""
+    token = token_of(current_user._get_current_object(), token_id)
+    if token is None:
+        abort(404)
+    if request.method == "GET":
+        return render_template("auth/token_revoke.html", token=token)
+    name = token.name
+    if act(lambda: revoke_token(token)) is not FAILED:
+        flash(f"The token '{name}' is revoked: every request with it is refused from now on.", "info")
+    return redirect(url_for("auth.account"))
 
 
 def _new_password(user: User, password: str) -> None:

@@ -27,7 +27,8 @@ from ecrf.studies.models import Site, StudySite
 from ecrf.subjects.models import Subject
 
 #: The CSV's columns, in order.
-COLUMNS = ("event_id", "at_utc", "user", "action", "table", "object_id", "subject", "site", "field", "old_value", "new_value", "reason")
+#: `via`: the way in where not the browser or a command ("API token <name>").
+COLUMNS = ("event_id", "at_utc", "user", "action", "table", "object_id", "subject", "site", "field", "old_value", "new_value", "reason", "via")
 #: Rows fetched from the database at a time: memory does not grow with the trail.
 BATCH = 1000
 
@@ -104,6 +105,7 @@ def write_audit_csv(scope: Scope, path: Path, *, date_from: date | None, date_to
                     event.old_value or "",
                     event.new_value or "",
                     event.reason or "",
+                    event.via or "",
                 ]
             )
             done += 1
