@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -127,10 +127,12 @@ def schema_problems(path: Path, schema: etree.XMLSchema) -> list[SchemaProblem]:
 
 
 def _instant(text: str | None) -> datetime | None:
+    """An xs:dateTime; one without a time zone is taken as UTC (ODM's DateTimeStamps are UTC by convention)."""
     try:
-        return datetime.fromisoformat(text.strip()) if text else None
+        moment = datetime.fromisoformat(text.strip()) if text else None
     except ValueError:
         return None
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def _flags(annotated: etree._Element) -> tuple[tuple[str, str], ...]:

@@ -127,7 +127,7 @@ class ImportReport:
 
     def summary(self) -> str:
         """The counts in one line."""
-        shown = [f"{self.counts[key]} {key}" for key in (*WRITES, *UNCHANGED, *NOTED) if self.counts[key]]
+        shown = [f"{key}: {self.counts[key]}" for key in (*WRITES, *UNCHANGED, *NOTED) if self.counts[key]]
         return ", ".join(shown) or "nothing"
 
     def lines(self) -> list[str]:
