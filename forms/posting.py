@@ -1,6 +1,6 @@
 """An instrument's form run on plain values, as if they were typed into its page: what an import checks with.
 
-`check_entry` posts the values to the instrument's WTForms form (`forms.registry.form_for`) and validates it as the
+`check_entry` posts the values to the instrument's WTForms form (`Instrument.form`) and validates it as the
 page does (types, ranges, code lists, missing-data codes and their reasons, the form's cross-field rules, and on
 completing the required items), so that data coming in any other way pass exactly the checks a user's entry does.
 Plausibility warnings are confirmed when asked (`confirm_warnings`): they are possible values a source system already
@@ -20,7 +20,6 @@ from ecrf.crfs.input import Checked, EntryInput
 from ecrf.crfs.items import Kind
 from ecrf.crfs.registry import Instrument
 from forms.base import MISSING, REASON
-from forms.registry import form_for
 
 #: xs:boolean's spellings.
 TRUE, FALSE = ("true", "1"), ("false", "0")
@@ -70,7 +69,7 @@ def check_entry(
     for name, given in missing.items():
         posted.add(name + MISSING, given.get("code", ""))
         posted.add(name + REASON, given.get("reason", ""))
-    form_class = form_for(item.code)
+    form_class = item.form
     form = form_class(formdata=posted, context=context, meta={"csrf": False})
     confirmed: list[str] = []
     # Warnings are judged only once nothing else is wrong: pending ones are then the form's only objection.
