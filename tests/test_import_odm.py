@@ -401,3 +401,16 @@ def test_the_site_counter_follows_an_imported_study_subject_id(make_site, make_u
         assert _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(DATA / "foreign_edc_mapping.yaml")).exit_code == 0
         enrolled = make_subject("leg-deb", db.session.get(Site, sites[0].id), date(2027, 1, 10))
     assert enrolled.subject_code == "LDB-IT01-0104"
+
+
+def test_a_study_subject_id_taken_in_another_study_is_a_problem(make_site, make_user, make_subject, cli, tmp_path, clock):
+    sites = [make_site("IT01", ["leg-deb", "defier"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
+    make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    make_user("coordinator@example.org")
+    with clock(datetime(2027, 1, 15, 9)):
+        taken = make_subject("defier", sites[0], date(2027, 1, 2)).subject_code
+        text = (DATA / "foreign_edc_mapping.yaml").read_text(encoding="utf-8").replace("IT01-003: LDB-IT01-0103", f"IT01-003: {taken}")
+        result = _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(_mapping(tmp_path, text)))
+    assert result.exit_code == 1
+    assert f"{taken}: {taken} is a subject of DEFIER at site IT01 here, not of this study at IT01" in result.output
+    assert db.session.scalar(select(func.count(Subject.id))) == 1

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -273,6 +274,7 @@ class _Importer:
     # -- noting ----------------------------------------------------------------------------------------
 
     def unknown(self, kind: str, oid: str, where: str) -> None:
+        """Note an OID that means nothing here (once per OID, counting how often it is met)."""
         found = self.report.unknown.get((kind, oid))
         if found is None:
             self.report.unknown[(kind, oid)] = Unknown(kind, oid, where)
@@ -280,6 +282,7 @@ class _Importer:
             found.times += 1
 
     def problem(self, subject: str, message: str, *, visit: str = "", form: str = "", item: str = "", value: object = None) -> None:
+        """Note a refusal where it arose."""
         self.report.problems.append(Problem(subject, visit, form, item, "" if value is None else str(value), message))
 
     def refused(self, subject: str, refusal: InvalidInput, *, visit: str = "", form: str = "", items: dict[str, str] | None = None) -> None:
@@ -490,6 +493,7 @@ class _Subject:
         self.created = False
 
     def problem(self, message: str, **where) -> None:
+        """Note a refusal about this subject."""
         self.run.problem(self.key, message, **where)
 
     def own_value(self, name: str, declared: Item, tracks: dict[str, Track]) -> tuple[bool, object]:
@@ -504,6 +508,7 @@ class _Subject:
             return True, None
 
     def apply(self) -> None:
+        """Enrol (or match) the subject, then its arm, visits, forms and participation, then its history."""
         run = self.run
         subject = db.session.scalar(select(Subject).where(Subject.subject_code == self.key))
         if subject is not None and (subject.study_id != run.study.id or subject.site_id != self.site.id):
@@ -531,13 +536,15 @@ class _Subject:
 
     # -- the subject ----------------------------------------------------------------------------------
 
-    def _own(self) -> dict[str, object]:
+    @cached_property
+    def own(self) -> dict[str, object]:
+        """The subject's own items, typed (each refused value noted once)."""
         items = {item.name: item for item in SUBJECT_ITEMS}
         return {name: self.own_value(name, items[name], self.planned.own)[1] for name in items}
 
     def enrol(self) -> Subject | None:
         """Enrol the subject with the file's study subject ID, dates and (for a chosen arm) arm."""
-        own = self._own()
+        own = self.own
         index_date, consent_date, index_at = own["index_date"], own["consent_date"], own["index_at"]
         missing = [name for name, value in (("consent_date", consent_date), ("index_date", index_date)) if value is None]
         for name in missing:
@@ -575,12 +582,13 @@ class _Subject:
             return None
 
     def arm_code(self) -> str | None:
+        """The file's current arm code, if it gives one."""
         arm = self.planned.arm
         return arm.current.value if arm is not None else None
 
     def same_subject(self, subject: Subject) -> bool:
         """A subject already here: the file's dates must be its own."""
-        own = self._own()
+        own = self.own
         same = True
         for name in ("consent_date", "index_date"):
             if own[name] is not None and own[name] != getattr(subject, name):
@@ -623,7 +631,7 @@ class _Subject:
 
     def participation(self, subject: Subject) -> None:
         """The file's participation status: a subject who left is ended here too; completed follows the visits."""
-        own = self._own()
+        own = self.own
         status = own["status"]
         if status is None:
             return
@@ -683,6 +691,7 @@ class _Subject:
             self.visit_history(subject, visit, tracks)
 
     def visit_history(self, subject: Subject, visit: Visit, tracks: dict[str, Track]) -> None:
+        """The file's history of a visit's own items (the deviation reason's on the visit's out-of-window deviation)."""
         texts = {item.name: _history_text(item, self.timezone) for item in VISIT_ITEMS}
         deviation = db.session.scalar(
             select(ProtocolDeviation.id)
@@ -726,6 +735,7 @@ class _Subject:
                 self.form(subject, visit, form, sequence)
 
     def form(self, subject: Subject, visit: Visit, form: PlannedForm, sequence: int) -> None:
+        """One form: checked by its instrument's form, then saved with its history, or compared with the entry here."""
         run, item = self.run, instrument(form.instrument)
         code = visit.definition.code
         entered_names = set(item.items.entered_names())
