@@ -58,6 +58,9 @@ class Config:
     ECRF_EXPORT_KEEP_DAYS = int(_env("ECRF_EXPORT_KEEP_DAYS", "30"))
     #: Where finished export files are kept; empty: `exports` in the instance folder.
     ECRF_EXPORT_DIR = _env("ECRF_EXPORT_DIR", "")
+    #: The folder of the official CDISC ODM 1.3.2 schema (ODM1-3-2.xsd and the files it includes), which an ODM import
+    #: validates its file against.
+    ECRF_ODM_SCHEMA_DIR = _env("ECRF_ODM_SCHEMA_DIR", str(BASE_DIR.parent / "shared" / "odm-1.3.2"))
     #: Threads per web process running exports in the background (0: none; the scheduler then runs them).
     ECRF_EXPORT_WORKERS = 2
     BOOTSTRAP_SERVE_LOCAL = True  # Bootstrap 5 from the app itself, never a CDN

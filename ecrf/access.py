@@ -48,6 +48,7 @@ class Action(StrEnum):
     DECIDE_FLAG = "decide_flag"  # confirm or dismiss a safety signal
     MANAGE_USERS = "manage_users"  # the admin page: create, disable, memberships (see `ecrf.admin`)
     EXPORT = "export"  # data out (ecrf.exports): a blinded assessor only their own visits and forms, never the arm
+    IMPORT = "import"  # data in from another system (ecrf.imports): subjects, visits, forms and their history
 
 
 SITE_STAFF = frozenset({Role.COORDINATOR, Role.INVESTIGATOR})
@@ -73,6 +74,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.VIEW_FLAGS: frozenset(Role) - {Role.BLINDED_ASSESSOR, Role.ADMIN},
     Action.DECIDE_FLAG: frozenset({Role.INVESTIGATOR}),
     Action.EXPORT: frozenset(Role) - {Role.ADMIN},
+    Action.IMPORT: frozenset({Role.DATA_MANAGER}),
 }
 
 

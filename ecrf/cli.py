@@ -15,15 +15,17 @@ from werkzeug.local import LocalProxy
 from ecrf.api.cli import token_cli
 from ecrf.exports.cli import export_command
 from ecrf.extensions import db
+from ecrf.imports.cli import import_odm_command
 from ecrf.protocols import ProtocolError, ProtocolNotLoaded, file_changes, protocol_files, protocol_for, protocols, versions_in_force
 from ecrf.randomization.cli import randomization_cli
 from ecrf.studies.services import ProtocolChangeRefused, sync_protocols
 from ecrf.visits.windows import compute_window
 
-ecrf_cli = AppGroup("ecrf", help="eCRF commands: protocols, schedules, randomization lists, exports, API tokens, demo data.")
+ecrf_cli = AppGroup("ecrf", help="eCRF commands: protocols, schedules, randomization lists, exports, API tokens, ODM import, demo data.")
 ecrf_cli.add_command(randomization_cli)
 ecrf_cli.add_command(export_command)
 ecrf_cli.add_command(token_cli)
+ecrf_cli.add_command(import_odm_command)
 
 
 def _protocols():

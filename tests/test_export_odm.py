@@ -4,7 +4,7 @@ only the scope's sites, and a blinded assessor's file holds no arm."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from ecrf.exports.services import run_export
 from ecrf.extensions import db
 from ecrf.protocols import protocols
 from ecrf.subjects.models import Subject
-from ecrf.visits.services import record_visit_date
+from ecrf.visits.services import mark_missed, record_visit_date
 from tests.test_instrument_declarations import typed_example
 from tests.test_instruments_generic import EXAMPLES
 
@@ -261,19 +261,19 @@ def test_a_changed_value_keeps_its_history_as_audit_records_with_user_site_time_
     ]
     assert history[-1].get("Value") != history[0].get("Value")
     record = history[-1].find(f"{NS}AuditRecord")
-    assert record.find(f"{NS}UserRef").get("UserOID") == f"USR.{trial['coordinator'].id}"
+    assert record.find(f"{NS}UserRef").get("UserOID") == f"USR.{trial['coordinator'].email}"
     assert record.find(f"{NS}LocationRef").get("LocationOID") == "LOC.BJ01"
     assert record.findtext(f"{NS}ReasonForChange") == "typo on paper"
     assert datetime.fromisoformat(record.findtext(f"{NS}DateTimeStamp")) == LATER
     comment = form.findall(f".//{NS}ItemData[@ItemOID='I.nihss.item_9']")[-1]
     assert comment.get("IsNull") == "Yes" and comment.findtext(f"{NS}Annotation/{NS}Comment") == "not asked"
     signature = form.find(f"{NS}Signature")
-    assert signature.find(f"{NS}UserRef").get("UserOID") == f"USR.{trial['investigator'].id}"
+    assert signature.find(f"{NS}UserRef").get("UserOID") == f"USR.{trial['investigator'].email}"
     assert signature.find(f"{NS}SignatureRef").get("SignatureOID") == "SD.approved"
     assert form.findtext(f"{NS}Annotation/{NS}Flag/{NS}FlagValue") == "verified and signed"
     users = {user.get("OID"): user for user in root.iter(f"{NS}User")}
-    assert users[f"USR.{trial['investigator'].id}"].get("UserType") == "Investigator"
-    assert users[f"USR.{trial['manager'].id}"].get("UserType") == "Sponsor"
+    assert users[f"USR.{trial['investigator'].email}"].get("UserType") == "Investigator"
+    assert users[f"USR.{trial['manager'].email}"].get("UserType") == "Sponsor"
 
 
 def test_a_snapshot_has_no_audit_record_and_one_item_data_per_item(trial, tmp_path):
@@ -295,9 +295,10 @@ def test_the_blinded_assessors_odm_holds_no_arm_and_only_their_visits_and_forms(
         assert not set(element.attrib.values()) & arms, etree.tostring(element)[:200]
         assert (element.text or "").strip() not in arms
         assert "ALLOCATION" not in " ".join(element.attrib.values())
-    assert {element.get("OID") for element in root.iter(f"{NS}StudyEventDef")} == {"SE.d90"}
-    assert {element.get("OID") for element in root.iter(f"{NS}FormDef")} == {"F.mrs"}
-    assert {element.get("FormOID") for element in root.iter(f"{NS}FormData")} == {"F.mrs"}
+    assert {element.get("OID") for element in root.iter(f"{NS}StudyEventDef")} == {"SE.d90", "SE.SUBJECT"}
+    assert {element.get("OID") for element in root.iter(f"{NS}FormDef")} == {"F.mrs", "F.SUBJECT", "F.VISIT"}
+    assert {element.get("FormOID") for element in root.iter(f"{NS}FormData")} == {"F.mrs", "F.SUBJECT", "F.VISIT"}
+    assert {element.get("StudyEventOID") for element in root.iter(f"{NS}StudyEventData")} == {"SE.d90", "SE.SUBJECT"}
     assert {element.get("SubjectKey") for element in root.iter(f"{NS}SubjectData")} == {s.subject_code for s in trial["subjects"][:2]}
 
 
@@ -322,7 +323,8 @@ def test_the_clinical_data_is_written_in_chunks_of_subjects_with_progress(trial,
     assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
     root = etree.parse(str(path)).getroot()
     assert [element.get("SubjectKey") for element in root.iter(f"{NS}SubjectData")] == sorted(s.subject_code for s in trial["subjects"])
-    assert rows == len(list(root.iter(f"{NS}FormData"))) - 3  # the allocation forms are not data rows
+    own = [form for form in root.iter(f"{NS}FormData") if form.get("FormOID") in ("F.ALLOCATION", "F.SUBJECT", "F.VISIT")]
+    assert rows == len(list(root.iter(f"{NS}FormData"))) - len(own)  # the subjects' and visits' own forms are not data rows
 
 
 def test_flask_ecrf_export_writes_an_odm_file(trial, tmp_path, cli, schema):
@@ -330,3 +332,41 @@ def test_flask_ecrf_export_writes_an_odm_file(trial, tmp_path, cli, schema):
     result = cli.invoke(args=["ecrf", "export", "angel-icas", "--format", "odm", "--as", "dm@example.org", "--output", str(path), "--snapshot"])
     assert result.exit_code == 0, result.output
     assert schema.validate(etree.parse(str(path)))
+
+
+def test_the_subjects_dates_and_status_and_each_visits_date_or_missed_mark_are_items_of_their_own_forms(
+    make_site, make_user, make_subject, clock, tmp_path, schema
+):
+    """ODM 1.3.2 has no element for them: a common event SE.SUBJECT holds the consent and index dates and the status,
+    and each dated or missed visit's event a form F.VISIT with its date (and deviation reason) or missed mark."""
+    site = make_site("HZ01", ["defier"])
+    manager = make_user("dm@example.org", [("defier", site, Role.DATA_MANAGER)])
+    with clock(datetime(2026, 9, 1, 1)):
+        subject = make_subject("defier", site, INDEX, consent_date=date(2026, 8, 30))
+    with clock(NOW):
+        visits = {visit.definition.code: visit for visit in subject.visits}
+        late = visits["m1"].window_end + timedelta(days=2)
+        record_visit_date(visits["m1"], late, deviation_reason="patient travelling")
+        mark_missed(visits["m3"], "patient in hospital elsewhere")
+        db.session.commit()
+    path = tmp_path / "own.xml"
+    run_export(export_scope(manager, "defier"), "odm", path)
+    document = etree.parse(str(path))
+    assert schema.validate(document), schema.error_log
+    assert _undefined_references(document.getroot()) == []
+    data = document.getroot().find(f".//{NS}SubjectData")
+
+    def current(event: str, form: str) -> dict[str, str | None]:
+        values = {}
+        for element in data.findall(f"{NS}StudyEventData[@StudyEventOID='{event}']/{NS}FormData[@FormOID='{form}']//{NS}ItemData"):
+            values[element.get("ItemOID").rsplit(".", 1)[1]] = element.get("Value")
+        return values
+
+    assert current("SE.SUBJECT", "F.SUBJECT") == {"consent_date": "2026-08-30", "index_date": INDEX.isoformat(), "status": "active"}
+    assert current("SE.baseline", "F.VISIT") == {"visit_date": INDEX.isoformat(), "missed": "false"}
+    assert current("SE.m1", "F.VISIT") == {"visit_date": late.isoformat(), "deviation_reason": "patient travelling", "missed": "false"}
+    assert current("SE.m3", "F.VISIT") == {"missed": "true", "missed_reason": "patient in hospital elsewhere"}
+    assert data.find(f"{NS}StudyEventData[@StudyEventOID='SE.m6']") is None  # neither dated nor missed: nothing to say
+    history = data.findall(f"{NS}StudyEventData[@StudyEventOID='SE.m1']//{NS}ItemData[@ItemOID='I.VISIT.visit_date']")
+    assert [element.get("TransactionType") for element in history] == ["Insert"]
+    assert datetime.fromisoformat(history[0].findtext(f"{NS}AuditRecord/{NS}DateTimeStamp")) == NOW

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -84,6 +87,19 @@ def set_actor(session: AnySession, user, via: str | None = None) -> None:
     session.info["audit_via"] = via
 
 
+@contextmanager
+def acting(session: AnySession, user, via: str | None = None) -> Iterator[None]:
+    """Within the block the session records its changes as `user`'s, made `via` (as `set_actor`); who was acting
+    before is back afterwards (what the block changed is flushed first, so it is recorded as the block's)."""
+    before = session.info.get("audit_actor"), session.info.get("audit_via")
+    set_actor(session, user, via)
+    try:
+        yield
+        session.flush()
+    finally:
+        session.info["audit_actor"], session.info["audit_via"] = before
+
+
 def set_reason(session: AnySession, reason: str | None) -> None:
     """The reason recorded with the changes of the current transaction (a reason for change, an unlock ...)."""
     session.info["audit_reason"] = reason
@@ -106,6 +122,48 @@ def record_event(
     actor = (user.id, user.email) if user is not None else session.info.get("audit_actor")
     row = _row(actor, action, object_type, object_id, subject_id, field, old, new, reason, session.info.get("audit_via"))
     session.execute(insert(_AUDIT_TABLE), [row])
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A change recorded elsewhere, as an import brings it in: who (a user here, or only as the source named them),
+    when (UTC, as the source recorded it), what and why."""
+
+    at: datetime
+    user_id: int | None
+    #: The user's email here, or how the source named someone who is no user here ("system" for none).
+    user_name: str
+    object_type: str
+    object_id: object
+    subject_id: int | None
+    field: str | None
+    old: object
+    new: object
+    reason: str | None
+
+
+def record_history(session: AnySession, action: str, changes: list[Recorded]) -> None:
+    """Audit rows for changes made before the data came here (an import's AuditRecords): each with its own user and
+    time, the `action` given, and the session's way in (`via`)."""
+    if not changes:
+        return
+    via = session.info.get("audit_via")
+    rows = []
+    for change in changes:
+        row = _row(
+            (change.user_id, change.user_name),
+            action,
+            change.object_type,
+            change.object_id,
+            change.subject_id,
+            change.field,
+            change.old,
+            change.new,
+            change.reason,
+            via,
+        )
+        rows.append(row | {"at": change.at})
+    session.execute(insert(_AUDIT_TABLE), rows)
 
 
 def _row(actor, action, object_type, object_id, subject_id, field, old, new, reason, via=None) -> dict:

@@ -33,7 +33,18 @@ Choices where ODM or the issue is silent:
   `SE.ALLOCATION` holds form `F.ALLOCATION` with item `I.ALLOCATION.ARM` (CodeList of the arms), written only for
   subjects of the sites where the arm is shown; otherwise none of these, nor any arm code, is in the file. A
   blinded assessor's scope holds only their visits and forms (`Scope.instruments`), in metadata and data.
-- Visit dates, windows and statuses are in the tabular exports, not here (ODM 1.3.2 has no element for them).
+- **The subject's and the visits' own data** (ODM 1.3.2 has no element for them either), as plain ODM items so that
+  an import (`ecrf.imports`) can enrol the subject and date its visits again: a common study event `SE.SUBJECT`
+  with form `F.SUBJECT` (`SUBJECT_ITEMS`: consent and index dates, the index instant where the protocol's index has
+  a time, participation status with its date and reason), and in the event of each dated or missed visit a form
+  `F.VISIT` (`VISIT_ITEMS`: visit date, the reason of its deviation when dated outside its window, missed mark and
+  reason). Their history comes from the audit rows of `subjects`, `visits` and `protocol_deviations`, as the forms'.
+  Windows and window statuses are in the tabular exports.
+- **Users** are named `USR.<login>` (not by database id): files of two instances name the same user alike.
+- **Imported history**: the audit rows an ODM import wrote for its file's AuditRecords (action `imported`) are a
+  row's history before anything this database did to it; the import's own writes of that row (`via` "ODM import
+  ...", setting it to the file's last state) are not steps of their own. So a file imported and exported again
+  gives back its ClinicalData.
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,14 +65,16 @@ from sqlalchemy import Row, func, select
 from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import Membership, Role, User
 from ecrf.clock import now_utc
-from ecrf.crfs.items import Item, Kind
+from ecrf.crfs.items import Item, Items, Kind
+from ecrf.crfs.items import items as declare_items
 from ecrf.crfs.models import CrfEntry, EntryStatus, MissingCode, Signature
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import SIGNATURE_MEANING
+from ecrf.deviations.models import ProtocolDeviation
 from ecrf.exports.scope import Progress, Scope
 from ecrf.extensions import db
 from ecrf.studies.models import Arm, ProtocolVersion, VisitDefinition
-from ecrf.subjects.models import Subject
+from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
@@ -77,6 +90,33 @@ STATUS_CODELIST = "CL.FORMSTATUS"
 FORM_STATES = ("draft", "complete", "source-verified", "signed", "verified and signed", "locked")
 ALLOCATION = "ALLOCATION"
 ARM_ITEM = f"I.{ALLOCATION}.ARM"
+#: The common study event (and its form and group) holding a subject's own dates and status.
+SUBJECT = "SUBJECT"
+#: The form (and group), in each scheduled study event, holding the visit's date or missed mark.
+VISIT = "VISIT"
+#: The audit action of a row an ODM import wrote for an AuditRecord of its file (`ecrf.imports`), and how its own
+#: writes are marked (`AuditEvent.via` starts with it).
+IMPORTED = "imported"
+IMPORT_VIA = "ODM import "
+#: The deviation a visit dated outside its window records (`ecrf.effects`).
+OUT_OF_WINDOW = "visit_out_of_window"
+
+#: A subject's own items (columns of `subjects`, same names): ODM 1.3.2 has no element for them.
+SUBJECT_ITEMS = declare_items(
+    Item("consent_date", "Informed consent date", Kind.DATE),
+    Item("index_date", "Index date (day 0)", Kind.DATE),
+    Item("index_at", "Index date and time (where the protocol's index event has a time)", Kind.DATETIME, required=False),
+    Item("status", "Participation status", Kind.CHOICE, codes=tuple((status.value, status.label) for status in SubjectStatus)),
+    Item("status_date", "Date the status took effect", Kind.DATE, required=False),
+    Item("status_reason", "Why the subject left the study", Kind.TEXT, required=False),
+)
+#: A visit's own items (columns of `visits`, and the reason of its out-of-window deviation).
+VISIT_ITEMS = declare_items(
+    Item("visit_date", "Visit date", Kind.DATE, required=False),
+    Item("deviation_reason", "Why the visit took place outside its window (protocol deviation)", Kind.TEXT, required=False),
+    Item("missed", "Visit missed", Kind.YES_NO),
+    Item("missed_reason", "Why the visit was missed", Kind.TEXT, required=False),
+)
 
 _DATA_TYPES = {
     Kind.INTEGER: "integer",
@@ -136,8 +176,10 @@ def location_oid(site_code: str) -> str:
     return f"LOC.{site_code}"
 
 
-def user_oid(user_id: int) -> str:
-    return f"USR.{user_id}"
+def user_oid(email: str) -> str:
+    """A user's OID, from their login (an OID that does not depend on database ids: a file exported from another
+    instance names the same user the same way)."""
+    return f"USR.{email.lower()}"
 
 
 def signature_def_oid(meaning: str) -> str:
@@ -194,7 +236,7 @@ class _Plan:
         return list(dict.fromkeys(code for codes in self.visit_forms.values() for code in codes))
 
     def user_ref(self, user_id: int | None) -> str:
-        return user_oid(user_id) if user_id is not None and user_id in self.users else SYSTEM_USER
+        return user_oid(self.users[user_id][0].email) if user_id is not None and user_id in self.users else SYSTEM_USER
 
 
 def _visible_forms(scope: Scope) -> dict[str, list[str]]:
@@ -258,6 +300,12 @@ def _plan(scope: Scope, snapshot: bool) -> _Plan:
 def _study(plan: _Plan) -> etree._Element:
     scope, protocol = plan.scope, plan.scope.protocol
     described = [(code, list(instrument(code).items)) for code in plan.instruments]
+    #: Every form of the file with its name, whether it repeats, and its items: the instruments, then the subject's and
+    #: the visits' own.
+    forms = [(code, instrument(code).label, instrument(code).repeating, items) for code, items in described] + [
+        (SUBJECT, "Subject", False, list(SUBJECT_ITEMS)),
+        (VISIT, "Visit", False, list(VISIT_ITEMS)),
+    ]
     units = sorted({item.unit for _, items in described for item in items if item.unit})
     basic = _el("BasicDefinitions", None, *(_el("MeasurementUnit", {"OID": unit_oid(unit), "Name": unit}, _translated("Symbol", unit)) for unit in units))
     mdv = _el("MetaDataVersion", {"OID": plan.mdv_oid, "Name": f"{protocol.short_title} protocol {scope.study.protocol_sha256[:12]}"})
@@ -267,8 +315,9 @@ def _study(plan: _Plan) -> etree._Element:
         _el("StudyEventRef", {"StudyEventOID": event_oid(visit.code), "OrderNumber": str(number), "Mandatory": "Yes"})
         for number, (visit, _) in enumerate(events, 1)
     ]
+    refs.append(_el("StudyEventRef", {"StudyEventOID": event_oid(SUBJECT), "OrderNumber": str(len(refs) + 1), "Mandatory": "Yes"}))
     if plan.shows_any_arm:
-        refs.append(_el("StudyEventRef", {"StudyEventOID": event_oid(ALLOCATION), "OrderNumber": str(len(events) + 1), "Mandatory": "No"}))
+        refs.append(_el("StudyEventRef", {"StudyEventOID": event_oid(ALLOCATION), "OrderNumber": str(len(refs) + 1), "Mandatory": "No"}))
     mdv.append(_el("Protocol", None, _translated("Description", protocol.title), *refs))
     for visit, codes in events:
         mdv.append(
@@ -280,8 +329,17 @@ def _study(plan: _Plan) -> etree._Element:
                     _el("FormRef", {"FormOID": form_oid(code), "OrderNumber": str(number), "Mandatory": "Yes" if code in visit.instruments else "No"})
                     for number, code in enumerate(codes, 1)
                 ),
+                _el("FormRef", {"FormOID": form_oid(VISIT), "OrderNumber": str(len(codes) + 1), "Mandatory": "No"}),
             )
         )
+    mdv.append(
+        _el(
+            "StudyEventDef",
+            {"OID": event_oid(SUBJECT), "Name": "Subject", "Repeating": "No", "Type": "Common"},
+            _translated("Description", "The subject's consent and index dates and participation status"),
+            _el("FormRef", {"FormOID": form_oid(SUBJECT), "Mandatory": "Yes"}),
+        )
+    )
     if plan.shows_any_arm:
         mdv.append(
             _el(
@@ -290,11 +348,11 @@ def _study(plan: _Plan) -> etree._Element:
                 _el("FormRef", {"FormOID": form_oid(ALLOCATION), "Mandatory": "No"}),
             )
         )
-    for code, _ in described:
+    for code, name, repeating, _ in forms:
         mdv.append(
             _el(
                 "FormDef",
-                {"OID": form_oid(code), "Name": instrument(code).label, "Repeating": "Yes" if instrument(code).repeating else "No"},
+                {"OID": form_oid(code), "Name": name, "Repeating": "Yes" if repeating else "No"},
                 _el("ItemGroupRef", {"ItemGroupOID": group_oid(code), "Mandatory": "Yes"}),
             )
         )
@@ -306,8 +364,8 @@ def _study(plan: _Plan) -> etree._Element:
                 _el("ItemGroupRef", {"ItemGroupOID": group_oid(ALLOCATION), "Mandatory": "Yes"}),
             )
         )
-    for code, items in described:
-        group = _el("ItemGroupDef", {"OID": group_oid(code), "Name": instrument(code).label, "Repeating": "No"})
+    for code, name, _, items in forms:
+        group = _el("ItemGroupDef", {"OID": group_oid(code), "Name": name, "Repeating": "No"})
         for number, item in enumerate(items, 1):
             group.append(
                 _el(
@@ -329,7 +387,7 @@ def _study(plan: _Plan) -> etree._Element:
                 _el("ItemRef", {"ItemOID": ARM_ITEM, "Mandatory": "Yes"}),
             )
         )
-    for code, items in described:
+    for code, _, _, items in forms:
         mdv.extend(_item_def(code, item) for item in items)
     if plan.shows_any_arm:
         mdv.append(
@@ -340,7 +398,7 @@ def _study(plan: _Plan) -> etree._Element:
                 _el("CodeListRef", {"CodeListOID": f"CL.{ALLOCATION}.ARM"}),
             )
         )
-    for code, items in described:
+    for code, _, _, items in forms:
         mdv.extend(_codelist(codelist_oid(code, item.name), item.label, _codelist_type(item), item.codes) for item in items if _has_codelist(item))
     if plan.shows_any_arm:
         mdv.append(_codelist(f"CL.{ALLOCATION}.ARM", "Arm", "text", [(arm.code, arm.label) for arm in protocol.arms]))
@@ -441,7 +499,7 @@ def _admin_data(plan: _Plan) -> etree._Element:
         admin.append(
             _el(
                 "User",
-                {"OID": user_oid(user.id), "UserType": user_type},
+                {"OID": user_oid(user.email), "UserType": user_type},
                 _el("LoginName", text=user.email),
                 _el("DisplayName", text=f"{user.full_name} ({held})"),
                 _el("FullName", text=user.full_name),
@@ -515,6 +573,11 @@ def _audited_text(item: Item, text: str | None) -> str | None:
         try:
             return _value_text(item.kind, Decimal(text), item.places)
         except ArithmeticError:
+            return text
+    if item.kind is Kind.DATETIME:  # an instant set in the site's time zone is written in UTC, as stored
+        try:
+            return datetime.fromisoformat(text).astimezone(UTC).isoformat()
+        except ValueError:
             return text
     return text
 
@@ -615,6 +678,8 @@ class _Chunk:
     data: dict[int, Row]
     signatures: dict[int, Row]
     events: dict[tuple[str, str], list[Row]]
+    #: visit id -> its latest out-of-window deviation (id, reason), for visits dated outside their window.
+    deviations: dict[int, Row] = field(default_factory=dict)
 
 
 def _chunks(plan: _Plan, snapshot: bool) -> Iterator[_Chunk]:
@@ -623,7 +688,7 @@ def _chunks(plan: _Plan, snapshot: bool) -> Iterator[_Chunk]:
     after = ""
     while True:
         subjects = db.session.execute(
-            select(Subject.id, Subject.subject_code, Subject.site_id, Subject.arm_id)
+            select(Subject.id, Subject.subject_code, Subject.site_id, Subject.arm_id, *(getattr(Subject, item.name) for item in SUBJECT_ITEMS))
             .where(Subject.study_id == scope.study.id, Subject.site_id.in_(scope.site_ids), Subject.subject_code > after)
             .order_by(Subject.subject_code)
             .limit(CHUNK)
@@ -634,12 +699,20 @@ def _chunks(plan: _Plan, snapshot: bool) -> Iterator[_Chunk]:
         ids = [subject.id for subject in subjects]
         visits: dict[int, list[Row]] = defaultdict(list)
         for visit in db.session.execute(
-            select(Visit.id, Visit.subject_id, VisitDefinition.code)
+            select(Visit.id, Visit.subject_id, VisitDefinition.code, Visit.visit_date, Visit.missed, Visit.missed_reason, Visit.window_start, Visit.window_end)
             .join(VisitDefinition, VisitDefinition.id == Visit.definition_id)
             .where(Visit.subject_id.in_(ids))
             .order_by(Visit.subject_id, VisitDefinition.position)
         ):
             visits[visit.subject_id].append(visit)
+        deviations = {
+            row.visit_id: row
+            for row in db.session.execute(
+                select(ProtocolDeviation.id, ProtocolDeviation.visit_id, ProtocolDeviation.reason)
+                .where(ProtocolDeviation.subject_id.in_(ids), ProtocolDeviation.kind == OUT_OF_WINDOW)
+                .order_by(ProtocolDeviation.id)
+            )
+        }
         entries: dict[int, list[Row]] = defaultdict(list)
         by_instrument: dict[str, list[int]] = defaultdict(list)
         for entry in db.session.execute(
@@ -685,18 +758,33 @@ def _chunks(plan: _Plan, snapshot: bool) -> Iterator[_Chunk]:
                     AuditEvent.user_id,
                     AuditEvent.at,
                     AuditEvent.reason,
+                    AuditEvent.action,
+                    AuditEvent.via,
                 )
-                .where(AuditEvent.subject_id.in_(ids), AuditEvent.field.is_not(None), AuditEvent.action.in_(("create", "update")))
+                .where(AuditEvent.subject_id.in_(ids), AuditEvent.field.is_not(None), AuditEvent.action.in_(("create", "update", IMPORTED)))
                 .where(
                     AuditEvent.object_type.in_(tables)
                     | ((AuditEvent.object_type == "crf_entries") & (AuditEvent.field == "missing"))
-                    | ((AuditEvent.object_type == "subjects") & (AuditEvent.field == "arm_id"))
+                    | ((AuditEvent.object_type == "subjects") & AuditEvent.field.in_(["arm_id", *(item.name for item in SUBJECT_ITEMS)]))
+                    | ((AuditEvent.object_type == "visits") & AuditEvent.field.in_([item.name for item in VISIT_ITEMS]))
+                    | ((AuditEvent.object_type == "protocol_deviations") & (AuditEvent.field == "reason"))
                 )
                 .order_by(AuditEvent.id)
             ):
                 if event.id >= enrolled.get(str(event.subject_id), 0):
                     events[(event.object_type, event.object_id or "")].append(event)
-        yield _Chunk(subjects, visits, entries, data, signatures, events)
+            events = defaultdict(list, {key: _with_imported_history(rows) for key, rows in events.items()})
+        yield _Chunk(subjects, visits, entries, data, signatures, events, deviations)
+
+
+def _with_imported_history(events: list[Row]) -> list[Row]:
+    """The events of one row of this database, with the history an ODM import brought along for it first: the rows
+    the import wrote for its file's AuditRecords (action `imported`), then what was done to the row here except the
+    import's own writes (which set the row to the file's last state, already the last imported step)."""
+    imported = [event for event in events if event.action == IMPORTED]
+    if not imported:
+        return events
+    return imported + [event for event in events if event.action != IMPORTED and not (event.via or "").startswith(IMPORT_VIA)]
 
 
 def _subject_data(plan: _Plan, chunk: _Chunk, subject: Row, snapshot: bool) -> tuple[etree._Element, int]:
@@ -705,16 +793,24 @@ def _subject_data(plan: _Plan, chunk: _Chunk, subject: Row, snapshot: bool) -> t
     site_code = plan.site_codes[subject.site_id]
     arm_code = plan.arms.get(subject.arm_id) if subject.arm_id is not None else None
     element = _el("SubjectData", {"SubjectKey": subject.subject_code}, _el("SiteRef", {"LocationOID": location_oid(site_code)}))
+    own = {item.name: getattr(subject, item.name) for item in SUBJECT_ITEMS}
+    events = {item.name: chunk.events.get(("subjects", str(subject.id)), []) for item in SUBJECT_ITEMS}
+    element.append(_event_data(SUBJECT, _own_form(plan, SUBJECT, SUBJECT_ITEMS, own, events, site_code, snapshot)))
     forms = 0
     for visit in chunk.visits.get(subject.id, []):
         visible = scope.instruments(subject.site_id, visit.code, arm_code)
+        if not visible:
+            continue
         entries = [entry for entry in chunk.entries.get(visit.id, []) if entry.instrument in visible and entry.id in chunk.data]
-        if not entries:
+        dated = visit.visit_date is not None or visit.missed
+        if not entries and not dated:
             continue
         event = _el("StudyEventData", {"StudyEventOID": event_oid(visit.code)})
         for entry in entries:
             event.append(_form_data(plan, chunk, entry, site_code, snapshot))
             forms += 1
+        if dated:
+            event.append(_visit_form(plan, chunk, visit, site_code, snapshot))
         element.append(event)
     if scope.shows_arm(subject.site_id) and arm_code is not None:
         steps = (
@@ -723,8 +819,51 @@ def _subject_data(plan: _Plan, chunk: _Chunk, subject: Row, snapshot: bool) -> t
             else _history(chunk.events.get(("subjects", str(subject.id)), []), "arm_id", lambda text: plan.arms.get(int(text)) if text else None)
         )
         group = _el("ItemGroupData", {"ItemGroupOID": group_oid(ALLOCATION)}, *_items_of(plan, ARM_ITEM, (arm_code, None), steps, site_code))
-        element.append(_el("StudyEventData", {"StudyEventOID": event_oid(ALLOCATION)}, _el("FormData", {"FormOID": form_oid(ALLOCATION)}, group)))
+        element.append(_event_data(ALLOCATION, _el("FormData", {"FormOID": form_oid(ALLOCATION)}, group)))
     return element, forms
+
+
+def _event_data(code: str, form: etree._Element) -> etree._Element:
+    return _el("StudyEventData", {"StudyEventOID": event_oid(code)}, form)
+
+
+def _own_form(
+    plan: _Plan,
+    code: str,
+    declared: Items,
+    values: dict[str, Any],
+    events: dict[str, list[Row]],
+    site_code: str,
+    snapshot: bool,
+    fields: dict[str, str] | None = None,
+) -> etree._Element:
+    """The FormData of a subject's or a visit's own items: their current `values`, each with its history from
+    `events` (the audit rows of the row holding it, whose field is the item's name or `fields[name]`)."""
+    group = _el("ItemGroupData", {"ItemGroupOID": group_oid(code)})
+    for item in declared:
+        current = (_value_text(item.kind, values[item.name]), None)
+        column = (fields or {}).get(item.name, item.name)
+        steps = None if snapshot else _history(events[item.name], column, lambda text, item=item: _audited_text(item, text))
+        group.extend(_items_of(plan, item_oid(code, item.name), current, steps, site_code))
+    return _el("FormData", {"FormOID": form_oid(code)}, group)
+
+
+def _visit_form(plan: _Plan, chunk: _Chunk, visit: Row, site_code: str, snapshot: bool) -> etree._Element:
+    """A dated or missed visit's own form: its date (and the reason of its deviation, when dated outside its
+    window) or its missed mark and reason."""
+    deviation = chunk.deviations.get(visit.id)
+    if visit.visit_date is None or visit.window_start <= visit.visit_date <= visit.window_end:
+        deviation = None
+    values = {
+        "visit_date": visit.visit_date,
+        "missed": visit.missed,
+        "missed_reason": visit.missed_reason,
+        "deviation_reason": deviation.reason if deviation is not None else None,
+    }
+    own = chunk.events.get(("visits", str(visit.id)), [])
+    events = {item.name: own for item in VISIT_ITEMS}
+    events["deviation_reason"] = chunk.events.get(("protocol_deviations", str(deviation.id)), []) if deviation is not None else []
+    return _own_form(plan, VISIT, VISIT_ITEMS, values, events, site_code, snapshot, fields={"deviation_reason": "reason"})
 
 
 def _form_data(plan: _Plan, chunk: _Chunk, entry: Row, site_code: str, snapshot: bool) -> etree._Element:
@@ -750,7 +889,7 @@ def _form_data(plan: _Plan, chunk: _Chunk, entry: Row, site_code: str, snapshot:
     row = chunk.data[entry.id]
     missing = entry.missing or {}
     events = chunk.events.get((described.model.__tablename__, str(entry.id)), []) + chunk.events.get(("crf_entries", str(entry.id)), [])
-    events.sort(key=lambda event: event.id)
+    events.sort(key=lambda event: (event.action != IMPORTED, event.id))  # imported history first (`_with_imported_history`)
     group = _el("ItemGroupData", {"ItemGroupOID": group_oid(entry.instrument)})
     for item in described.items:
         current = (_value_text(item.kind, getattr(row, item.name), item.places), missing.get(item.name))

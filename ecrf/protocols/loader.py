@@ -46,11 +46,29 @@ def _key_path(loc: tuple) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def read_strict_yaml(text: str) -> object:
+    """YAML read safely, a key given twice in one mapping refused (`yaml.YAMLError`); for every YAML file the app
+    reads (protocols, import mappings)."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
+def validation_problems(exc: ValidationError) -> list[str]:
+    """A pydantic validation error as "dotted.key: reason" lines (an unknown key says so)."""
+    problems = []
+    for error in exc.errors():
+        key = _key_path(error["loc"])
+        reason = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            reason = "unknown key"
+        problems.append(f"{key}: {reason}" if key else reason)
+    return problems
+
+
 def load_protocol(path: Path) -> Protocol:
     """Load and validate one protocol file."""
     name = path.name
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+        data = read_strict_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ProtocolError(f"{name}: cannot be read: {exc}") from exc
     if not isinstance(data, dict):
@@ -58,14 +76,7 @@ def load_protocol(path: Path) -> Protocol:
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = _key_path(error["loc"])
-            reason = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                reason = "unknown key"
-            problems.append(f"{key}: {reason}" if key else reason)
-        raise ProtocolError(f"{name}: " + "; ".join(problems)) from None
+        raise ProtocolError(f"{name}: " + "; ".join(validation_problems(exc))) from None
     if protocol.code != path.stem:
         raise ProtocolError(f"{name}: code: '{protocol.code}' does not match the file name '{path.stem}'")
     return protocol

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import exists, func, select, update
 
 from ecrf.auth.models import User
+from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols.schema import Protocol
 from ecrf.randomization.models import RandomizationSlot
@@ -200,6 +201,18 @@ def allocate(subject: Subject, stratum: str, *, at: datetime, by: User | None = 
             )
         ):
             raise ListExhausted(f"The randomization list of {subject.study.short_title} has no free slot left in stratum {stratum}.")
+
+
+def record_allocation(subject: Subject, arm_code: str, *, at: datetime | None) -> None:
+    """Record the arm a subject of a randomized study was allocated elsewhere (an import from the system that
+    randomized it), as it was and when (`at`, if known): this instance's list is neither used nor changed."""
+    arms = {arm.code: arm for arm in subject.study.arms}
+    if arm_code not in arms:
+        raise InvalidInput.at("arm", f"Arm: '{arm_code}' is not an arm of {subject.study.short_title}; one of {', '.join(arms)}.")
+    if subject.arm_id is not None:
+        raise InvalidInput.at("arm", f"{subject.subject_code} is already allocated; an allocation is never changed.")
+    subject.arm, subject.randomized_at = arms[arm_code], at
+    db.session.flush()
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,16 @@ def take_number(study_site: StudySite, counter: str) -> int:
     return number
 
 
+def skip_number(study_site: StudySite, counter: str, number: int) -> None:
+    """Count `number` as taken on one of the site's counters (a study subject ID given from outside, by an import):
+    the counter rises to it, never falls, in one conditional UPDATE; later numbers taken follow it."""
+    column = getattr(StudySite, counter)
+    db.session.execute(
+        update(StudySite).where(StudySite.id == study_site.id, column < number).values({column: number}).execution_options(synchronize_session=False)
+    )
+    db.session.expire(study_site, [counter])
+
+
 def study_site(study: Study, site) -> StudySite | None:
     """The participation of a site in a study."""
     return db.session.scalar(select(StudySite).where(StudySite.study_id == study.id, StudySite.site_id == site.id))

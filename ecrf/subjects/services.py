@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -18,7 +19,7 @@ from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod, IndexEvent
 from ecrf.signals import subject_changed
 from ecrf.studies.models import Arm, Site, Study
-from ecrf.studies.services import study_site, take_number
+from ecrf.studies.services import skip_number, study_site, take_number
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
 from ecrf.visits.windows import WindowStatus, compute_window
@@ -34,8 +35,10 @@ def enrol_subject(
     index_time: time | None = None,
     by: User | None = None,
     enrolment_date: date | None = None,
+    subject_code: str | None = None,
 ) -> Subject:
-    """Enrol a subject: give it the next study subject ID of the site and create its visits.
+    """Enrol a subject: give it the next study subject ID of the site (or `subject_code`, the ID it was given
+    elsewhere, when an import brings it in) and create its visits.
 
     The day-0 visit is the index event (procedure or randomization), so its date is
     the index date; later visits wait for the coordinator to record them.
@@ -50,12 +53,17 @@ def enrol_subject(
     index_at = _check_index(protocol.index, site, index_date, index_time, problems)
     _check_consent(consent_date, index_date, protocol.index.label, enrolment_date or site_today(site), problems)
     arm = _arm_for(study, protocol.allocation.method, arm_code, problems)
+    if subject_code is not None:
+        _check_given_code(subject_code, problems)
     if problems:
         raise InvalidInput(problems)
 
-    number = take_number(participation, "last_subject_number")
+    if subject_code is None:
+        subject_code = f"{study.subject_prefix}-{site.code}-{take_number(participation, 'last_subject_number'):04d}"
+    elif match := re.fullmatch(rf"{re.escape(study.subject_prefix)}-{re.escape(site.code)}-(\d{{1,9}})", subject_code):
+        skip_number(participation, "last_subject_number", int(match.group(1)))  # the site's next ID follows it
     subject = Subject(
-        subject_code=f"{study.subject_prefix}-{site.code}-{number:04d}",
+        subject_code=subject_code,
         study=study,
         site=site,
         arm=arm,
@@ -79,6 +87,18 @@ def enrol_subject(
         )
     db.session.flush()
     return subject
+
+
+#: What a study subject ID given from outside may hold: letters, digits and - _ . (no spaces), as long as the column.
+GIVEN_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+
+
+def _check_given_code(code: str, problems: list) -> None:
+    """A study subject ID brought from elsewhere: a pseudonym of the ID's own form, not yet taken in any study."""
+    if not GIVEN_CODE.fullmatch(code):
+        problems.append(("subject_code", f"Study subject ID '{code}': use 1 to 32 letters, digits, '-', '_' or '.', starting with a letter or digit."))
+    elif db.session.scalar(select(Subject.id).where(Subject.subject_code == code)) is not None:
+        problems.append(("subject_code", f"Study subject ID '{code}': already taken by another subject."))
 
 
 def _check_index(index: IndexEvent, site: Site, index_date: date, index_time: time | None, problems: list) -> datetime | None:

@@ -1,0 +1,416 @@
+"""`flask ecrf import-odm`: a CDISC ODM 1.3.2 file's ClinicalData into a study, all or nothing.
+
+The demo (a small one, with a correction, a missing-data code, a withdrawal and a missed visit added) is loaded into
+another instance, on its own SQLite database, and exported as ODM once for the module. Each test imports into the
+test database, empty but for the protocols, the demo's sites and users (as a second instance would be set up), and
+rolled back at the end: the round trip gives back the same ClinicalData; a second run changes nothing; a dry run
+writes nothing; a file the schema refuses, unknown OIDs or values the forms refuse import nothing and are all listed;
+a foreign EDC's file comes in through a mapping file, whose mistakes are named by file, key and reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from lxml import etree
+from sqlalchemy import func, select
+
+from ecrf import create_app, demo
+from ecrf.audit.models import AuditEvent
+from ecrf.audit.trail import set_actor
+from ecrf.auth.models import Role, User
+from ecrf.clock import site_today
+from ecrf.crfs.input import Checked, EntryInput
+from ecrf.crfs.models import CrfEntry, EntryStatus
+from ecrf.crfs.registry import instrument
+from ecrf.crfs.services import entered_values, entry_data, save_entry
+from ecrf.exports import odm
+from ecrf.exports.scope import export_scope
+from ecrf.exports.services import run_export
+from ecrf.extensions import db
+from ecrf.imports.reading import load_schema
+from ecrf.imports.services import import_odm
+from ecrf.protocols import protocol_files
+from ecrf.studies.models import Site
+from ecrf.studies.services import sync_protocols
+from ecrf.subjects.models import Subject, SubjectStatus
+from ecrf.subjects.services import end_participation
+from ecrf.visits.models import Visit
+from ecrf.visits.services import mark_missed
+from tests.conftest import REQUIRE_REAL_PARTS
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "shared" / "odm-1.3.2"
+DATA = Path(__file__).resolve().parent / "data"
+STUDIES = ("defier", "angel-icas", "leg-deb", "defiance", "precise-cal")
+NS = f"{{{odm.NS}}}"
+MANAGER = "datamanager@example.org"
+#: Form statuses an import keeps as history only: the form comes in complete.
+MARKS = ("source-verified", "signed", "verified and signed", "locked")
+
+pytestmark = pytest.mark.skipif(not (SCHEMA_DIR / "ODM1-3-2.xsd").is_file() and not REQUIRE_REAL_PARTS, reason="../shared/odm-1.3.2 is missing")
+
+
+def _corrections() -> None:
+    """What the demo never does: a complete ABI changed with a reason (one pressure now not done, with its reason),
+    a subject withdrawn, a visit missed."""
+    coordinator = db.session.scalar(select(User).where(User.email == "coordinator@example.org"))
+    set_actor(db.session(), coordinator)
+    item = instrument("abi")
+    for entry in db.session.scalars(select(CrfEntry).where(CrfEntry.instrument == "abi", CrfEntry.status == EntryStatus.COMPLETE).order_by(CrfEntry.id)):
+        values = entered_values(item, entry_data(item, entry))
+        if None not in (values["brachial_right"], values["brachial_left"], values["pt_right"]) and not values["pt_right_finding"]:
+            changed = {**values, "brachial_right": values["brachial_left"], "pt_right": None}
+            missing = {**entry.missing, "pt_right": {"code": "not_done", "reason": "probe unavailable"}}
+            entered = EntryInput(changed, missing, complete=True, by=coordinator, version_seen=entry.version, reason="transcription error")
+            save_entry(entry.visit, item, entered, entry=entry)
+            db.session.commit()  # the reason for change goes with this transaction's changes only
+            break
+    else:
+        raise AssertionError("no ABI to correct")
+    subjects = db.session.scalars(select(Subject).where(Subject.status == SubjectStatus.ACTIVE).order_by(Subject.id)).all()
+    leaving = next(subject for subject in subjects if subject.study.code == "defiance" and subject.index_date < site_today(subject.site) - timedelta(days=40))
+    end_participation(leaving, SubjectStatus.WITHDRAWN, leaving.index_date + timedelta(days=30), "Synthetic: withdrew consent.", by=coordinator)
+    due = next(
+        visit
+        for subject in subjects
+        if subject.status is SubjectStatus.ACTIVE
+        for visit in subject.visits
+        if visit.may_be_marked_missed(site_today(subject.site)) and not db.session.scalar(select(CrfEntry.id).where(CrfEntry.visit_id == visit.id).limit(1))
+    )
+    mark_missed(due, "Synthetic: patient could not come.", by=coordinator)
+    set_actor(db.session(), None)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> dict[str, Path]:
+    """Another instance on its own SQLite database: a small demo (3 subjects per study and site) and `_corrections`,
+    exported as ODM with its history by the demo's data manager, one file per study."""
+    folder = tmp_path_factory.mktemp("source")
+    other = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'source.sqlite3'}", "ECRF_EXPORT_DIR": str(folder)})
+    files = {}
+    with other.app_context(), pytest.MonkeyPatch.context() as patch:
+        upgrade()
+        sync_protocols(protocol_files())
+        patch.setattr(demo, "QUOTAS", dict.fromkeys(demo.QUOTAS, 3))
+        demo.load_demo()
+        _corrections()
+        db.session.commit()
+        manager = db.session.scalar(select(User).where(User.email == MANAGER))
+        for code in STUDIES:
+            files[code] = folder / f"{code}.xml"
+            run_export(export_scope(manager, code), "odm", files[code])
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return files
+
+
+@pytest.fixture
+def target(monkeypatch) -> User:
+    """This instance as set up to receive the files: the protocols, the demo's sites and users, no subject."""
+    monkeypatch.setattr(demo, "QUOTAS", dict.fromkeys(demo.QUOTAS, 0))
+    demo.load_demo()
+    db.session.commit()
+    return db.session.scalar(select(User).where(User.email == MANAGER))
+
+
+def _import(cli, study: str, path: Path, *options: str, email: str = MANAGER):
+    return cli.invoke(args=["ecrf", "import-odm", study, str(path), "--as", email, *options])
+
+
+def _rows() -> dict[str, int]:
+    """The number of rows of every table (the audit trail's too)."""
+    return {table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables}
+
+
+def _clinical(path: Path, marks_as_history: bool = False) -> dict[str, bytes]:
+    """Each SubjectData of the file, canonical (C14N); `marks_as_history`: as an import keeps a form's verification,
+    signature and lock (history only: the form is complete, without Signature)."""
+    root = etree.parse(str(path)).getroot()
+    if marks_as_history:
+        for signature in list(root.iter(f"{NS}Signature")):
+            signature.getparent().remove(signature)
+        for flag in root.iter(f"{NS}FlagValue"):
+            if flag.get("CodeListOID") == odm.STATUS_CODELIST and flag.text in MARKS:
+                flag.text = "complete"
+    return {subject.get("SubjectKey"): etree.tostring(subject, method="c14n") for subject in root.iter(f"{NS}SubjectData")}
+
+
+def _subject_keys(path: Path) -> list[str]:
+    return [subject.get("SubjectKey") for subject in etree.parse(str(path)).getroot().iter(f"{NS}SubjectData")]
+
+
+def test_the_demo_exported_as_odm_imports_into_an_empty_instance_and_exports_again_with_the_same_clinical_data(source, target, cli, tmp_path):
+    """Values, missing-data codes, visit dates, arms, statuses and every AuditRecord (user, site, time, reason) come
+    back; verification, signatures and locks come back as history only (the forms are complete here)."""
+    schema = load_schema(SCHEMA_DIR)
+    marked = signatures = 0
+    start = db.session.scalar(select(func.max(AuditEvent.id))) or 0  # the trail outlives other tests' data
+    for code in STUDIES:
+        result = _import(cli, code, source[code])
+        assert result.exit_code == 0, result.output
+        assert "imported" in result.output
+        again = tmp_path / f"{code}.xml"
+        run_export(export_scope(target, code), "odm", again)
+        assert schema.validate(etree.parse(str(again))), schema.error_log
+        before, after = _clinical(source[code], marks_as_history=True), _clinical(again)
+        assert list(before) == list(after) and before
+        for key in before:
+            assert before[key] == after[key], key
+        assert _clinical(again, marks_as_history=True) == after  # nothing here is verified, signed or locked
+        root = etree.parse(str(source[code])).getroot()
+        marked += sum(flag.text in MARKS for flag in root.iter(f"{NS}FlagValue"))
+        signatures += len(list(root.iter(f"{NS}Signature")))
+    assert marked and signatures
+    imported = db.session.scalars(select(AuditEvent).where(AuditEvent.id > start, AuditEvent.action == odm.IMPORTED)).all()
+    kept = [event.field for event in imported if event.object_type == "crf_entries"]
+    assert (kept.count("signature"), kept.count("status")) == (signatures, marked)
+    corrected = [event for event in imported if event.reason == "transcription error"]
+    assert {"brachial_right", "pt_right", "missing"} <= {event.field for event in corrected} <= {item.name for item in instrument("abi").items} | {"missing"}
+    assert all(event.user_email == "coordinator@example.org" and event.at < corrected[0].at + timedelta(seconds=2) for event in corrected)
+    assert db.session.scalar(select(Subject.status).where(Subject.status == SubjectStatus.WITHDRAWN)) is not None
+    assert db.session.scalar(select(func.count(Visit.id)).where(Visit.missed.is_(True))) == 1
+    own = db.session.scalars(
+        select(AuditEvent.via).where(AuditEvent.id > start, AuditEvent.action.in_(("create", "update")), AuditEvent.subject_id.is_not(None)).distinct()
+    ).all()
+    assert set(own) == {f"{odm.IMPORT_VIA}{code}.xml" for code in STUDIES}  # the import's own writes name their way in
+
+
+def test_a_second_run_of_the_same_file_changes_nothing(source, target, cli):
+    assert _import(cli, "leg-deb", source["leg-deb"]).exit_code == 0
+    before = _rows()
+    result = _import(cli, "leg-deb", source["leg-deb"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to import" in result.output
+    assert _rows() == before
+
+
+def test_a_dry_run_checks_everything_says_what_it_would_import_and_writes_nothing(source, target, cli):
+    before = _rows()
+    result = _import(cli, "defier", source["defier"], "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run" in result.output and "would import" in result.output and f"subjects enrolled: {len(_subject_keys(source['defier']))}" in result.output
+    assert _rows() == before
+
+
+def _edited(source: Path, tmp_path: Path, edit) -> Path:
+    tree = etree.parse(str(source))
+    edit(tree.getroot())
+    path = tmp_path / source.name
+    tree.write(str(path), xml_declaration=True, encoding="UTF-8")
+    return path
+
+
+def test_a_file_the_odm_schema_refuses_imports_nothing_and_says_where(source, target, cli, tmp_path):
+    def edit(root):
+        subject = root.find(f".//{NS}SubjectData")
+        del subject.attrib["SubjectKey"]
+        subject.find(f"{NS}StudyEventData").set("Colour", "blue")
+
+    before = _rows()
+    result = _import(cli, "leg-deb", _edited(source["leg-deb"], tmp_path, edit))
+    assert result.exit_code == 1
+    assert "not valid ODM 1.3.2 (2 errors); nothing was imported" in result.output
+    assert "SubjectKey" in result.output and "Colour" in result.output and "line " in result.output
+    assert _rows() == before
+
+
+def test_every_unknown_oid_is_listed_and_nothing_is_imported(source, target, cli, tmp_path):
+    def edit(root):
+        subjects = list(root.iter(f"{NS}SubjectData"))
+        subjects[0].find(f".//{NS}ItemData[@ItemOID='I.abi.pt_left']").set("ItemOID", "I.abi.pt_middle")
+        subjects[1].find(f".//{NS}FormData[@FormOID='F.rutherford']").set("FormOID", "F.fontaine")
+        subjects[2].find(f"{NS}StudyEventData[@StudyEventOID='SE.baseline']").set("StudyEventOID", "SE.screening")
+        subjects[3].find(f"{NS}SiteRef").set("LocationOID", "LOC.XX99")
+
+    before = _rows()
+    result = _import(cli, "leg-deb", _edited(source["leg-deb"], tmp_path, edit))
+    assert result.exit_code == 1, result.output
+    assert "4 unknown OIDs" in result.output and "nothing was imported" in result.output
+    for kind, oid in (("ItemOID", "I.abi.pt_middle"), ("FormOID", "F.fontaine"), ("StudyEventOID", "SE.screening"), ("LocationOID", "LOC.XX99")):
+        assert f"unknown {kind} {oid}" in result.output
+    assert _rows() == before
+
+
+def _current(root, key: str, event: str, oid: str):
+    """The current state (last ItemData) of an item of a subject's event."""
+    subject = root.find(f".//{NS}SubjectData[@SubjectKey='{key}']")
+    return subject.findall(f"{NS}StudyEventData[@StudyEventOID='{event}']//{NS}ItemData[@ItemOID='{oid}']")[-1]
+
+
+def test_each_value_the_forms_refuse_is_listed_by_subject_visit_form_and_item_and_nothing_is_imported(source, target, cli, tmp_path):
+    keys = _subject_keys(source["leg-deb"])
+
+    def edit(root):
+        _current(root, keys[0], "SE.baseline", "I.rutherford.category").set("Value", "9")
+        _current(root, keys[1], "SE.baseline", "I.abi.target_limb").set("Value", "middle")
+        _current(root, keys[2], "SE.SUBJECT", "I.SUBJECT.consent_date").set("Value", "2099-01-01")
+
+    before = _rows()
+    result = _import(cli, "leg-deb", _edited(source["leg-deb"], tmp_path, edit))
+    assert result.exit_code == 1, result.output
+    assert "nothing was imported" in result.output
+    lines = result.output.splitlines()
+    assert any(line.strip().startswith(f"{keys[0]} baseline rutherford category = '9': Rutherford category: choose a grade from 0 to 6") for line in lines)
+    assert any(line.strip().startswith(f"{keys[1]} baseline abi target_limb = 'middle': Target limb: choose one of Right, Left") for line in lines)
+    assert any(line.strip().startswith(f"{keys[2]} SUBJECT consent_date") and "Informed consent date" in line for line in lines), result.output
+    assert _rows() == before
+
+
+def test_a_subject_already_here_with_other_values_is_a_problem_never_a_change(source, target, cli, tmp_path):
+    assert _import(cli, "leg-deb", source["leg-deb"]).exit_code == 0
+    key = _subject_keys(source["leg-deb"])[0]
+
+    def edit(root):
+        category = _current(root, key, "SE.baseline", "I.rutherford.category")
+        category.set("Value", "1" if category.get("Value") != "1" else "2")
+
+    before = _rows()
+    result = _import(cli, "leg-deb", _edited(source["leg-deb"], tmp_path, edit))
+    assert result.exit_code == 1
+    assert f"{key} baseline rutherford category = " in result.output and ": rutherford is here with" in result.output
+    assert "an import never changes recorded data" in result.output
+    assert _rows() == before
+
+
+def test_only_a_data_manager_of_the_subjects_site_may_import(source, target, cli):
+    result = _import(cli, "leg-deb", source["leg-deb"], email="coordinator@example.org")
+    assert result.exit_code == 1
+    assert "coordinator@example.org may not import data of LEG-DEB at site" in result.output
+    assert _import(cli, "leg-deb", source["leg-deb"], email="nobody@example.org").output.strip() == "Error: no active user 'nobody@example.org'"
+
+
+def test_a_foreign_edcs_file_comes_in_through_its_mapping_file(make_site, make_user, cli, clock):
+    sites = [make_site("IT01", ["leg-deb"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
+    manager = make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    coordinator = make_user("coordinator@example.org", [("leg-deb", sites[0], Role.COORDINATOR)])
+    start = db.session.scalar(select(func.max(AuditEvent.id))) or 0  # the trail outlives other tests' data
+    with clock(datetime(2027, 1, 15, 9)):
+        result = _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(DATA / "foreign_edc_mapping.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "subjects enrolled: 2" in result.output
+    first = db.session.scalar(select(Subject).where(Subject.subject_code == "LDB-IT01-0103"))
+    assert (first.site.code, first.consent_date, first.index_date) == ("IT01", date(2026, 3, 1), date(2026, 3, 2))
+    assert db.session.scalar(select(Subject.site_id).where(Subject.subject_code == "DE01-007")) == sites[1].id  # kept as given
+    visits = {visit.definition.code: visit for visit in first.visits}
+    assert visits["m6"].visit_date == date(2026, 9, 1)
+    entries = {(entry.visit.definition.code, entry.instrument): entry for entry in db.session.scalars(select(CrfEntry).where(CrfEntry.subject_id == first.id))}
+    abi = entries[("baseline", "abi")]
+    data = entry_data(instrument("abi"), abi)
+    assert (abi.status, data.target_limb, data.brachial_right, data.pt_left) == (EntryStatus.COMPLETE, "right", 132, None)
+    assert abi.missing == {"pt_left": {"code": "not_done", "reason": "bandage on the left ankle"}}
+    assert data.abi_right is not None  # computed here; their IT_ABI_R is ignored
+    assert entries[("m6", "abi")].status is EntryStatus.DRAFT
+    assert entry_data(instrument("rutherford"), entries[("baseline", "rutherford")]).limb == "right"
+    other = db.session.scalar(select(CrfEntry).join(Subject).where(Subject.subject_code == "DE01-007"))
+    assert (entry_data(instrument("rutherford"), other).limb, entry_data(instrument("rutherford"), other).category) == ("left", 2)
+    history = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.id > start, AuditEvent.action == odm.IMPORTED, AuditEvent.object_type == "abi_data", AuditEvent.field == "brachial_right")
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [(event.new_value, event.user_id, event.user_email, event.reason) for event in history] == [
+        ("128", coordinator.id, coordinator.email, None),
+        ("132", None, "Anna Rossi <a.rossi> (U200, not a user here)", "transcription error"),
+    ]
+    assert history[1].at == datetime.fromisoformat("2026-03-05T14:30:00+00:00") and history[1].via == "ODM import foreign_edc.xml"
+    run = db.session.scalar(select(AuditEvent).where(AuditEvent.id > start, AuditEvent.action == "import"))
+    assert run.user_id == manager.id and run.object_id == "leg-deb" and run.new_value.startswith("foreign_edc.xml: subjects enrolled: 2")
+
+
+def test_the_subjects_history_page_shows_the_imported_history(make_site, make_user, cli, clock, login):
+    sites = [make_site("IT01", ["leg-deb"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
+    manager = make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    make_user("coordinator@example.org", [("leg-deb", sites[0], Role.COORDINATOR)])
+    with clock(datetime(2027, 1, 15, 9)):
+        assert _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(DATA / "foreign_edc_mapping.yaml")).exit_code == 0
+    page = login(manager).get("/subjects/LDB-IT01-0103/history").get_data(as_text=True)
+    assert "Anna Rossi &lt;a.rossi&gt; (U200, not a user here)" in page and "transcription error" in page and "imported" in page
+
+
+def _mapping(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "acme.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("S-DE-01: DE01", "S-DE-01: DE01\n  S-XX: XX01", "acme.yaml: sites.S-XX: 'XX01' is not a site of LEG-DEB; one of DE01, IT01"),
+        ("EV_6M: m6", "EV_6M: m6\n  EV_X: m7", "acme.yaml: events.EV_X: 'm7' is no visit of LEG-DEB"),
+        ("instrument: rutherford", "instrument: fontaine", "acme.yaml: forms.FRM_RUTH.instrument: 'fontaine' is no form of LEG-DEB"),
+        ("IT_RCAT: category", "IT_RCAT: grade", "acme.yaml: forms.FRM_RUTH.items.IT_RCAT: 'grade' is no item of rutherford; one of limb, category, clti"),
+        (
+            "limb: {R: right, L: left}",
+            "limb: {R: right, L: links}",
+            "acme.yaml: forms.FRM_RUTH.codes.limb.L: 'links' is not a code of limb; one of right, left",
+        ),
+        ("U100: coordinator@example.org", "U100: kw@example.org", "acme.yaml: users.U100: no user 'kw@example.org' here"),
+        ("codes: {ND: not_done", "codes: {ND: skipped", "acme.yaml: missing.codes.ND: 'skipped' is not a missing-data code"),
+        ("ignore: [IT_ABI_R]", "ignore: [IT_ABI_R]\ncolour: blue", "acme.yaml: colour: unknown key"),
+    ],
+)
+def test_a_wrong_mapping_file_is_refused_naming_the_file_the_key_and_the_reason(old, new, message, make_site, make_user, cli, tmp_path):
+    sites = [make_site("IT01", ["leg-deb"]), make_site("DE01", ["leg-deb"])]
+    make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    make_user("coordinator@example.org")
+    text = (DATA / "foreign_edc_mapping.yaml").read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    result = _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(_mapping(tmp_path, text.replace(old, new))))
+    assert result.exit_code == 1
+    assert message in result.output
+    assert db.session.scalar(select(func.count(Subject.id))) == 0
+
+
+def test_a_mapping_file_that_is_not_yaml_or_not_a_mapping_says_so(make_site, make_user, cli, tmp_path):
+    sites = [make_site("IT01", ["leg-deb"]), make_site("DE01", ["leg-deb"])]
+    make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    for text, message in (("study_oid: [unclosed\n", "acme.yaml: cannot be read"), ("- a list\n", "acme.yaml: the file must be a mapping of keys to values")):
+        result = _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(_mapping(tmp_path, text)))
+        assert result.exit_code == 1 and message in result.output
+
+
+def test_the_import_service_takes_the_form_check_it_is_given(source, target, tmp_path):
+    """The service never imports the forms itself: the command hands it `forms.posting.check_entry`; any check
+    refusing a form refuses the import."""
+    calls = []
+
+    def refuse_all(item, context, values, missing, *, complete, by):
+        calls.append(item.code)
+        return Checked(None, [(None, "refused by the test")])
+
+    path = tmp_path / "leg-deb.xml"
+    shutil.copy(source["leg-deb"], path)
+    report = import_odm(path, "leg-deb", target, schema=load_schema(SCHEMA_DIR), check=refuse_all)
+    assert calls and not report.ok
+    assert {problem.message for problem in report.problems} == {"refused by the test"}
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Subject.id))) == 0
+
+
+def test_the_site_counter_follows_an_imported_study_subject_id(make_site, make_user, make_subject, cli, clock):
+    sites = [make_site("IT01", ["leg-deb"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
+    make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    make_user("coordinator@example.org")
+    with clock(datetime(2027, 1, 15, 9)):
+        assert _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(DATA / "foreign_edc_mapping.yaml")).exit_code == 0
+        enrolled = make_subject("leg-deb", db.session.get(Site, sites[0].id), date(2027, 1, 10))
+    assert enrolled.subject_code == "LDB-IT01-0104"
+
+
+def test_a_study_subject_id_taken_in_another_study_is_a_problem(make_site, make_user, make_subject, cli, tmp_path, clock):
+    sites = [make_site("IT01", ["leg-deb", "defier"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
+    make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    make_user("coordinator@example.org")
+    with clock(datetime(2027, 1, 15, 9)):
+        taken = make_subject("defier", sites[0], date(2027, 1, 2)).subject_code
+        text = (DATA / "foreign_edc_mapping.yaml").read_text(encoding="utf-8").replace("IT01-003: LDB-IT01-0103", f"IT01-003: {taken}")
+        result = _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(_mapping(tmp_path, text)))
+    assert result.exit_code == 1
+    assert f"{taken}: {taken} is a subject of DEFIER at site IT01 here, not of this study at IT01" in result.output
+    assert db.session.scalar(select(func.count(Subject.id))) == 1
