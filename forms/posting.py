@@ -12,8 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from werkzeug.datastructures import MultiDict
-
 from ecrf.auth.models import User
 from ecrf.crfs.context import FormContext
 from ecrf.crfs.input import Checked, EntryInput
@@ -60,23 +58,17 @@ def check_entry(
     """Validate an entry given as ODM text per item (`values`) and missing-data codes with their reasons, through the
     instrument's form, for saving as complete or as a draft; returns the `EntryInput` (only the items given, so an
     item the source left out stays empty, a tick box too) or the form's messages by item."""
-    posted: MultiDict = MultiDict({"version": ""})
+    posted: dict[str, object] = {}
     for name, text in values.items():
         kind = item.items[name].kind if name in item.items else Kind.TEXT
-        as_posted = posted_text(kind, text, context.timezone)
-        if as_posted is not None:
-            posted.add(name, as_posted)
-    for name, given in missing.items():
-        posted.add(name + MISSING, given.get("code", ""))
-        posted.add(name + REASON, given.get("reason", ""))
+        posted[name] = posted_text(kind, text, context.timezone)
     form_class = item.form
-    form = form_class(formdata=posted, context=context, meta={"csrf": False})
+    form = form_class.from_plain(posted, missing, context=context)
     confirmed: list[str] = []
     # Warnings are judged only once nothing else is wrong: pending ones are then the form's only objection.
     if not form.validate_entry(complete) and confirm_warnings and complete and form.pending_warnings:
         confirmed = sorted({warning.code for warning in form.pending_warnings})
-        posted.setlist("confirm", confirmed)
-        form = form_class(formdata=posted, context=context, meta={"csrf": False})
+        form = form_class.from_plain(posted, missing, confirmed_warnings=confirmed, context=context)
         form.validate_entry(complete)
     problems: list[tuple[str | None, str]] = [(None, message) for message in form.form_errors]
     for name, messages in form.errors.items():
