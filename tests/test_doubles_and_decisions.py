@@ -21,6 +21,7 @@ from ecrf.queries.models import DataQuery
 from ecrf.safety.models import Flag, FlagStatus
 from ecrf.safety.services import refresh_flags
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
+from ecrf.screening.services import decline_consent
 from ecrf.subjects.models import Subject
 from ecrf.visits.services import record_visit_date
 from tests.conftest import PASSWORD, page_fields, post_form
@@ -549,3 +550,19 @@ def test_signing_a_visit_and_changing_its_date_at_once_never_deadlock_nor_leave_
         for entry in db.session.scalars(select(CrfEntry).where(CrfEntry.visit_id == visit.id)):
             for signature in entry.valid_signatures:
                 assert signature_holds(signature, instrument(entry.instrument), entry)
+
+
+def test_a_declines_reason_goes_with_the_decline_only_not_with_later_changes_of_the_same_transaction(site, make_screening, make_user):
+    """The demo and an import make many changes in one transaction: a decline's reason must not follow the others."""
+    declined, later = make_screening("defier", site), make_screening("defier", site)
+    mark = db.session.scalar(select(func.max(AuditEvent.id))) or 0
+    decline_consent(declined, None)
+    later.screening_date = date(2027, 5, 30)  # a change after the decline, in the same transaction
+    db.session.flush()
+    reasons = dict(
+        db.session.execute(
+            select(AuditEvent.object_id, AuditEvent.reason).where(AuditEvent.id > mark, AuditEvent.object_type == "screening_records")
+        ).all()
+    )
+    assert reasons[str(declined.id)] and "declined" in reasons[str(declined.id)]
+    assert reasons[str(later.id)] is None

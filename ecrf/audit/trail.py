@@ -105,6 +105,19 @@ def set_reason(session: AnySession, reason: str | None) -> None:
     session.info["audit_reason"] = reason
 
 
+@contextmanager
+def reason_of(session: AnySession, reason: str | None) -> Iterator[None]:
+    """The changes made within the block are recorded with `reason` (flushed at its end); the reason before is back
+    afterwards, so that a later change of the same transaction (the demo's, an import's) does not take it."""
+    before = session.info.get("audit_reason")
+    set_reason(session, reason)
+    try:
+        yield
+        session.flush()
+    finally:
+        session.info["audit_reason"] = before
+
+
 def record_event(
     session: AnySession,
     action: str,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from ecrf.audit.trail import set_reason
+from ecrf.audit.trail import reason_of, set_reason
 from ecrf.auth.models import User
 from ecrf.auth.services import PasswordCheck
 from ecrf.clock import now_utc, site_today
@@ -394,6 +394,5 @@ def unlock_entry(entry: CrfEntry, by: User, reason: str) -> None:
     """The data manager unlocks an entry, with a reason kept in the audit trail."""
     if not (reason or "").strip():
         raise InvalidInput.at("reason", "Reason for unlocking: required.")
-    set_reason(db.session(), reason.strip())
-    _moved(entry.unlock)
-    db.session.flush()
+    with reason_of(db.session(), reason.strip()):
+        _moved(entry.unlock)

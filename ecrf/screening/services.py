@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from ecrf.audit.trail import set_reason
+from ecrf.audit.trail import reason_of
 from ecrf.auth.models import User
 from ecrf.clock import local_today, now_utc, site_today
 from ecrf.db import update_where
@@ -122,9 +122,8 @@ def _already_decided(record: ScreeningRecord) -> InvalidInput:
 
 def decline_consent(record: ScreeningRecord, by: User | None) -> None:
     """The patient declined consent: the record leaves the pool of patients to enrol (audited, with that reason)."""
-    set_reason(db.session(), DECLINED_REASON)
-    _decide(record, ScreeningOutcome.DECLINED_CONSENT, by)
-    db.session.flush()
+    with reason_of(db.session(), DECLINED_REASON):
+        _decide(record, ScreeningOutcome.DECLINED_CONSENT, by)
 
 
 def reverse_decline(record: ScreeningRecord, reason: str, by: User | None, at: datetime | None = None) -> None:
@@ -136,10 +135,9 @@ def reverse_decline(record: ScreeningRecord, reason: str, by: User | None, at: d
         raise InvalidInput.at("reason", "Reason: required to reverse a declined consent; say why (no names).")
     if len(reason.strip()) > 300:
         raise InvalidInput.at("reason", "Reason: at most 300 characters.")
-    set_reason(db.session(), reason.strip())
-    record.outcome, record.failed_criteria = _judged_outcome(record.study, record.values, record.answers, record.screening_date, at or now_utc())
-    record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
-    db.session.flush()
+    with reason_of(db.session(), reason.strip()):
+        record.outcome, record.failed_criteria = _judged_outcome(record.study, record.values, record.answers, record.screening_date, at or now_utc())
+        record.updated_at, record.updated_by_id = now_utc(), by.id if by else None
 
 
 def _judged_outcome(study: Study, values: dict, answers: dict, screening_date: date, at: datetime) -> tuple[ScreeningOutcome, list[str]]:
