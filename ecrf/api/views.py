@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecrf.api import docs, read  # noqa: F401  (each module adds its routes to the blueprint)
+from ecrf.api import docs, oversight, read, screening, subjects  # noqa: F401  (each module adds its routes to the blueprint)
 from ecrf.api.blueprint import bp
 
 __all__ = ["bp"]
