@@ -194,6 +194,10 @@ def test_another_sites_subject_visit_and_screening_record_are_not_found(api, coo
     assert record.outcome is ScreeningOutcome.ELIGIBLE and subject_count() == 1
 
 
+def test_a_study_the_user_is_not_in_is_not_found_whatever_the_filters(api, coordinator):
+    assert api(coordinator).get("/api/v1/studies/precise-cal/subjects?limit=0&status=gone").status_code == 404
+
+
 def test_an_unknown_visit_of_a_visible_subject_is_not_found(api, coordinator, sh01, make_subject):
     make_subject("defier", sh01, date(2027, 1, 1), arm="des")
     assert api(coordinator).post("/api/v1/subjects/DEF-SH01-0001/visits/m99/date", json={"visit_date": "2027-02-01"}).status_code == 404
@@ -380,6 +384,16 @@ def test_bad_enrolment_input_is_refused_422_naming_the_body_field(api, coordinat
     response = _enrol(api(coordinator), record, body)
     assert response.status_code == 422
     assert any(problem["field"] == field and message in problem["message"] for problem in response.json["errors"]), response.json
+    assert subject_count() == 0
+
+
+def test_a_body_that_is_not_json_is_refused_422(api, coordinator, sh01, make_screening):
+    record = make_screening("defier", sh01)
+    response = api(coordinator).post(
+        f"/api/v1/screening/{record.screening_number}/enrol", data={"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "des"}
+    )
+    assert response.status_code == 422
+    assert response.json["errors"] == [{"field": None, "message": "The body must be a JSON object, sent with Content-Type: application/json."}]
     assert subject_count() == 0
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ecrf.access import Action, study_site_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.scope import ERRORS, Instant, SiteCode, list_sites
+from ecrf.api.scope import ERRORS, Instant, SiteCode, checked_first, list_sites, study_visible
 from ecrf.api.spec import spec
 from ecrf.audit.models import AuditEvent
 from ecrf.crfs.models import CrfEntry
@@ -116,6 +116,7 @@ def _visit_codes(visit_ids: set[int]) -> dict[int, str]:
 
 
 @bp.get("/studies/<study_code>/flags")
+@checked_first(study_visible)
 @spec.validate(resp=Response(HTTP_200=FlagList, **ERRORS), tags=["flags and queries"])
 def flags(study_code: str, query: FlagListQuery):
     """Flags of the study at the user's sites where their role sees flags; filtered by site, status, changes since."""
@@ -171,6 +172,7 @@ def query_out(query: DataQuery) -> QueryOut:
 
 
 @bp.get("/studies/<study_code>/queries")
+@checked_first(study_visible)
 @spec.validate(resp=Response(HTTP_200=QueryList, **ERRORS), tags=["flags and queries"])
 def queries(study_code: str, query: QueryListQuery):
     """Queries of the study at the user's sites where their role sees them, with their threads; filtered by site and status."""

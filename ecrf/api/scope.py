@@ -19,7 +19,7 @@ from flask import abort, request
 from flask_login import current_user
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 
-from ecrf.access import Action, can, grants
+from ecrf.access import Action, can, grants, study_site_or_404
 from ecrf.api.spec import ApiError, Problems
 from ecrf.errors import InvalidInput
 from ecrf.guards import CONTROL_CHARACTER, control_character_name
@@ -128,6 +128,13 @@ def body(model: type[M]) -> M:
     module spectree would look in for the names of a `json: Model` annotation; so write routes name the model in
     `spec.validate` and read the body here.)"""
     value = request.context.json  # type: ignore[attr-defined]  # set by spectree
+    if value is None:  # spectree reads a form-encoded body as a form, not as JSON, and so leaves it unvalidated
+        raise ApiError.one(422, "The body must be a JSON object, sent with Content-Type: application/json.")
     if not isinstance(value, model):
         raise TypeError(f"the body was validated as {type(value).__name__}, not {model.__name__}")
     return value
+
+
+def study_visible(study_code: str) -> None:
+    """404 unless the user is a member of the study (a check for `checked_first` on a study's lists)."""
+    study_site_or_404(current_user, study_code)

@@ -10,10 +10,12 @@ first answer again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from functools import wraps
-from typing import Annotated
+from typing import Annotated, Any
 
+from flask import Response as FlaskResponse
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response
@@ -23,7 +25,7 @@ from sqlalchemy.orm import joinedload
 from ecrf.access import Action, can, require, scoped, screening_or_404, study_site_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.scope import ERRORS, PLAIN_TEXT, IsoDate, IsoTime, SiteCode, body, checked_first, list_sites
+from ecrf.api.scope import ERRORS, PLAIN_TEXT, IsoDate, IsoTime, SiteCode, body, checked_first, list_sites, study_visible
 from ecrf.api.spec import ApiError, Problems, spec
 from ecrf.api.subjects import SubjectOut, subject_out, subject_url, with_visits
 from ecrf.api.writing import Answer, api_write
@@ -92,6 +94,7 @@ def screening_out(record: ScreeningRecord) -> ScreeningOut:
 
 
 @bp.get("/studies/<study_code>/screening")
+@checked_first(study_visible)
 @spec.validate(resp=Response(HTTP_200=ScreeningList, **ERRORS), tags=["screening"])
 def screening(study_code: str, query: ScreeningListQuery):
     """The screening log of the user's sites (the records to enrol from: `outcome=eligible`)."""
@@ -132,12 +135,12 @@ def _unasked(record: ScreeningRecord, body: EnrolBody) -> list[tuple[str | None,
     return problems
 
 
-def _alerting_when_the_list_is_used_up(view):
+def _alerting_when_the_list_is_used_up(view: Callable[..., FlaskResponse]) -> Callable[..., FlaskResponse]:
     """An enrolment refused because the randomization list is used up alerts the data manager (committed on its
     own, as the enrolment page does) and answers 409."""
 
     @wraps(view)
-    def run(number: str, **kwargs):
+    def run(number: str, **kwargs: Any) -> FlaskResponse:
         try:
             return view(number=number, **kwargs)
         except ListExhausted as error:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ecrf.access import Action, can, may_record_visit, scoped, study_site_or_404, subject_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.scope import ERRORS, PLAIN_TEXT, Instant, IsoDate, SiteCode, body, body_fields, checked_first, list_sites
+from ecrf.api.scope import ERRORS, PLAIN_TEXT, Instant, IsoDate, SiteCode, body, body_fields, checked_first, list_sites, study_visible
 from ecrf.api.spec import spec
 from ecrf.api.writing import Answer, api_write
 from ecrf.audit.models import AuditEvent
@@ -171,6 +171,7 @@ def subject_url(subject: Subject) -> str:
 
 
 @bp.get("/studies/<study_code>/subjects")
+@checked_first(study_visible)
 @spec.validate(resp=Response(HTTP_200=SubjectList, **ERRORS), tags=["subjects"])
 def subjects(study_code: str, query: SubjectListQuery):
     """Subjects of the study at the user's sites, with their visits; filtered by site, status, changes since."""
