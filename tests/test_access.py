@@ -88,6 +88,12 @@ def test_every_route_answers_404_for_another_sites_data(app, outsider):
             assert "DEF-HZ01-0001" not in response.get_data(as_text=True)
             walked.append(f"{method} {url}")
     assert len(walked) >= 6, walked
+    api_writes = {
+        "POST /api/v1/screening/SCR-DEF-HZ01-0001/enrol",
+        "POST /api/v1/subjects/DEF-HZ01-0001/visits/m1/date",
+        "POST /api/v1/subjects/DEF-HZ01-0001/visits/m1/missed",
+    }
+    assert api_writes <= set(walked), "the API's writes are walked: access is checked before their body (else 422, not 404)"
 
 
 def test_lists_show_only_the_users_sites(outsider):

@@ -8,7 +8,8 @@ Idempotency-Key: the first answer (2xx) of a key is stored with the request's me
 body, in the same transaction as the write. The same token sending the same key again gets that answer again
 (header `Idempotent-Replayed: true`), with nothing written; the same key with another request is refused (422).
 Two requests with one key at the same moment: the database's unique key lets one write, the other then replays
-it. Refusals (4xx) are not stored: a corrected request may use the same key.
+it; so does one refused (422, 409) because its twin had just done the same thing. Refusals (4xx) are not stored: a
+corrected request may use the same key.
 """
 
 from __future__ import annotations
@@ -130,7 +131,14 @@ def api_write(*, retry_races: bool = False, on_race: Callable[[], ApiError] | No
                     return commit_with_retry(db.session, work, attempts=SQLITE_BUSY_ATTEMPTS)
                 except InvalidInput as error:
                     db.session.rollback()
+                    if key is not None and (replay := _replay(key)) is not None:
+                        return replay  # refused only because this very request, sent twice at once, had just done it
                     raise ApiError(422, list(error.problems)) from error
+                except ApiError:
+                    db.session.rollback()
+                    if key is not None and (replay := _replay(key)) is not None:
+                        return replay  # (a conflict, e.g. 409 "already enrolled", with the twin of this request)
+                    raise
                 except (IntegrityError, StaleDataError, OperationalError) as error:
                     db.session.rollback()
                     if not lost_race(error):

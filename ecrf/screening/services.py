@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from ecrf.alerts.services import raise_alert
 from ecrf.audit.trail import reason_of
 from ecrf.auth.models import User
 from ecrf.clock import local_today, now_utc, site_today
@@ -18,7 +19,7 @@ from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod
-from ecrf.randomization.services import allocate, stratum_key
+from ecrf.randomization.services import ListExhausted, allocate, stratum_key
 from ecrf.screening.eligibility import derive, failed_gates, judge, shown_values
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.studies.models import Site, Study
@@ -221,6 +222,13 @@ def enrol_from_screening(
     record.subject = subject
     db.session.flush()
     return subject
+
+
+def report_exhausted_list(record: ScreeningRecord, error: ListExhausted) -> str:
+    """After an enrolment refused because the stratum's randomization list is used up (and rolled back): alert the
+    data manager (once while the alert is open); returns what the user is told."""
+    raise_alert("randomization_list_exhausted", record.study, record.site, f"{error} {record.screening_number} could not be randomized.")
+    return f"{error} The data manager has been alerted; the patient is not enrolled yet."
 
 
 def _entered(gate, values: dict, numbers: dict) -> str:

@@ -8,7 +8,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from ecrf.access import Action, can, grants, require, screening_or_404, study_site_or_404
-from ecrf.alerts.services import raise_alert
 from ecrf.clock import site_today
 from ecrf.extensions import db
 from ecrf.pages import screening_offers
@@ -21,6 +20,7 @@ from ecrf.screening.services import (
     criterion_texts,
     decline_consent,
     enrol_from_screening,
+    report_exhausted_list,
     reverse_decline,
     save_screening,
     screening_log,
@@ -180,9 +180,9 @@ def enrol(number: str):
             subject = submit(form, work)
         except ListExhausted as error:
             db.session.rollback()
-            raise_alert("randomization_list_exhausted", study, site, f"{error} {record.screening_number} could not be randomized.")
+            message = report_exhausted_list(record, error)
             db.session.commit()
-            form.form_errors.append(f"{error} The data manager has been alerted; the patient is not enrolled yet.")
+            form.form_errors.append(message)
             subject = FAILED
         if subject is not FAILED:
             flash(f"{subject.subject_code} enrolled" + (" and randomized" if subject.randomized_at else "") + "; the visit schedule is below.", "success")

@@ -1,0 +1,195 @@
+"""Flags and queries of a study through the API, for the roles that see them in the browser.
+
+Flags: roles allowed `Action.VIEW_FLAGS` (not a blinded assessor, not an admin). Queries: roles allowed
+`Action.VIEW_AUDIT`, as a query's own page (not a blinded assessor). A user whose role sees none of them in the
+study gets 403. Each names its subject by study subject ID.
+
+`changed_since` (flags): flags raised at or after that instant, or with an audited change since (resolved,
+re-opened, confirmed, dismissed: flag changes are audited, their creation is not).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import current_user
+from pydantic import BaseModel, Field
+from spectree import Response
+from sqlalchemy import String, cast, exists, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from ecrf.access import Action, study_site_or_404
+from ecrf.api.blueprint import bp
+from ecrf.api.paging import PageQuery, page
+from ecrf.api.scope import ERRORS, Instant, SiteCode, checked_first, list_sites, study_visible
+from ecrf.api.spec import spec
+from ecrf.audit.models import AuditEvent
+from ecrf.crfs.models import CrfEntry
+from ecrf.extensions import db
+from ecrf.queries.models import DataQuery, QueryMessage, QueryStatus
+from ecrf.safety.models import Flag, FlagStatus
+from ecrf.studies.models import VisitDefinition
+from ecrf.subjects.models import Subject
+from ecrf.visits.models import Visit
+
+
+class FlagOut(BaseModel):
+    """Something about one subject that needs attention: a reminder, or a safety signal for the investigator."""
+
+    id: int
+    kind: str = Field(description="visit_overdue, sae_report_late, ae_not_updated, or a safety signal (abi_drop, villalta_severe ...)")
+    safety: bool = Field(description="a safety signal for the investigator to confirm or dismiss")
+    status: FlagStatus
+    subject_code: str
+    site: str
+    visit_code: str | None
+    message: str
+    raised_at: datetime
+    closed_at: datetime | None
+    decision_reason: str | None
+
+
+class FlagList(BaseModel):
+    """One page of flags, in the order they were raised."""
+
+    items: list[FlagOut]
+    next_cursor: str | None
+
+
+class FlagListQuery(PageQuery):
+    """Filters of the flag list."""
+
+    site: SiteCode = None
+    status: FlagStatus | None = None
+    changed_since: Instant | None = Field(
+        default=None, description="only flags raised or changed at or after this instant (ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z)"
+    )
+
+
+class QueryMessageOut(BaseModel):
+    """One step of a query's thread."""
+
+    kind: str = Field(description="raise, answer, close or reopen")
+    text: str
+    author: str = Field(description="the author's name")
+    at: datetime
+
+
+class QueryOut(BaseModel):
+    """A query on one field of one form entry, with its thread."""
+
+    id: int
+    subject_code: str
+    site: str
+    visit_code: str
+    instrument: str = Field(description="the form's instrument code, e.g. abi")
+    sequence: int = Field(description="the entry's number among the visit's entries of that instrument")
+    field: str = Field(description="the item the query is about")
+    status: QueryStatus
+    raised_by: str
+    raised_at: datetime
+    messages: list[QueryMessageOut]
+
+
+class QueryList(BaseModel):
+    """One page of queries, in the order they were raised."""
+
+    items: list[QueryOut]
+    next_cursor: str | None
+
+
+class QueryListQuery(PageQuery):
+    """Filters of the query list."""
+
+    site: SiteCode = None
+    status: QueryStatus | None = None
+
+
+def _visit_codes(visit_ids: set[int]) -> dict[int, str]:
+    """Visit codes by visit id (one query)."""
+    if not visit_ids:
+        return {}
+    rows = db.session.execute(
+        select(Visit.id, VisitDefinition.code).join(VisitDefinition, VisitDefinition.id == Visit.definition_id).where(Visit.id.in_(visit_ids))
+    )
+    return {visit_id: code for visit_id, code in rows}
+
+
+@bp.get("/studies/<study_code>/flags")
+@checked_first(study_visible)
+@spec.validate(resp=Response(HTTP_200=FlagList, **ERRORS), tags=["flags and queries"])
+def flags(study_code: str, query: FlagListQuery):
+    """Flags of the study at the user's sites where their role sees flags; filtered by site, status, changes since."""
+    study, _ = study_site_or_404(current_user, study_code)
+    sites = list_sites(study, Action.VIEW_FLAGS, query.site)
+    stmt = select(Flag).where(Flag.study_id == study.id, Flag.site_id.in_([site.id for site in sites]))
+    if query.status is not None:
+        stmt = stmt.where(Flag.status == query.status)
+    if query.changed_since is not None:
+        changed = exists().where(
+            AuditEvent.object_type == Flag.__tablename__, AuditEvent.object_id == cast(Flag.id, String), AuditEvent.at >= query.changed_since
+        )
+        stmt = stmt.where(or_(Flag.raised_at >= query.changed_since, changed))
+    items, cursor = page(stmt.options(joinedload(Flag.subject).joinedload(Subject.site)), Flag.id, query)
+    visits = _visit_codes({flag.visit_id for flag in items if flag.visit_id is not None})
+    return FlagList(
+        items=[
+            FlagOut(
+                id=flag.id,
+                kind=flag.kind,
+                safety=flag.safety,
+                status=flag.status,
+                subject_code=flag.subject.subject_code,
+                site=flag.subject.site.code,
+                visit_code=visits.get(flag.visit_id) if flag.visit_id is not None else None,
+                message=flag.message,
+                raised_at=flag.raised_at,
+                closed_at=flag.closed_at,
+                decision_reason=flag.decision_reason,
+            )
+            for flag in items
+        ],
+        next_cursor=cursor,
+    )
+
+
+def query_out(query: DataQuery) -> QueryOut:
+    """A query and its thread as the API gives it."""
+    entry = query.entry
+    return QueryOut(
+        id=query.id,
+        subject_code=entry.subject.subject_code,
+        site=entry.subject.site.code,
+        visit_code=entry.visit.definition.code,
+        instrument=entry.instrument,
+        sequence=entry.sequence,
+        field=query.field,
+        status=query.status,
+        raised_by=query.raised_by.full_name,
+        raised_at=query.raised_at,
+        messages=[QueryMessageOut(kind=message.kind, text=message.text, author=message.author.full_name, at=message.at) for message in query.messages],
+    )
+
+
+@bp.get("/studies/<study_code>/queries")
+@checked_first(study_visible)
+@spec.validate(resp=Response(HTTP_200=QueryList, **ERRORS), tags=["flags and queries"])
+def queries(study_code: str, query: QueryListQuery):
+    """Queries of the study at the user's sites where their role sees them, with their threads; filtered by site and status."""
+    study, _ = study_site_or_404(current_user, study_code)
+    sites = list_sites(study, Action.VIEW_AUDIT, query.site)
+    stmt = (
+        select(DataQuery)
+        .join(Subject, Subject.id == DataQuery.subject_id)
+        .where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites]))
+        .options(
+            joinedload(DataQuery.entry).joinedload(CrfEntry.subject).joinedload(Subject.site),
+            joinedload(DataQuery.entry).joinedload(CrfEntry.visit).joinedload(Visit.definition),
+            joinedload(DataQuery.raised_by),
+            selectinload(DataQuery.messages).joinedload(QueryMessage.author),
+        )
+    )
+    if query.status is not None:
+        stmt = stmt.where(DataQuery.status == query.status)
+    items, cursor = page(stmt, DataQuery.id, query)
+    return QueryList(items=[query_out(item) for item in items], next_cursor=cursor)
