@@ -393,7 +393,7 @@ def test_a_body_that_is_not_json_is_refused_422(api, coordinator, sh01, make_scr
         f"/api/v1/screening/{record.screening_number}/enrol", data={"consent_date": "2027-03-01", "index_date": "2027-03-02", "arm": "des"}
     )
     assert response.status_code == 422
-    assert response.json["errors"] == [{"field": None, "message": "The body must be a JSON object, sent with Content-Type: application/json."}]
+    assert response.json["errors"] == [{"field": None, "message": "body: send a JSON object, with Content-Type: application/json."}]
     assert subject_count() == 0
 
 

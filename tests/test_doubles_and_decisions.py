@@ -560,9 +560,7 @@ def test_a_declines_reason_goes_with_the_decline_only_not_with_later_changes_of_
     later.screening_date = date(2027, 5, 30)  # a change after the decline, in the same transaction
     db.session.flush()
     reasons = dict(
-        db.session.execute(
-            select(AuditEvent.object_id, AuditEvent.reason).where(AuditEvent.id > mark, AuditEvent.object_type == "screening_records")
-        ).all()
+        db.session.execute(select(AuditEvent.object_id, AuditEvent.reason).where(AuditEvent.id > mark, AuditEvent.object_type == "screening_records")).all()
     )
     assert reasons[str(declined.id)] and "declined" in reasons[str(declined.id)]
     assert reasons[str(later.id)] is None

@@ -2,8 +2,8 @@
 
 Write routes declare their body model with `spec.validate(json=..., skip_validation=True)` (the document) and read
 it here, so that another site's object is 404 and a missing right 403 whatever the body holds, as for pages. The
-body is read in JSON's own strictness (a number is not a string, a date is an ISO text), and a control character in
-any text of it is refused, as in a posted form (`ecrf.guards`).
+body is read in JSON's own strictness (a number is not a string, a date is an ISO text). (A control character in any
+text of it was refused before the view, as in a posted form: `ecrf.guards`.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from ecrf.api.spec import ApiError, validation_problems
-from ecrf.guards import CONTROL_CHARACTER, control_character_name
 
 M = TypeVar("M", bound=BaseModel)
 #: Turns one of pydantic's errors into the API's problem (field, message); None: pydantic's own message.
@@ -24,31 +23,14 @@ Explain = Callable[[Mapping[str, Any]], tuple[str | None, str] | None]
 
 
 def json_object() -> dict[str, Any]:
-    """The request's body as a JSON object (422 if it is not one, or a text in it holds a control character)."""
+    """The request's body as a JSON object (422 if it is not one)."""
     try:
         data = json.loads(request.get_data(cache=True) or b"null")
     except ValueError:
         raise ApiError.one(422, "body: not valid JSON; send a JSON object with Content-Type: application/json.") from None
     if not isinstance(data, dict):
-        raise ApiError.one(422, "body: send a JSON object.")
-    problems = list(_control_characters(data, ""))
-    if problems:
-        raise ApiError(422, problems)
-    return data
-
-
-def _control_characters(data: Any, path: str):
-    if isinstance(data, str):
-        found = CONTROL_CHARACTER.search(data)
-        if found:
-            yield path or None, f"{path or 'body'}: contains a control character ({control_character_name(found.group())}), which is not allowed; remove it."
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            yield from _control_characters(key, path)
-            yield from _control_characters(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            yield from _control_characters(value, f"{path}.{index}")
+        raise ApiError.one(422, "body: send a JSON object, with Content-Type: application/json.")
+    return data  # (a control character in it was refused before: `ecrf.guards.api_control_character_problem`)
 
 
 def parsed_body(model: type[M], explain: Explain | None = None) -> M:

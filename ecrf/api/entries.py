@@ -55,7 +55,7 @@ from ecrf.api.item_models import (
     values_model,
 )
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.spec import ApiError, Problems, spec, validation_problems
+from ecrf.api.spec import ERRORS, ApiError, Problems, spec, validation_problems
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import User
@@ -70,8 +70,7 @@ from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 from ecrf.visits.services import visit_by_code
 
-_READ_ERRORS = {"HTTP_401": Problems, "HTTP_403": Problems, "HTTP_404": Problems, "HTTP_422": Problems, "HTTP_429": Problems}
-_WRITE_ERRORS = {**_READ_ERRORS, "HTTP_409": Problems}
+_WRITE_ERRORS = {**ERRORS, "HTTP_409": Problems}
 _CODE_KINDS = (Kind.CHOICE, Kind.GRADED)
 
 
@@ -187,7 +186,7 @@ class EntryQuery(PageQuery):
 
 
 @bp.get("/subjects/<subject_code>/entries")
-@spec.validate(query=EntryQuery, resp=Response(HTTP_200=EntryList, **_READ_ERRORS), tags=["entries"])
+@spec.validate(query=EntryQuery, resp=Response(HTTP_200=EntryList, **ERRORS), tags=["entries"])
 def subject_entries(subject_code: str):
     """A subject's form entries the user may see (a blinded assessor: the assessor forms only), oldest first."""
     subject = subject_or_404(current_user, subject_code)
@@ -436,7 +435,7 @@ class EntryResource(MethodView):
     an id beyond 64 bits would be answered 405 (by the other method's rule) instead of 404.
     """
 
-    @spec.validate(resp=Response(HTTP_200=EntryOut, **_READ_ERRORS), tags=["entries"])
+    @spec.validate(resp=Response(HTTP_200=EntryOut, **ERRORS), tags=["entries"])
     def get(self, entry_id: int):
         """One form entry: its items, computed values, missing-data codes, status, signature, verification and
         lock; its ETag in the ETag header."""

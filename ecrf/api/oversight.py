@@ -21,8 +21,9 @@ from sqlalchemy.orm import joinedload, selectinload
 from ecrf.access import Action, study_site_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.scope import ERRORS, Instant, SiteCode, checked_first, list_sites, study_visible
-from ecrf.api.spec import spec
+from ecrf.api.scope import Instant, SiteCode, checked_first, list_sites, study_visible
+from ecrf.api.spec import ERRORS, spec
+from ecrf.api.threads import QueryThread, query_thread
 from ecrf.audit.models import AuditEvent
 from ecrf.crfs.models import CrfEntry
 from ecrf.extensions import db
@@ -66,35 +67,10 @@ class FlagListQuery(PageQuery):
     )
 
 
-class QueryMessageOut(BaseModel):
-    """One step of a query's thread."""
-
-    kind: str = Field(description="raise, answer, close or reopen")
-    text: str
-    author: str = Field(description="the author's name")
-    at: datetime
-
-
-class QueryOut(BaseModel):
-    """A query on one field of one form entry, with its thread."""
-
-    id: int
-    subject_code: str
-    site: str
-    visit_code: str
-    instrument: str = Field(description="the form's instrument code, e.g. abi")
-    sequence: int = Field(description="the entry's number among the visit's entries of that instrument")
-    field: str = Field(description="the item the query is about")
-    status: QueryStatus
-    raised_by: str
-    raised_at: datetime
-    messages: list[QueryMessageOut]
-
-
 class QueryList(BaseModel):
     """One page of queries, in the order they were raised."""
 
-    items: list[QueryOut]
+    items: list[QueryThread]
     next_cursor: str | None
 
 
@@ -153,24 +129,6 @@ def flags(study_code: str, query: FlagListQuery):
     )
 
 
-def query_out(query: DataQuery) -> QueryOut:
-    """A query and its thread as the API gives it."""
-    entry = query.entry
-    return QueryOut(
-        id=query.id,
-        subject_code=entry.subject.subject_code,
-        site=entry.subject.site.code,
-        visit_code=entry.visit.definition.code,
-        instrument=entry.instrument,
-        sequence=entry.sequence,
-        field=query.field,
-        status=query.status,
-        raised_by=query.raised_by.full_name,
-        raised_at=query.raised_at,
-        messages=[QueryMessageOut(kind=message.kind, text=message.text, author=message.author.full_name, at=message.at) for message in query.messages],
-    )
-
-
 @bp.get("/studies/<study_code>/queries")
 @checked_first(study_visible)
 @spec.validate(resp=Response(HTTP_200=QueryList, **ERRORS), tags=["flags and queries"])
@@ -192,4 +150,4 @@ def queries(study_code: str, query: QueryListQuery):
     if query.status is not None:
         stmt = stmt.where(DataQuery.status == query.status)
     items, cursor = page(stmt, DataQuery.id, query)
-    return QueryList(items=[query_out(item) for item in items], next_cursor=cursor)
+    return QueryList(items=[query_thread(item) for item in items], next_cursor=cursor)

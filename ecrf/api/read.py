@@ -8,9 +8,7 @@ from spectree import Response
 
 from ecrf.access import grants
 from ecrf.api.blueprint import bp
-from ecrf.api.spec import Problems, spec
-
-_ERRORS = {"HTTP_401": Problems, "HTTP_403": Problems, "HTTP_404": Problems, "HTTP_422": Problems, "HTTP_429": Problems}
+from ecrf.api.spec import ERRORS, spec
 
 
 class SiteOut(BaseModel):
@@ -41,7 +39,7 @@ class StudyList(BaseModel):
 
 
 @bp.get("/studies")
-@spec.validate(resp=Response(HTTP_200=StudyList, **_ERRORS), tags=["studies"])
+@spec.validate(resp=Response(HTTP_200=StudyList, **ERRORS), tags=["studies"])
 def studies():
     """Studies and sites of the token user's memberships."""
     known = grants(current_user)

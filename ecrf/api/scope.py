@@ -8,46 +8,24 @@ spectree validates the request.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, time
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
-from flask import abort, request
+from flask import abort
 from flask_login import current_user
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from ecrf.access import Action, can, grants, study_site_or_404
-from ecrf.api.spec import ApiError, Problems
+from ecrf.api.spec import ApiError
 from ecrf.errors import InvalidInput
-from ecrf.guards import CONTROL_CHARACTER, control_character_name
 from ecrf.partial_dates import YEAR_MAX, YEAR_MIN
 from ecrf.studies.models import Site, Study
 
-#: Error answers every resource route may give (in the API's error shape).
-ERRORS = {"HTTP_401": Problems, "HTTP_403": Problems, "HTTP_404": Problems, "HTTP_422": Problems, "HTTP_429": Problems}
-
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
-
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIME = re.compile(r"\d{2}:\d{2}(:\d{2})?")
-
-
-def _date_text(value: object) -> object:
-    """A date in a body is text as YYYY-MM-DD (not a number of seconds, nor a date-time)."""
-    if isinstance(value, date) or (isinstance(value, str) and _DATE.fullmatch(value)):
-        return value
-    raise ValueError("enter the date as YYYY-MM-DD")
-
-
-def _time_text(value: object) -> object:
-    """A time in a body is the site's local time as HH:MM (or HH:MM:SS)."""
-    if isinstance(value, time) or (isinstance(value, str) and _TIME.fullmatch(value)):
-        return value
-    raise ValueError("enter the site's local time as HH:MM")
 
 
 def _in_years(value: date) -> date:
@@ -57,23 +35,12 @@ def _in_years(value: date) -> date:
     return value
 
 
-def _no_control_characters(value: str) -> str:
-    """Text holds no control character other than tab, CR and LF (as the pages' guard says; PostgreSQL refuses NUL)."""
-    found = CONTROL_CHARACTER.search(value)
-    if found:
-        raise ValueError(f"contains a control character ({control_character_name(found.group())}), which is not allowed; remove it")
-    return value
-
-
-#: Text in a body (a reason, a code) has no control characters but tab, CR and LF: `Annotated[str, Field(max_length=
-#: ...), PLAIN_TEXT]` (the length inside, before this check, so that pydantic says "at most ... characters").
-PLAIN_TEXT = AfterValidator(_no_control_characters)
-#: A calendar date, written YYYY-MM-DD.
-IsoDate = Annotated[date, BeforeValidator(_date_text), AfterValidator(_in_years), Field(examples=["2027-03-01"])]
+#: A calendar date, written YYYY-MM-DD (bodies are read strictly: a number or a date-time is refused).
+IsoDate = Annotated[date, AfterValidator(_in_years), Field(examples=["2027-03-01"])]
 #: An instant with its offset from UTC (ISO 8601), e.g. for `changed_since`.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_years), Field(examples=["2027-03-01T00:00:00Z"])]
-#: A local time of day, written HH:MM.
-IsoTime = Annotated[time, BeforeValidator(_time_text), Field(examples=["09:30"])]
+#: A local time of day, written HH:MM or HH:MM:SS.
+IsoTime = Annotated[time, Field(examples=["09:30"])]
 #: A site's code in a list's filter (`site: SiteCode = None`).
 SiteCode = Annotated[str | None, Field(max_length=12, description="only this site (its code, e.g. SH01); one of your sites in the study")]
 
@@ -121,18 +88,6 @@ def body_fields(names: Mapping[str, str]) -> Iterator[None]:
         yield
     except InvalidInput as error:
         raise InvalidInput([(names.get(field, field) if field else field, message) for field, message in error.problems]) from error
-
-
-def body(model: type[M]) -> M:
-    """The request's body as validated by `spec.validate(json=model)`. (A write route is wrapped by `api_write`, whose
-    module spectree would look in for the names of a `json: Model` annotation; so write routes name the model in
-    `spec.validate` and read the body here.)"""
-    value = request.context.json  # type: ignore[attr-defined]  # set by spectree
-    if value is None:  # spectree reads a form-encoded body as a form, not as JSON, and so leaves it unvalidated
-        raise ApiError.one(422, "The body must be a JSON object, sent with Content-Type: application/json.")
-    if not isinstance(value, model):
-        raise TypeError(f"the body was validated as {type(value).__name__}, not {model.__name__}")
-    return value
 
 
 def study_visible(study_code: str) -> None:

@@ -24,11 +24,12 @@ from sqlalchemy.orm import joinedload
 
 from ecrf.access import Action, can, require, scoped, screening_or_404, study_site_or_404
 from ecrf.api.blueprint import bp
+from ecrf.api.bodies import parsed_body
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.scope import ERRORS, PLAIN_TEXT, IsoDate, IsoTime, SiteCode, body, checked_first, list_sites, study_visible
-from ecrf.api.spec import ApiError, Problems, spec
+from ecrf.api.scope import IsoDate, IsoTime, SiteCode, checked_first, list_sites, study_visible
+from ecrf.api.spec import ERRORS, ApiError, Problems, spec
 from ecrf.api.subjects import SubjectOut, subject_out, subject_url, with_visits
-from ecrf.api.writing import Answer, api_write
+from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.protocols import protocol_for
@@ -75,7 +76,7 @@ class EnrolBody(BaseModel):
         default=None, description="day 0 (e.g. the procedure date); required unless day 0 is the randomization (then: not asked)"
     )
     index_time: IsoTime | None = Field(default=None, description="time of day 0, the site's local time, where the protocol times day 0")
-    arm: Annotated[str, Field(max_length=40), PLAIN_TEXT] | None = Field(
+    arm: Annotated[str, Field(max_length=40)] | None = Field(
         default=None, description="the cohort's code, where the protocol lets the doctor choose it (else: not asked)"
     )
 
@@ -153,14 +154,15 @@ def _alerting_when_the_list_is_used_up(view: Callable[..., FlaskResponse]) -> Ca
 
 
 @bp.post("/screening/<number>/enrol")
-@checked_first(enrolling)
-@spec.validate(json=EnrolBody, resp=Response(HTTP_201=SubjectOut, HTTP_409=Problems, **ERRORS), tags=["screening"])
+@spec.validate(
+    json=EnrolBody, headers=IdempotencyHeaders, resp=Response(HTTP_201=SubjectOut, HTTP_409=Problems, **ERRORS), tags=["screening"], skip_validation=True
+)
 @_alerting_when_the_list_is_used_up
 @api_write(on_race=lambda: ApiError.one(409, "Someone else changed this screening record at the same moment; nothing was enrolled. Read it again, then retry."))
 def enrol(number: str) -> Answer:
     """Enrol an eligible screened patient (randomized studies allocate the arm at once); 201 with the subject."""
     record = enrolling(number)
-    json = body(EnrolBody)
+    json = parsed_body(EnrolBody)
     problems = _unasked(record, json)
     if problems:
         raise InvalidInput(problems)

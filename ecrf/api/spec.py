@@ -17,7 +17,7 @@ from spectree.models import SecureType, SecuritySchemeData
 
 from ecrf.guards import API_PREFIX
 
-__all__ = ["API_PREFIX", "ApiError", "Problem", "Problems", "error_response", "spec", "validation_problems"]
+__all__ = ["API_PREFIX", "ERRORS", "ApiError", "Problem", "Problems", "error_response", "spec", "validation_problems"]
 
 
 class Problem(BaseModel):
@@ -31,6 +31,10 @@ class Problems(BaseModel):
     """The body of every 4xx/5xx answer of the API."""
 
     errors: list[Problem]
+
+
+#: Error answers every route needing a token may give (in the API's error shape).
+ERRORS = {"HTTP_401": Problems, "HTTP_403": Problems, "HTTP_404": Problems, "HTTP_422": Problems, "HTTP_429": Problems}
 
 
 class ApiError(Exception):
@@ -60,12 +64,24 @@ def _field(location: Sequence[Any]) -> str | None:
     return ".".join(str(part) for part in location) or None
 
 
+#: pydantic's error types for a date or a time of the wrong form, and what to say instead (the form to write).
+_FORMATS = {
+    "date_type": "enter the date as YYYY-MM-DD",
+    "date_parsing": "enter the date as YYYY-MM-DD",
+    "date_from_datetime_parsing": "enter the date as YYYY-MM-DD",
+    "date_from_datetime_inexact": "enter the date as YYYY-MM-DD, without a time",
+    "time_type": "enter the time as HH:MM (the site's local time)",
+    "time_parsing": "enter the time as HH:MM (the site's local time)",
+}
+
+
 def validation_problems(errors: Sequence[Mapping[str, Any]], prefix: Sequence[Any] = ()) -> list[tuple[str | None, str]]:
-    """pydantic's errors (`ValidationError.errors()`) as the API's problems: the dotted field and pydantic's message."""
+    """pydantic's errors (`ValidationError.errors()`) as the API's problems: the dotted field and pydantic's message
+    (for a date or time of the wrong form, the form to write it in)."""
     problems: list[tuple[str | None, str]] = []
     for error in errors:
         field = _field([*prefix, *error.get("loc", ())])
-        problems.append((field, f"{field or 'request'}: {error['msg']}"))
+        problems.append((field, f"{field or 'request'}: {_FORMATS.get(error.get('type', ''), error['msg'])}"))
     return problems
 
 

@@ -25,10 +25,11 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ecrf.access import Action, can, may_record_visit, scoped, study_site_or_404, subject_or_404
 from ecrf.api.blueprint import bp
+from ecrf.api.bodies import parsed_body
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.scope import ERRORS, PLAIN_TEXT, Instant, IsoDate, SiteCode, body, body_fields, checked_first, list_sites, study_visible
-from ecrf.api.spec import spec
-from ecrf.api.writing import Answer, api_write
+from ecrf.api.scope import Instant, IsoDate, SiteCode, body_fields, checked_first, list_sites, study_visible
+from ecrf.api.spec import ERRORS, spec
+from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import AuditEvent
 from ecrf.clock import site_today
 from ecrf.subjects.models import Subject, SubjectStatus
@@ -103,10 +104,10 @@ class VisitDateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     visit_date: IsoDate = Field(description="on the site's calendar; not after today there, not before day 0")
-    deviation_reason: Annotated[str, Field(max_length=500), PLAIN_TEXT] | None = Field(
+    deviation_reason: Annotated[str, Field(max_length=500)] | None = Field(
         default=None, description="required when the date is outside the window (a protocol deviation)"
     )
-    reason_for_change: Annotated[str, Field(max_length=300), PLAIN_TEXT] | None = Field(
+    reason_for_change: Annotated[str, Field(max_length=300)] | None = Field(
         default=None, description="required when forms of the visit are signed or source-verified (their signatures are voided)"
     )
 
@@ -116,7 +117,7 @@ class MissedBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, Field(max_length=500), PLAIN_TEXT] = Field(description="why the visit was missed (no names); required")
+    reason: Annotated[str, Field(max_length=500)] = Field(description="why the visit was missed (no names); required")
 
 
 def visit_out(visit: Visit, today: date) -> VisitOut:
@@ -207,25 +208,23 @@ def recordable_visit(subject_code: str, visit_code: str) -> Visit:
 
 
 @bp.post("/subjects/<subject_code>/visits/<visit_code>/date")
-@checked_first(recordable_visit)
-@spec.validate(json=VisitDateBody, resp=Response(HTTP_200=VisitOut, **ERRORS), tags=["visits"])
+@spec.validate(json=VisitDateBody, headers=IdempotencyHeaders, resp=Response(HTTP_200=VisitOut, **ERRORS), tags=["visits"], skip_validation=True)
 @api_write()
 def record_date(subject_code: str, visit_code: str) -> Answer:
     """Record the date a visit took place (outside its window only with a deviation reason), as the visit page does."""
     visit = recordable_visit(subject_code, visit_code)
-    json = body(VisitDateBody)
+    json = parsed_body(VisitDateBody)
     record_visit_date(visit, json.visit_date, by=current_user, deviation_reason=json.deviation_reason, reason_for_change=json.reason_for_change)
     return Answer(visit_out(visit, site_today(visit.subject.site)))
 
 
 @bp.post("/subjects/<subject_code>/visits/<visit_code>/missed")
-@checked_first(recordable_visit)
-@spec.validate(json=MissedBody, resp=Response(HTTP_200=VisitOut, **ERRORS), tags=["visits"])
+@spec.validate(json=MissedBody, headers=IdempotencyHeaders, resp=Response(HTTP_200=VisitOut, **ERRORS), tags=["visits"], skip_validation=True)
 @api_write()
 def record_missed(subject_code: str, visit_code: str) -> Answer:
     """Mark a visit missed, with the reason (a protocol deviation), as the visit page does."""
     visit = recordable_visit(subject_code, visit_code)
-    json = body(MissedBody)
+    json = parsed_body(MissedBody)
     with body_fields({"missed_reason": "reason"}):
         mark_missed(visit, json.reason, by=current_user)
     return Answer(visit_out(visit, site_today(visit.subject.site)))

@@ -16,13 +16,11 @@ from spectree import Response
 from ecrf.access import query_or_404, require_query_step
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import parsed_body
-from ecrf.api.spec import Problems, spec
+from ecrf.api.spec import ERRORS, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.crfs.registry import instrument
 from ecrf.queries.models import DataQuery, QueryStatus
 from ecrf.queries.services import answer_query
-
-_ERRORS = {"HTTP_401": Problems, "HTTP_403": Problems, "HTTP_404": Problems, "HTTP_422": Problems, "HTTP_429": Problems}
 
 
 class QueryMessageOut(BaseModel):
@@ -30,7 +28,7 @@ class QueryMessageOut(BaseModel):
 
     kind: str = Field(description="raise, answer, close or reopen")
     text: str
-    author: str
+    author: str = Field(description="the author's name")
     at: datetime
 
 
@@ -40,9 +38,10 @@ class QueryThread(BaseModel):
     id: int
     entry_id: int
     subject_code: str
+    site: str
     visit_code: str
-    instrument: str
-    sequence: int
+    instrument: str = Field(description="the form's instrument code, e.g. abi")
+    sequence: int = Field(description="the entry's number among the visit's entries of that instrument")
     field: str = Field(description="the item the query is about")
     field_label: str
     status: QueryStatus
@@ -67,6 +66,7 @@ def query_thread(query: DataQuery) -> QueryThread:
         id=query.id,
         entry_id=entry.id,
         subject_code=entry.subject.subject_code,
+        site=entry.subject.site.code,
         visit_code=entry.visit.definition.code,
         instrument=entry.instrument,
         sequence=entry.sequence,
@@ -80,14 +80,14 @@ def query_thread(query: DataQuery) -> QueryThread:
 
 
 @bp.get("/queries/<int:query_id>")
-@spec.validate(resp=Response(HTTP_200=QueryThread, **_ERRORS), tags=["queries"])
+@spec.validate(resp=Response(HTTP_200=QueryThread, **ERRORS), tags=["queries"])
 def query_detail(query_id: int):
     """One query with its thread."""
     return query_thread(query_or_404(current_user, query_id))
 
 
 @bp.post("/queries/<int:query_id>/answer")
-@spec.validate(json=QueryAnswer, headers=IdempotencyHeaders, resp=Response(HTTP_200=QueryThread, **_ERRORS), tags=["queries"], skip_validation=True)
+@spec.validate(json=QueryAnswer, headers=IdempotencyHeaders, resp=Response(HTTP_200=QueryThread, **ERRORS), tags=["queries"], skip_validation=True)
 @api_write()
 def query_answer(query_id: int) -> Answer:
     """The site answers an open query (site staff only). 200 with the query, now answered, and its thread."""
