@@ -17,6 +17,8 @@ from werkzeug.routing import Map, ValidationError
 
 #: The largest value of a 64-bit signed integer column (PostgreSQL BIGINT, SQLite INTEGER).
 BIGINT_MAX = 2**63 - 1
+#: The largest id: ids are INTEGER columns, 32-bit on PostgreSQL (a larger number compared with one fails there).
+ID_MAX = 2**31 - 1
 #: C0 control characters except tab, LF and CR.
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 C0_NAMES = (
@@ -56,10 +58,10 @@ C0_NAMES = (
 
 
 class IntegerConverter(WerkzeugIntegerConverter):
-    """`<int:...>` in this app is a database id: a whole number from 1 to BIGINT_MAX, anything else does not match
+    """`<int:...>` in this app is a database id: a whole number from 1 to ID_MAX, anything else does not match
     (404). It keeps werkzeug's class name, which code looking at a rule's converters by name expects."""
 
-    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = 1, max: int | None = BIGINT_MAX, signed: bool = False) -> None:
+    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = 1, max: int | None = ID_MAX, signed: bool = False) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
     def to_python(self, value: str) -> int:

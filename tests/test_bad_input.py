@@ -25,7 +25,8 @@ from tests.conftest import PASSWORD, csrf_token, post_form
 NOW = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
 #: Absurd values for each kind of URL part: beyond 64 bits and negative ids; an overlong string and a NUL.
-ABSURD_INTS = (2**64, -1)
+#: Beyond 64 bits; beyond PostgreSQL's INTEGER (ids are INTEGER columns: 2**31 made PostgreSQL fail with a 500); negative.
+ABSURD_INTS = (2**64, 2**31, -1)
 ABSURD_STRINGS = ("x" * 300, "\x00")
 INT_PART = re.compile(r"<int(?:\([^)]*\))?:(\w+)>")
 
