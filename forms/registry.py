@@ -1,10 +1,9 @@
-"""The WTForms form of each instrument code, and the check of an entry given as plain text (`forms.posting`), attached
-to `ecrf.crfs.registry` when this module is imported
+"""The WTForms form of each instrument code, attached to `ecrf.crfs.registry` when this module is imported
 (the views import it; `ecrf/` never imports `forms/`)."""
 
 from __future__ import annotations
 
-from ecrf.crfs.registry import attach_entry_check, attach_form
+from ecrf.crfs.registry import attach_form
 from forms.abi import AbiForm
 from forms.adverse_events import AdverseEventForm
 from forms.base import CrfForm
@@ -20,7 +19,6 @@ from forms.peripheral import (
     ProcedurePeripheralForm,
     StentFractureForm,
 )
-from forms.posting import check_entry
 from forms.rutherford import RutherfordForm
 from forms.stroke import ImagingIchForm, ProcedureStrokeForm
 from forms.villalta import VillaltaForm
@@ -58,4 +56,3 @@ def form_for(code: str) -> type[CrfForm]:
 
 for _code, _form in FORMS.items():
     attach_form(_code, _form)
-attach_entry_check(check_entry)

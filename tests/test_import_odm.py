@@ -10,7 +10,6 @@ a foreign EDC's file comes in through a mapping file, whose mistakes are named b
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from ecrf.audit.models import AuditEvent
 from ecrf.audit.trail import set_actor
 from ecrf.auth.models import Role, User
 from ecrf.clock import site_today
-from ecrf.crfs.input import Checked, EntryInput
+from ecrf.crfs.input import EntryInput
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import entered_values, entry_data, save_entry
@@ -33,7 +32,6 @@ from ecrf.exports.scope import export_scope
 from ecrf.exports.services import run_export
 from ecrf.extensions import db
 from ecrf.imports.reading import load_schema
-from ecrf.imports.services import import_odm
 from ecrf.protocols import protocol_files
 from ecrf.studies.models import Site
 from ecrf.studies.services import sync_protocols
@@ -373,24 +371,6 @@ def test_a_mapping_file_that_is_not_yaml_or_not_a_mapping_says_so(make_site, mak
     for text, message in (("study_oid: [unclosed\n", "acme.yaml: cannot be read"), ("- a list\n", "acme.yaml: the file must be a mapping of keys to values")):
         result = _import(cli, "leg-deb", DATA / "foreign_edc.xml", "--mapping", str(_mapping(tmp_path, text)))
         assert result.exit_code == 1 and message in result.output
-
-
-def test_the_import_service_takes_the_form_check_it_is_given(source, target, tmp_path):
-    """The service never imports the forms itself: the command hands it `forms.posting.check_entry`; any check
-    refusing a form refuses the import."""
-    calls = []
-
-    def refuse_all(item, context, values, missing, *, complete, by):
-        calls.append(item.code)
-        return Checked(None, [(None, "refused by the test")])
-
-    path = tmp_path / "leg-deb.xml"
-    shutil.copy(source["leg-deb"], path)
-    report = import_odm(path, "leg-deb", target, schema=load_schema(SCHEMA_DIR), check=refuse_all)
-    assert calls and not report.ok
-    assert {problem.message for problem in report.problems} == {"refused by the test"}
-    db.session.rollback()
-    assert db.session.scalar(select(func.count(Subject.id))) == 0
 
 
 def test_the_site_counter_follows_an_imported_study_subject_id(make_site, make_user, make_subject, cli, clock):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ecrf.auth.models import User
-    from ecrf.crfs.context import FormContext
-    from ecrf.crfs.registry import Instrument
 
 
 @dataclass(frozen=True)
@@ -28,23 +26,3 @@ class EntryInput:
     complete: bool = False
     #: Who saves it (None: the system, e.g. demo data or an import).
     by: User | None = None
-
-
-@dataclass(frozen=True)
-class Checked:
-    """An entry given as plain text checked by its instrument's form (`forms.posting.check_entry`): the input for
-    `save_entry`, or the form's problems as (item name or None for the whole form, message)."""
-
-    entered: EntryInput | None
-    problems: list[tuple[str | None, str]] = field(default_factory=list)
-    #: Plausibility warnings the check confirmed.
-    confirmed: list[str] = field(default_factory=list)
-
-
-class EntryCheck(Protocol):
-    """Checks an entry given as ODM text per item and missing-data codes, as its form's page would (how an import
-    validates without importing the forms itself: the command passes `forms.posting.check_entry`)."""
-
-    def __call__(
-        self, item: Instrument, context: FormContext, values: dict[str, str], missing: dict[str, dict[str, str]], *, complete: bool, by: User | None
-    ) -> Checked: ...

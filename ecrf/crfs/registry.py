@@ -17,20 +17,15 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ecrf.crfs.context import FormContext
 from ecrf.crfs.items import Items
 from ecrf.crfs.models import CrfData
 from ecrf.protocols.instruments import INSTRUMENTS as CATALOGUE
 
-if TYPE_CHECKING:
-    from ecrf.crfs.input import EntryCheck
-
 #: code -> form class, filled by `forms.registry`.
 _FORMS: dict[str, Any] = {}
-#: The check of an entry given as plain text by its form (`forms.posting.check_entry`), attached by `forms.registry`.
-_CHECK: list[EntryCheck] = []
 
 
 class NoForm(LookupError):
@@ -74,19 +69,6 @@ def attach_form(code: str, form_class: Any) -> None:
     """Attach the WTForms form of a registered instrument (called by `forms.registry`)."""
     instrument(code)
     _FORMS[code] = form_class
-
-
-def attach_entry_check(check: EntryCheck) -> None:
-    """Attach the check that runs an entry given as plain text through its instrument's form (called by
-    `forms.registry`), for those that take data in without a page: an import."""
-    _CHECK[:] = [check]
-
-
-def entry_check() -> EntryCheck:
-    """The attached entry check (`NoForm` when `forms.registry` was not imported)."""
-    if not _CHECK:
-        raise NoForm("no entry check attached; import forms.registry")
-    return _CHECK[0]
 
 
 @cache

@@ -9,7 +9,6 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from ecrf.auth.models import User
-from ecrf.crfs.registry import entry_check
 from ecrf.extensions import db
 from ecrf.imports.mapping import MappingError
 from ecrf.imports.reading import SchemaMissing, load_schema
@@ -32,7 +31,7 @@ def import_odm_command(study_code: str, path: Path, email: str, mapping_path: Pa
         if user is None:
             raise ImportRefused(f"no active user '{email}'")
         schema = load_schema(Path(current_app.config["ECRF_ODM_SCHEMA_DIR"]))
-        report = import_odm(path, study_code, user, schema=schema, check=entry_check(), mapping_path=mapping_path, dry_run=dry_run)
+        report = import_odm(path, study_code, user, schema=schema, mapping_path=mapping_path, dry_run=dry_run)
     except (ImportRefused, MappingError, SchemaMissing) as refused:
         db.session.rollback()
         raise click.ClickException(str(refused)) from None

@@ -5,7 +5,7 @@ use, all or nothing.
 own by default, or a mapping file's), then takes one SubjectData at a time (`ecrf.imports.reading`) and writes it
 through the ordinary services, in the caller's transaction: `enrol_subject` (the study subject ID as in the file),
 `record_allocation`, `record_visit_date` / `mark_missed`, each form checked by its instrument's own form
-(`EntryCheck`, the page's validation) and saved with `save_entry`, `end_participation`. Every refusal (an unknown OID,
+(`ecrf.imports.checking`, the page's validation) and saved with `save_entry`, `end_participation`. Every refusal (an unknown OID,
 a value the form refuses, a date the visit service refuses ...) is collected with its subject, visit, form, item and
 value; the caller commits only a report without any (`ImportReport.ok`), and rolls back otherwise, and always on a dry
 run. The file's AuditRecords become audit rows of action `imported` with their own user and time (`record_history`);
@@ -48,7 +48,6 @@ from ecrf.access import Action, can
 from ecrf.audit.trail import Recorded, acting, record_event, record_history
 from ecrf.auth.models import User
 from ecrf.clock import now_utc
-from ecrf.crfs.input import EntryCheck
 from ecrf.crfs.items import Item, Kind
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
@@ -57,6 +56,7 @@ from ecrf.deviations.models import ProtocolDeviation
 from ecrf.errors import InvalidInput
 from ecrf.exports.odm import IMPORT_VIA, IMPORTED, OUT_OF_WINDOW, SUBJECT_ITEMS, SYSTEM_USER, VISIT_ITEMS
 from ecrf.extensions import db
+from ecrf.imports.checking import check_entry
 from ecrf.imports.mapping import ALLOCATION, ARM, OWN_EVENTS, OWN_FORMS, SUBJECT, VISIT, FormMap, Mapping, load_mapping, own_mapping
 from ecrf.imports.reading import AdminDatum, Datum, SchemaProblem, SignatureDatum, Stamp, SubjectDatum, read_odm, schema_problems
 from ecrf.protocols import protocol_for
@@ -231,7 +231,6 @@ def import_odm(
     user: User,
     *,
     schema: etree.XMLSchema,
-    check: EntryCheck,
     mapping_path: Path | None = None,
     dry_run: bool = False,
 ) -> ImportReport:
@@ -251,7 +250,7 @@ def import_odm(
         mapping = load_mapping(mapping_path, protocol, set(sites), emails)
     else:
         mapping = own_mapping(study.code, protocol, set(sites))
-    importer = _Importer(study, protocol, sites, mapping, user, check, report, AdminDatum())
+    importer = _Importer(study, protocol, sites, mapping, user, report, AdminDatum())
     with acting(db.session(), user, via=f"{IMPORT_VIA}{path.name}"[:120]):
         for record in read_odm(path, importer.admin):
             importer.subject(record)
@@ -263,11 +262,9 @@ def import_odm(
 class _Importer:
     """One run: resolves each SubjectData and writes it through the services, noting every refusal."""
 
-    def __init__(
-        self, study: Study, protocol: Protocol, sites: dict[str, Site], mapping: Mapping, user: User, check: EntryCheck, report: ImportReport, admin: AdminDatum
-    ) -> None:
+    def __init__(self, study: Study, protocol: Protocol, sites: dict[str, Site], mapping: Mapping, user: User, report: ImportReport, admin: AdminDatum) -> None:
         self.study, self.protocol, self.sites, self.mapping = study, protocol, sites, mapping
-        self.user, self.check, self.report, self.admin = user, check, report, admin
+        self.user, self.report, self.admin = user, report, admin
         self.ignored = set(mapping.ignore)
         self._people: dict[str, tuple[int | None, str]] = {}
 
@@ -742,7 +739,7 @@ class _Subject:
         values = {name: track.current.value for name, track in form.tracks.items() if name in entered_names and track.current.value is not None}
         missing = {name: track.current.missing for name, track in form.tracks.items() if name in entered_names and track.current.missing}
         complete = form.status != "draft"
-        checked = run.check(item, form_context(subject, visit), values, missing, complete=complete, by=run.user)
+        checked = check_entry(item, form_context(subject, visit), values, missing, complete=complete, by=run.user)
         label = f"{form.instrument}{f' #{sequence}' if item.repeating else ''}"
         if checked.entered is None:
             for name, message in checked.problems:
