@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from ecrf import scales
 from ecrf.api.tokens import create_token
+from ecrf.api.models import ApiToken
 from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import Role
 from ecrf.auth.services import PasswordCheck
@@ -432,7 +433,8 @@ def test_api_writes_are_audited_as_the_tokens_user_by_way_of_the_token(api, peop
     assert response.status_code == 201
     written = select(AuditEvent.user_email, AuditEvent.via).where(AuditEvent.id > mark, AuditEvent.object_type == "abi_data")
     rows = db.session.execute(written.where(AuditEvent.object_id == str(response.json["id"]))).all()
-    assert rows and set(rows) == {("c@example.org", "API token core lab upload")}
+    token = db.session.scalar(select(ApiToken).where(ApiToken.name == "core lab upload"))
+    assert rows and set(rows) == {("c@example.org", f"API token core lab upload ({token.prefix}…)")}
 
 
 def test_the_blinded_assessor_reads_and_enters_only_the_assessor_forms(make_site, make_user, make_subject, api):

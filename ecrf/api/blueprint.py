@@ -63,7 +63,7 @@ def authenticate():
         raise ApiError.one(403, f"The token '{token.name}' is read-only: it may not write.")
     g.api_token = token
     g._login_user = token.user  # Flask-Login's current_user, for access checks and templates alike
-    set_actor(db.session, token.user, via=f"API token {token.name}")
+    set_actor(db.session, token.user, via=token.way_in)
     note_use(token)
     db.session.commit()
     return None

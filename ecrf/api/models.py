@@ -51,6 +51,12 @@ class ApiToken(Model):
 
     user: Mapped[User] = relationship()
 
+    @property
+    def way_in(self) -> str:
+        """How the audit trail names a request made with it (`via`): its name and first characters, which tell two
+        tokens of one name apart (the account page lists both)."""
+        return f"API token {self.name} ({self.prefix}…)"
+
     def usable(self, at: datetime) -> bool:
         """Whether the token may be used at `at`: not revoked, not expired, its user active."""
         return self.revoked_at is None and at < self.expires_at and self.user.active

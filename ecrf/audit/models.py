@@ -36,5 +36,5 @@ class AuditEvent(Model):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
-    #: The way in, where not the browser or a command: "API token <name>", "ODM import <file>".
+    #: The way in, where not the browser or a command: "API token <name> (<first characters>…)", "ODM import <file>".
     via: Mapped[str | None] = mapped_column(String(120))

@@ -82,7 +82,7 @@ class ClinicalRowDeleted(Exception):
 
 def set_actor(session: AnySession, user, via: str | None = None) -> None:
     """The user whose changes the session records from now on (None: the system), and the way in where it is not
-    the browser or a command ("API token <name>")."""
+    the browser or a command ("API token <name> (<first characters>…)")."""
     session.info["audit_actor"] = (user.id, user.email) if user is not None else None
     session.info["audit_via"] = via
 

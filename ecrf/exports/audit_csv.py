@@ -27,7 +27,7 @@ from ecrf.studies.models import Site, StudySite
 from ecrf.subjects.models import Subject
 
 #: The CSV's columns, in order.
-#: `via`: the way in where not the browser or a command ("API token <name>").
+#: `via`: the way in where not the browser or a command ("API token <name> (<first characters>…)").
 COLUMNS = ("event_id", "at_utc", "user", "action", "table", "object_id", "subject", "site", "field", "old_value", "new_value", "reason", "via")
 #: Rows fetched from the database at a time: memory does not grow with the trail.
 BATCH = 1000
