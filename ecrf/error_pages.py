@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from html import escape
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import MethodNotAllowed
 
 from ecrf.extensions import db
-from ecrf.guards import api_control_character_problem, control_character_problem, is_api_path
+from ecrf.guards import api_control_character_problem, api_error_response, control_character_problem, is_api_path, refuse_control_character_in_path
 
 #: Title and text of each error page, also used by the plain page when the template cannot be rendered.
 TEXTS = {
@@ -46,9 +46,7 @@ def error_page(template: str, code: int, message: str | None = None, field: str 
     API's path, the API's JSON error instead (`{"errors": [{"field": ..., "message": ...}]}`), never a page."""
     _roll_back()
     if is_api_path(request.path):
-        response = jsonify(errors=[{"field": field, "message": message or TEXTS.get(code, TEXTS[500])[1]}])
-        response.status_code = code
-        return response, code
+        return api_error_response(code, [(field, message or TEXTS.get(code, TEXTS[500])[1])]), code
     try:
         return render_template(template, message=message), code
     except Exception:
@@ -64,7 +62,7 @@ def refuse_control_characters() -> tuple[str | Response, int] | None:
     page naming the field (nothing is written); in the URL path, 404. The API answers as it does to any input it
     refuses, 422 naming the parameter, and looks into JSON bodies as well."""
     if is_api_path(request.path):
-        control_character_problem()  # (a control character in the path: 404)
+        refuse_control_character_in_path()
         found = api_control_character_problem()
         return error_page("errors/400.html", 422, found[1], field=found[0]) if found else None
     problem = control_character_problem()
@@ -84,7 +82,5 @@ def _method_not_allowed(error: MethodNotAllowed):
     """405: the API's JSON error under its path (with Allow); Werkzeug's own answer elsewhere."""
     if not is_api_path(request.path):
         return error
-    response = jsonify(errors=[{"field": None, "message": f"{request.method} is not allowed here; allowed: {', '.join(error.valid_methods or [])}."}])
-    response.status_code = 405
-    response.headers["Allow"] = ", ".join(error.valid_methods or [])
-    return response
+    allowed = ", ".join(error.valid_methods or [])
+    return api_error_response(405, [(None, f"{request.method} is not allowed here; allowed: {allowed}.")], {"Allow": allowed})

@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
-from flask import abort, request
+from flask import Response, abort, jsonify, request
 from werkzeug.routing import IntegerConverter as WerkzeugIntegerConverter
 from werkzeug.routing import Map, ValidationError
 
@@ -80,10 +81,15 @@ def _printable(name: str) -> str:
     return CONTROL_CHARACTER.sub(lambda match: f"\\x{ord(match.group()):02x}", name)
 
 
-def control_character_problem() -> str | None:
-    """What is wrong with the request if a query argument or form value holds a control character; 404 for the path."""
+def refuse_control_character_in_path() -> None:
+    """404 for a path holding a control character (no page or object has one)."""
     if CONTROL_CHARACTER.search(request.path):
         abort(404)
+
+
+def control_character_problem() -> str | None:
+    """What is wrong with the request if a query argument or form value holds a control character; 404 for the path."""
+    refuse_control_character_in_path()
     for values, what, again in ((request.args, "Parameter '{}' in the address", "open the page again"), (request.form, "Field '{}'", "send the form again")):
         for name, value in values.items(multi=True):
             found = CONTROL_CHARACTER.search(name) or CONTROL_CHARACTER.search(value)
@@ -103,7 +109,9 @@ def api_control_character_problem() -> tuple[str, str] | None:
         found = CONTROL_CHARACTER.search(name) or CONTROL_CHARACTER.search(value)
         if found:
             return _control_character_in(_printable(name), found.group())
-    return _json_control_character(request.get_json(silent=True), ()) if request.is_json else None
+    # The body is read as JSON whatever its Content-Type says (the API refuses a body that is not JSON later, but
+    # nothing may slip past this check by naming another type).
+    return _json_control_character(request.get_json(force=True, silent=True), ())
 
 
 def _control_character_in(field: str, character: str) -> tuple[str, str]:
@@ -139,3 +147,12 @@ API_PREFIX = "/api/v1"
 def is_api_path(path: str) -> bool:
     """Whether a request path is the API's."""
     return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def api_error_response(status: int, problems: Sequence[tuple[str | None, str]], headers: Mapping[str, str] | None = None) -> Response:
+    """The API's answer to anything it refuses: `{"errors": [{"field": ..., "message": ...}]}` with `status` (the
+    only place that shape is written: the API's handlers and the app's error pages under the API's path use it)."""
+    response = jsonify(errors=[{"field": field, "message": message} for field, message in problems])
+    response.status_code = status
+    response.headers.update(dict(headers or {}))
+    return response

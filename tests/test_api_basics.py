@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from ecrf.api.models import ApiToken
+from ecrf.api.paging import encode_cursor
 from ecrf.api.tokens import create_token, revoke_token
 from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import Role
@@ -114,3 +115,30 @@ def test_a_read_only_token_is_refused_403_on_every_write_route(app, make_site, m
         url = "/".join("1" if part.endswith("_id") else part for part in url.split("/"))
         response = client.open(method, url, json={})
         assert response.status_code == 403 and "read-only" in response.json["errors"][0]["message"], (method, url, response.status_code)
+
+
+def test_a_control_character_in_a_body_sent_as_another_type_than_json_is_refused_all_the_same(make_site, make_user, api, make_subject):
+    """The guard reads the body as JSON whatever its Content-Type claims: a NUL never reaches the database."""
+    user = _coordinator(make_site, make_user)
+    subject = make_subject("defier", user.memberships[0].site, date(2026, 1, 10))
+    url = f"/api/v1/subjects/{subject.subject_code}/visits/m1/missed"
+    response = api(user).post(url, data='{"reason": "moved\\u0000away"}', headers={"Content-Type": "text/plain"})
+    assert response.status_code == 422 and response.json["errors"][0]["field"] == "reason"
+    db.session.refresh(subject.visits[1])
+    assert not subject.visits[1].missed
+
+
+def test_a_body_not_sent_as_json_is_refused_naming_the_content_type(make_site, make_user, api, make_subject):
+    user = _coordinator(make_site, make_user)
+    subject = make_subject("defier", user.memberships[0].site, date(2026, 1, 10))
+    response = api(user).post(f"/api/v1/subjects/{subject.subject_code}/visits/m1/missed", data='{"reason": "moved away"}', headers={"Content-Type": "text/plain"})
+    assert response.status_code == 422
+    assert response.json["errors"] == [{"field": None, "message": "body: send a JSON object, with Content-Type: application/json."}]
+
+
+def test_a_cursor_beyond_the_largest_id_is_refused_not_compared(make_site, make_user, api):
+    """Ids are INTEGER columns: PostgreSQL fails on a larger number compared with one (a 500 before)."""
+    user = _coordinator(make_site, make_user)
+    response = api(user).get(f"/api/v1/studies/defier/subjects?cursor={encode_cursor(2**31)}")
+    assert response.status_code == 422 and response.json["errors"][0]["field"] == "cursor"
+    assert api(user).get(f"/api/v1/studies/defier/subjects?cursor={encode_cursor(2**31 - 1)}").status_code == 200

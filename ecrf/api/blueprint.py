@@ -14,6 +14,7 @@ from ecrf.api.models import ApiToken
 from ecrf.api.spec import API_PREFIX, ApiError, error_response
 from ecrf.api.tokens import note_use, usable_token
 from ecrf.audit.trail import set_actor
+from ecrf.db import commit_with_retry
 from ecrf.errors import InvalidInput
 from ecrf.extensions import csrf, db
 
@@ -64,8 +65,7 @@ def authenticate():
     g.api_token = token
     g._login_user = token.user  # Flask-Login's current_user, for access checks and templates alike
     set_actor(db.session, token.user, via=token.way_in)
-    note_use(token)
-    db.session.commit()
+    commit_with_retry(db.session, lambda: note_use(token))  # (SQLite: a busy database is waited for, as for any write)
     return None
 
 
@@ -85,7 +85,8 @@ def invalid_input(error: InvalidInput):
 
 @bp.errorhandler(HTTPException)
 def http_error(error: HTTPException):
-    """404, 403, 405 ... raised by access checks or routing, in the API's JSON shape."""
+    """404, 403 ... raised by access checks in the API's views, in the API's JSON shape (405 and unknown paths are
+    answered by the app's handlers in `ecrf.error_pages`, also in this shape)."""
     db.session.rollback()
     code = error.code or 500
     messages = {
@@ -93,8 +94,4 @@ def http_error(error: HTTPException):
         403: "Your role does not allow this action.",
         404: "There is no such object, or it belongs to a site you are not a member of.",
     }
-    response = error_response(code, [(None, messages.get(code, error.description or error.name))])
-    for name in ("Allow", "Retry-After"):
-        if error.get_response().headers.get(name):
-            response.headers[name] = error.get_response().headers[name]
-    return response
+    return error_response(code, [(None, messages.get(code, error.description or error.name))])

@@ -23,7 +23,9 @@ Explain = Callable[[Mapping[str, Any]], tuple[str | None, str] | None]
 
 
 def json_object() -> dict[str, Any]:
-    """The request's body as a JSON object (422 if it is not one)."""
+    """The request's body as a JSON object (422 if it is not one, or not sent as application/json)."""
+    if not request.is_json:
+        raise ApiError.one(422, "body: send a JSON object, with Content-Type: application/json.")
     try:
         data = json.loads(request.get_data(cache=True) or b"null")
     except ValueError:

@@ -17,6 +17,7 @@ from sqlalchemy import Select
 
 from ecrf.api.spec import ApiError
 from ecrf.extensions import db
+from ecrf.guards import ID_MAX
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -39,8 +40,8 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix != "id" or not number.isdigit() or len(number) > 18:
-            raise ValueError(text)
+        if prefix != "id" or not number.isdigit() or len(number) > 10 or int(number) > ID_MAX:
+            raise ValueError(text)  # (ids are INTEGER columns: a larger number would fail on PostgreSQL)
         return int(number)
     except (ValueError, UnicodeDecodeError, binascii.Error) as error:
         raise ApiError.one(422, "cursor: not a cursor from this API; send the next_cursor of the previous page.", "cursor") from error

@@ -1,8 +1,11 @@
 """The API's OpenAPI 3.1 document and its validation (spectree, from pydantic models), and its error answers.
 
-Every route is declared with `spec.validate(...)`: its query, body and response models are the document, and a
-request that breaks them is answered 422 before the view runs, in the API's error shape. Every error is
-`{"errors": [{"field": ..., "message": ...}]}`; `field` is null where the problem is not one field's.
+Every route is declared with `spec.validate(...)`: its query, body and response models are the document. A read's
+query is validated by spectree before the view runs (after the route's access check where `checked_first` gives
+one: 404 and 403 come before 422); a write's body is read by the view itself once it has found the object and
+checked the user's rights (`skip_validation=True`, `ecrf.api.bodies.parsed_body`). Every error is
+`{"errors": [{"field": ..., "message": ...}]}` (`ecrf.guards.api_error_response`); `field` is null where the
+problem is not one field's.
 """
 
 from __future__ import annotations
@@ -10,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import jsonify
 from pydantic import BaseModel
 from spectree import SecurityScheme, SpecTree
 from spectree.models import SecureType, SecuritySchemeData
 
-from ecrf.guards import API_PREFIX
+from ecrf.guards import API_PREFIX, api_error_response
 
 __all__ = ["API_PREFIX", "ERRORS", "ApiError", "Problem", "Problems", "error_response", "spec", "validation_problems"]
 
@@ -52,12 +54,8 @@ class ApiError(Exception):
         return cls(status, [(field, message)], headers)
 
 
-def error_response(status: int, problems: Sequence[tuple[str | None, str]], headers: Mapping[str, str] | None = None):
-    """The JSON answer for `problems` with `status`."""
-    response = jsonify(errors=[{"field": field, "message": message} for field, message in problems])
-    response.status_code = status
-    response.headers.update(dict(headers or {}))
-    return response
+#: The API's error answer (one place: `ecrf.guards.api_error_response`).
+error_response = api_error_response
 
 
 def _field(location: Sequence[Any]) -> str | None:
