@@ -42,11 +42,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ecrf.access import Action, can
 from ecrf.audit.trail import Recorded, acting, record_event, record_history
 from ecrf.auth.models import User
+from ecrf.auth.services import user_by_email
 from ecrf.clock import now_utc
 from ecrf.crfs.items import Item, Kind
 from ecrf.crfs.models import CrfEntry, EntryStatus
@@ -417,7 +418,7 @@ class _Importer:
         if oid not in self._people:
             login, full = self.admin.users.get(oid, (None, None))
             email = self.mapping.users.get(oid) or login
-            found = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower())) if email else None
+            found = user_by_email(email) if email else None
             if found is not None:
                 self._people[oid] = (found.id, found.email)
             elif oid in ("", SYSTEM_USER):
