@@ -49,7 +49,7 @@ from ecrf.audit.trail import Recorded, acting, record_event, record_history
 from ecrf.auth.models import User
 from ecrf.auth.services import user_by_email
 from ecrf.clock import now_utc
-from ecrf.crfs.items import Item, Kind
+from ecrf.crfs.items import Item, Items, Kind
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import entered_values, entry_data, form_context, save_entry
@@ -468,18 +468,14 @@ class _Importer:
         self.report.counts["history records"] += len(changes)
 
 
-def _history_text(item: Item, timezone: str) -> Callable[[str, str | None], object]:
+def _history_text(item: Item, value: str | None, timezone: str) -> object:
     """An item's value in the file as the audit trail writes it (as stored; a text that is not one kept as it is)."""
-
-    def text(name: str, value: str | None) -> object:
-        if value is None:
-            return None
-        try:
-            return typed(item.kind, value, timezone)
-        except ValueError:
-            return value
-
-    return text
+    if value is None:
+        return None
+    try:
+        return typed(item.kind, value, timezone)
+    except ValueError:
+        return value
 
 
 class _Subject:
@@ -494,8 +490,13 @@ class _Subject:
         """Note a refusal about this subject."""
         self.run.problem(self.key, message, **where)
 
-    def own_value(self, name: str, declared: Item, tracks: dict[str, Track]) -> tuple[bool, object]:
+    def texts(self, items: Items) -> Callable[[str, str | None], object]:
+        """The audit trail's text of a value in the file of one of `items` (by name), at this subject's site."""
+        return lambda name, value: _history_text(items[name], value, self.timezone)
+
+    def own_value(self, declared: Item, tracks: dict[str, Track]) -> tuple[bool, object]:
         """(given, typed value) of a subject's or visit's own item; a value that is not one is a problem."""
+        name = declared.name
         track = tracks.get(name)
         if track is None or track.current.value is None:
             return False, None
@@ -537,8 +538,7 @@ class _Subject:
     @cached_property
     def own(self) -> dict[str, object]:
         """The subject's own items, typed (each refused value noted once)."""
-        items = {item.name: item for item in SUBJECT_ITEMS}
-        return {name: self.own_value(name, items[name], self.planned.own)[1] for name in items}
+        return {item.name: self.own_value(item, self.planned.own)[1] for item in SUBJECT_ITEMS}
 
     def enrol(self) -> Subject | None:
         """Enrol the subject with the file's study subject ID, dates and (for a chosen arm) arm."""
@@ -621,9 +621,7 @@ class _Subject:
 
     def subject_history(self, subject: Subject) -> None:
         """The file's history of the subject's own items and arm, for a subject this run enrolled."""
-        items = {item.name: item for item in SUBJECT_ITEMS}
-        texts = {name: _history_text(item, self.timezone) for name, item in items.items()}
-        self.run.history(self.planned.own, subject.id, lambda name: ("subjects", subject.id, name), lambda name, value: texts[name](name, value))
+        self.run.history(self.planned.own, subject.id, lambda name: ("subjects", subject.id, name), self.texts(SUBJECT_ITEMS))
         if self.planned.arm is not None:
             self.run.history({ARM: self.planned.arm}, subject.id, lambda name: ("subjects", subject.id, "arm_id"), self._arm_text(subject))
 
@@ -659,8 +657,7 @@ class _Subject:
     def visit(self, subject: Subject, visit: Visit, tracks: dict[str, Track]) -> None:
         """The visit's date (with its deviation reason) or missed mark, unless the visit already has the same."""
         code = visit.definition.code
-        items = {item.name: item for item in VISIT_ITEMS}
-        values = {name: self.own_value(name, item, tracks)[1] for name, item in items.items()}
+        values = {item.name: self.own_value(item, tracks)[1] for item in VISIT_ITEMS}
         day, missed = values["visit_date"], values["missed"] is True
         new = False
         try:
@@ -690,7 +687,6 @@ class _Subject:
 
     def visit_history(self, subject: Subject, visit: Visit, tracks: dict[str, Track]) -> None:
         """The file's history of a visit's own items (the deviation reason's on the visit's out-of-window deviation)."""
-        texts = {item.name: _history_text(item, self.timezone) for item in VISIT_ITEMS}
         deviation = db.session.scalar(
             select(ProtocolDeviation.id)
             .where(ProtocolDeviation.visit_id == visit.id, ProtocolDeviation.kind == OUT_OF_WINDOW)
@@ -704,7 +700,7 @@ class _Subject:
             return ("visits", visit.id, name)
 
         kept = {name: track for name, track in tracks.items() if name != "deviation_reason" or deviation is not None}
-        self.run.history(kept, subject.id, row, lambda name, value: texts[name](name, value))
+        self.run.history(kept, subject.id, row, self.texts(VISIT_ITEMS))
 
     # -- forms -----------------------------------------------------------------------------------------
 
@@ -763,9 +759,8 @@ class _Subject:
         counts = run.report.counts
         counts["forms"] += 1
         counts["warnings confirmed"] += len(checked.confirmed)
-        text = {track: _history_text(item.items[track], self.timezone) for track in form.tracks}
         table = item.model.__tablename__
-        run.history(form.tracks, subject.id, lambda name: (table, entry.id, name), lambda name, value: text[name](name, value), missing_of=entry.id)
+        run.history(form.tracks, subject.id, lambda name: (table, entry.id, name), self.texts(item.items), missing_of=entry.id)
         self.form_marks(subject, entry, form)
 
     def same_entry(self, entry: CrfEntry, values: dict[str, object], missing: dict[str, dict[str, str]], complete: bool, code: str, label: str) -> None:
