@@ -74,7 +74,9 @@ MARKED = ("source-verified", "signed", "verified and signed", "locked")
 
 
 class ImportRefused(Exception):
-    """An import that cannot start: unknown study, or a user who may not import; the message is one line."""
+    """An import that cannot start: an unknown study, or (in the command) no active user of the `--as` email; the message
+    is one line. A user without the right to import a subject's site is no refusal of the whole run: it is a `Problem`
+    of each such subject."""
 
 
 @dataclass(frozen=True)
