@@ -320,6 +320,28 @@ def test_a_foreign_edcs_file_comes_in_through_its_mapping_file(make_site, make_u
     assert run.user_id == manager.id and run.object_id == "leg-deb" and run.new_value.startswith("foreign_edc.xml: subjects enrolled: 2")
 
 
+def test_imported_history_is_written_in_time_order_when_the_file_lists_an_items_changes_out_of_order(make_site, make_user, cli, clock, tmp_path):
+    sites = [make_site("IT01", ["leg-deb"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
+    make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    make_user("coordinator@example.org", [("leg-deb", sites[0], Role.COORDINATOR)])
+    text = (DATA / "foreign_edc.xml").read_text(encoding="utf-8")
+    first = '<ItemData ItemOID="IT_BRA_R" Value="128" TransactionType="Insert">'
+    assert text.count(first) == 1
+    head, tail = text.split(first)
+    late = tail.replace("2026-03-02T10:00:00Z", "2026-03-06T08:00:00Z", 1)  # its first change, dated after its second
+    path = tmp_path / "foreign_edc.xml"
+    path.write_text(head + first + late, encoding="utf-8")
+    start = db.session.scalar(select(func.max(AuditEvent.id))) or 0
+    with clock(datetime(2027, 1, 15, 9)):
+        result = _import(cli, "leg-deb", path, "--mapping", str(DATA / "foreign_edc_mapping.yaml"))
+    assert result.exit_code == 0, result.output
+    rows = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.id > start, AuditEvent.action == odm.IMPORTED, AuditEvent.object_type == "abi_data").order_by(AuditEvent.id)
+    ).all()
+    assert [row.at for row in rows] == sorted(row.at for row in rows)
+    assert [row.new_value for row in rows if row.field == "brachial_right"] == ["132", "128"]
+
+
 def test_the_subjects_history_page_shows_the_imported_history(make_site, make_user, cli, clock, login):
     sites = [make_site("IT01", ["leg-deb"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
     manager = make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])

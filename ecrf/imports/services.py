@@ -31,13 +31,13 @@ Choices where the issue is silent (the README's "CDISC ODM import" says them for
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -439,16 +439,18 @@ class _Importer:
         *,
         missing_of: object = None,
     ) -> None:
-        """Imported audit rows for the stamped steps of `tracks`, in time order across items: the value rows on the
+        """Imported audit rows for the stamped steps of `tracks`, in time order across items and within each (a foreign
+        file need not list an item's ItemData in time order; equal times keep the file's order): the value rows on the
         object `row(name)` gives (table, id, column), and, with `missing_of` (an entry's id), each change of a
-        missing-data code as the entry's whole `missing` after it (as the trail records a save)."""
-        sequences: list[list[tuple[datetime, str, int, Step]]] = []
-        for name, track in tracks.items():
-            stamped = [(step.stamp.at, name, number, step) for number, step in enumerate(track.steps) if step.stamp is not None and step.stamp.at is not None]
-            sequences.append(stamped)
+        missing-data code as the entry's whole `missing` after it (as the trail records a save). A row's old value is
+        the item's ItemData before it in the file (ODM's order of transactions)."""
+        stamped = chain.from_iterable(
+            ((step.stamp.at, name, number, step) for number, step in enumerate(track.steps) if step.stamp is not None and step.stamp.at is not None)
+            for name, track in tracks.items()
+        )
         missing: dict[str, dict[str, str]] = {}
         changes: list[Recorded] = []
-        for at, name, number, step in heapq.merge(*sequences, key=lambda stamped: stamped[0]):
+        for at, name, number, step in sorted(stamped, key=lambda found: found[0]):
             assert step.stamp is not None
             before = tracks[name].steps[number - 1] if number else Step(None, None, None)
             user_id, user_name = self.who(step.stamp.user)
