@@ -259,6 +259,39 @@ def test_each_value_the_forms_refuse_is_listed_by_subject_visit_form_and_item_an
     assert _rows() == before
 
 
+def test_values_are_read_as_xml_schema_writes_them_and_what_the_form_would_not_keep_is_listed(source, target, cli, tmp_path):
+    """One reading of ODM values (`ecrf.imports.values`): a tick neither true nor false, a date in another ISO 8601
+    spelling and an instant with a fraction of a second (which the form, as for the API, refuses rather than cut) are
+    each listed; nothing is imported."""
+    found = {}
+
+    def edit(root):
+        peak = next(item for item in root.iter(f"{NS}ItemData") if item.get("ItemOID") == "I.perioperative_events.ctn_peak_at" and item.get("Value"))
+        form = peak.getparent().getparent()
+        peak = form.findall(f".//{NS}ItemData[@ItemOID='I.perioperative_events.ctn_peak_at']")[-1]  # the current value
+        peak.set("Value", peak.get("Value").replace("+00:00", ".25+00:00"))
+        tick = root.findall(f".//{NS}ItemData[@ItemOID='I.procedure_coronary.modification_ivl']")[-1]
+        tick.set("Value", "maybe")
+        visit_date = root.findall(f".//{NS}ItemData[@ItemOID='I.VISIT.visit_date']")[-1]
+        visit_date.set("Value", visit_date.get("Value").replace("-", ""))
+        found.update(peak=peak.get("Value"), date=visit_date.get("Value"))
+
+    before = _rows()
+    result = _import(cli, "precise-cal", _edited(source["precise-cal"], tmp_path, edit))
+    assert result.exit_code == 1, result.output
+    assert "nothing was imported" in result.output
+    assert (
+        f"perioperative_events ctn_peak_at = '{found['peak']}': Troponin (cTn): post-PCI peak sampled at: not a valid date and time: fractions of a second are not kept"
+        in result.output
+    )
+    assert (
+        "procedure_coronary modification_ivl = 'maybe': Calcium modification: intravascular lithotripsy (IVL): not valid; 'maybe' is not true or false"
+        in result.output
+    )
+    assert f"VISIT visit_date = '{found['date']}': not a valid visit date: '{found['date']}' is not a date as YYYY-MM-DD" in result.output
+    assert _rows() == before
+
+
 def test_a_subject_already_here_with_other_values_is_a_problem_never_a_change(source, target, cli, tmp_path):
     assert _import(cli, "leg-deb", source["leg-deb"]).exit_code == 0
     key = _subject_keys(source["leg-deb"])[0]

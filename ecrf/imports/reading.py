@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
 from lxml import etree
 
 from ecrf.exports.odm import NS
+from ecrf.imports.values import stamp_instant
 
 SCHEMA_FILE = "ODM1-3-2.xsd"
 _ = f"{{{NS}}}"
@@ -126,15 +127,6 @@ def schema_problems(path: Path, schema: etree.XMLSchema) -> list[SchemaProblem]:
     return [SchemaProblem(entry.line, entry.message) for entry in schema.error_log]
 
 
-def _instant(text: str | None) -> datetime | None:
-    """An xs:dateTime; one without a time zone is taken as UTC (ODM's DateTimeStamps are UTC by convention)."""
-    try:
-        moment = datetime.fromisoformat(text.strip()) if text else None
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 def _flags(annotated: etree._Element) -> tuple[tuple[str, str], ...]:
     return tuple((flag.get("CodeListOID") or "", (flag.text or "").strip()) for flag in annotated.iterfind(f"{_}Annotation/{_}Flag/{_}FlagValue"))
 
@@ -144,7 +136,9 @@ def _stamp(element: etree._Element) -> Stamp | None:
     if record is None:
         return None
     user = record.find(f"{_}UserRef")
-    return Stamp(user.get("UserOID", "") if user is not None else "", _instant(record.findtext(f"{_}DateTimeStamp")), record.findtext(f"{_}ReasonForChange"))
+    return Stamp(
+        user.get("UserOID", "") if user is not None else "", stamp_instant(record.findtext(f"{_}DateTimeStamp")), record.findtext(f"{_}ReasonForChange")
+    )
 
 
 def _form(element: etree._Element, meanings: dict[str, str]) -> FormDatum:
@@ -153,7 +147,9 @@ def _form(element: etree._Element, meanings: dict[str, str]) -> FormDatum:
     if signed is not None:
         user, ref = signed.find(f"{_}UserRef"), signed.find(f"{_}SignatureRef")
         oid = ref.get("SignatureOID", "") if ref is not None else ""
-        signature = SignatureDatum(user.get("UserOID", "") if user is not None else "", meanings.get(oid, oid), _instant(signed.findtext(f"{_}DateTimeStamp")))
+        signature = SignatureDatum(
+            user.get("UserOID", "") if user is not None else "", meanings.get(oid, oid), stamp_instant(signed.findtext(f"{_}DateTimeStamp"))
+        )
     form = FormDatum(element.get("FormOID", ""), element.get("FormRepeatKey"), element.get("TransactionType"), _flags(element), signature)
     for group in element.iterfind(f"{_}ItemGroupData"):
         form.repeated_groups |= group.get("ItemGroupRepeatKey") not in (None, "1")

@@ -34,8 +34,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
 from functools import cached_property
 from itertools import chain
 from pathlib import Path
@@ -49,7 +48,7 @@ from ecrf.audit.trail import Recorded, acting, record_event, record_history
 from ecrf.auth.models import User
 from ecrf.auth.services import user_by_email
 from ecrf.clock import now_utc
-from ecrf.crfs.items import Item, Items, Kind
+from ecrf.crfs.items import Item, Items
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import entered_values, entry_data, form_context, save_entry
@@ -60,6 +59,7 @@ from ecrf.extensions import db
 from ecrf.imports.checking import check_entry
 from ecrf.imports.mapping import ALLOCATION, ARM, OWN_EVENTS, OWN_FORMS, SUBJECT, VISIT, FormMap, Mapping, load_mapping, own_mapping
 from ecrf.imports.reading import AdminDatum, Datum, SchemaProblem, SignatureDatum, Stamp, SubjectDatum, read_odm, schema_problems
+from ecrf.imports.values import typed
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod, Protocol
 from ecrf.randomization.services import record_allocation
@@ -204,28 +204,6 @@ class PlannedSubject:
     arm: Track | None = None
     visits: dict[str, dict[str, Track]] = field(default_factory=dict)
     forms: list[PlannedForm] = field(default_factory=list)
-
-
-def typed(kind: Kind, text: str, timezone: str = "UTC") -> object:
-    """An ODM (XML Schema) text as this app stores an item of `kind`; ValueError when it is not one."""
-    text = text.strip()
-    if kind in (Kind.INTEGER, Kind.GRADED):
-        return int(text)
-    if kind is Kind.DECIMAL:
-        try:
-            return Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"'{text}' is not a number") from None
-    if kind in (Kind.YES_NO, Kind.TICK):
-        if text.lower() in ("true", "1", "false", "0"):
-            return text.lower() in ("true", "1")
-        raise ValueError(f"'{text}' is not true or false")
-    if kind is Kind.DATE:
-        return date.fromisoformat(text)
-    if kind is Kind.DATETIME:
-        moment = datetime.fromisoformat(text)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))).astimezone(UTC)
-    return text
 
 
 def import_odm(
