@@ -217,6 +217,44 @@ def test_a_file_the_odm_schema_refuses_imports_nothing_and_says_where(source, ta
     assert _rows() == before
 
 
+def test_a_schema_error_after_the_subjects_imports_none_of_them(source, target, cli, tmp_path):
+    """The schema is checked as the file streams by: subjects read before an error are written in the transaction the
+    error then rolls back."""
+
+    def edit(root):
+        root.append(etree.Element(f"{NS}Colour"))
+
+    before = _rows()
+    result = _import(cli, "leg-deb", _edited(source["leg-deb"], tmp_path, edit))
+    assert result.exit_code == 1
+    assert "not valid ODM 1.3.2 (1 errors); nothing was imported" in result.output and "Colour" in result.output
+    assert _rows() == before
+
+
+def test_a_file_that_is_not_well_formed_xml_is_refused_at_the_line_it_breaks(source, target, cli, tmp_path):
+    path = tmp_path / "broken.xml"
+    path.write_text(
+        (DATA / "foreign_edc.xml").read_text(encoding="utf-8").replace('<ItemData ItemOID="IT_BRA_L" Value="130"/>', '<ItemData ItemOID="IT_BRA_L">')
+    )
+    result = _import(cli, "leg-deb", path)
+    assert result.exit_code == 1
+    assert "line 66: Opening and ending tag mismatch: ItemData line 57 and ItemGroupData" in result.output
+
+
+def test_a_file_with_very_many_schema_errors_lists_the_first_hundred_and_is_read_no_further(source, target, cli, tmp_path):
+    pretty = tmp_path / "pretty.xml"
+    etree.parse(str(source["leg-deb"])).write(str(pretty), pretty_print=True)
+
+    def edit(root):
+        for item in root.iter(f"{NS}ItemData"):
+            item.set("Colour", "blue")
+
+    result = _import(cli, "leg-deb", _edited(pretty, tmp_path, edit))
+    assert result.exit_code == 1
+    assert "not valid ODM 1.3.2 (100 errors by line " in result.output and ", where it was read no further); nothing was imported" in result.output
+    assert result.output.count("The attribute 'Colour' is not allowed") == 100
+
+
 def test_every_unknown_oid_is_listed_and_nothing_is_imported(source, target, cli, tmp_path):
     def edit(root):
         subjects = list(root.iter(f"{NS}SubjectData"))

@@ -1,9 +1,10 @@
 """CDISC ODM 1.3.2 import: a file's ClinicalData into a study with the same protocol, through the services the pages
 use, all or nothing.
 
-`import_odm` validates the file against the ODM 1.3.2 schema, resolves its OIDs (`ecrf.imports.mapping`: this app's
-own by default, or a mapping file's), then takes one SubjectData at a time (`ecrf.imports.reading`) and writes it
-through the ordinary services, in the caller's transaction: `enrol_subject` (the study subject ID as in the file),
+`import_odm` resolves the file's OIDs (`ecrf.imports.mapping`: this app's own by default, or a mapping file's), then
+takes one SubjectData at a time as one streamed parse validates the file against the ODM 1.3.2 schema
+(`ecrf.imports.reading`; after a schema error no subject is taken, and the error makes the report not ok), and writes
+it through the ordinary services, in the caller's transaction: `enrol_subject` (the study subject ID as in the file),
 `record_allocation`, `record_visit_date` / `mark_missed`, each form checked by its instrument's own form
 (`ecrf.imports.checking`, the page's validation) and saved with `save_entry`, `end_participation`. Every refusal (an unknown OID,
 a value the form refuses, a date the visit service refuses ...) is collected with its subject, visit, form, item and
@@ -58,7 +59,7 @@ from ecrf.exports.odm import IMPORT_VIA, IMPORTED, OUT_OF_WINDOW, SUBJECT_ITEMS,
 from ecrf.extensions import db
 from ecrf.imports.checking import check_entry
 from ecrf.imports.mapping import ALLOCATION, ARM, OWN_EVENTS, OWN_FORMS, SUBJECT, VISIT, FormMap, Mapping, load_mapping, own_mapping
-from ecrf.imports.reading import AdminDatum, Datum, SchemaProblem, SignatureDatum, Stamp, SubjectDatum, read_odm, schema_problems
+from ecrf.imports.reading import AdminDatum, Datum, SchemaCheck, SignatureDatum, Stamp, SubjectDatum, read_odm
 from ecrf.imports.values import typed
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod, Protocol
@@ -114,7 +115,7 @@ class ImportReport:
     file: str
     study: str
     dry_run: bool
-    schema: list[SchemaProblem] = field(default_factory=list)
+    schema: SchemaCheck = field(default_factory=SchemaCheck)
     unknown: dict[tuple[str, str], Unknown] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
@@ -122,7 +123,7 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         """Nothing refused: the import may be committed."""
-        return not self.schema and not self.unknown and not self.problems
+        return not self.schema.problems and not self.unknown and not self.problems
 
     @property
     def changed(self) -> bool:
@@ -136,9 +137,11 @@ class ImportReport:
 
     def lines(self) -> list[str]:
         """The report for people: every schema error, unknown OID and problem, or what was imported."""
-        if self.schema:
-            return [f"{self.file}: not valid ODM 1.3.2 ({len(self.schema)} errors); nothing was imported."] + [
-                f"  line {problem.line}: {problem.message}" for problem in self.schema
+        if self.schema.problems:
+            found, stopped = len(self.schema.problems), self.schema.stopped_at
+            count = f"{found} errors" if stopped is None else f"{found} errors by line {stopped}, where it was read no further"
+            return [f"{self.file}: not valid ODM 1.3.2 ({count}); nothing was imported."] + [
+                f"  line {problem.line}: {problem.message}" for problem in self.schema.problems
             ]
         if not self.ok:
             head = f"{self.file}: {len(self.unknown)} unknown OIDs and {len(self.problems)} problems; nothing was imported."
@@ -221,9 +224,7 @@ def import_odm(
     study = db.session.scalar(select(Study).where(Study.code == study_code))
     if study is None:
         raise ImportRefused(f"unknown study '{study_code}'")
-    report = ImportReport(path.name, study.short_title, dry_run, schema=schema_problems(path, schema))
-    if report.schema:
-        return report
+    report = ImportReport(path.name, study.short_title, dry_run)
     protocol = protocol_for(study.code)
     sites = {site.code: site for site in db.session.scalars(select(Site).join(StudySite, StudySite.site_id == Site.id).where(StudySite.study_id == study.id))}
     if mapping_path is not None:
@@ -233,7 +234,7 @@ def import_odm(
         mapping = own_mapping(study.code, protocol, set(sites))
     importer = _Importer(study, protocol, sites, mapping, user, report, AdminDatum())
     with acting(db.session(), user, via=f"{IMPORT_VIA}{path.name}"[:120]):
-        for record in read_odm(path, importer.admin):
+        for record in read_odm(path, importer.admin, schema, report.schema):  # none after a schema error, which makes the report not ok
             importer.subject(record)
         if report.ok and report.changed:
             record_event(db.session(), "import", object_type="study", object_id=study.code, new=f"{path.name}: {report.summary()}")
