@@ -170,6 +170,11 @@ def test_the_demo_exported_as_odm_imports_into_an_empty_instance_and_exports_aga
     corrected = [event for event in imported if event.reason == "transcription error"]
     assert {"brachial_right", "pt_right", "missing"} <= {event.field for event in corrected} <= {item.name for item in instrument("abi").items} | {"missing"}
     assert all(event.user_email == "coordinator@example.org" and event.at < corrected[0].at + timedelta(seconds=2) for event in corrected)
+    # The file's people are names only: no imported row is tied to an account here (a file cannot write history of
+    # someone's account); only the import's own note of each form's status is the importing user's.
+    notes = [event for event in imported if (event.object_type, event.field) == ("crf_entries", "status")]
+    assert {event.user_id for event in imported if event not in notes} == {None}
+    assert {event.user_id for event in notes} == {target.id}
     assert db.session.scalar(select(Subject.status).where(Subject.status == SubjectStatus.WITHDRAWN)) is not None
     assert db.session.scalar(select(func.count(Visit.id)).where(Visit.missed.is_(True))) == 1
     own = db.session.scalars(
@@ -383,7 +388,7 @@ def test_a_foreign_edcs_file_comes_in_through_its_mapping_file(make_site, make_u
         .order_by(AuditEvent.id)
     ).all()
     assert [(event.new_value, event.user_id, event.user_email, event.reason) for event in history] == [
-        ("128", coordinator.id, coordinator.email, None),
+        ("128", None, coordinator.email, None),  # named as the mapping says, never tied to the coordinator's account
         ("132", None, "Anna Rossi <a.rossi> (U200, not a user here)", "transcription error"),
     ]
     assert history[1].at == datetime.fromisoformat("2026-03-05T14:30:00+00:00") and history[1].via == "ODM import foreign_edc.xml"

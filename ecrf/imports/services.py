@@ -9,7 +9,8 @@ it through the ordinary services, in the caller's transaction: `enrol_subject` (
 (`ecrf.imports.checking`, the page's validation) and saved with `save_entry`, `end_participation`. Every refusal (an unknown OID,
 a value the form refuses, a date the visit service refuses ...) is collected with its subject, visit, form, item and
 value; the caller commits only a report without any (`ImportReport.ok`), and rolls back otherwise, and always on a dry
-run. The file's AuditRecords become audit rows of action `imported` with their own user and time (`record_history`);
+run. The file's AuditRecords become audit rows of action `imported` with their own time and user, who is a name only
+(`who`: never a user id here) (`record_history`);
 the import's own writes carry `via` "ODM import <file>".
 
 Choices where the issue is silent (the README's "CDISC ODM import" says them for users):
@@ -248,7 +249,7 @@ class _Importer:
         self.study, self.protocol, self.sites, self.mapping = study, protocol, sites, mapping
         self.user, self.report, self.admin = user, report, admin
         self.ignored = set(mapping.ignore)
-        self._people: dict[str, tuple[int | None, str]] = {}
+        self._people: dict[str, str] = {}
 
     # -- noting ----------------------------------------------------------------------------------------
 
@@ -393,20 +394,21 @@ class _Importer:
 
     # -- people -----------------------------------------------------------------------------------------
 
-    def who(self, oid: str) -> tuple[int | None, str]:
-        """(user id, email) of a UserOID here: the mapping's user, else the user whose email is the file's login;
-        someone who is no user here is kept by name (user id None)."""
+    def who(self, oid: str) -> str:
+        """How the audit trail names the person of a UserOID: the email of the user here the mapping names, or whose
+        email is the file's login; someone who is no user here by name. Only a name: an imported row is never tied to
+        an account here (its user id stays empty), so that a file cannot make history rows of someone's account."""
         if oid not in self._people:
             login, full = self.admin.users.get(oid, (None, None))
             email = self.mapping.users.get(oid) or login
             found = user_by_email(email) if email else None
             if found is not None:
-                self._people[oid] = (found.id, found.email)
+                self._people[oid] = found.email
             elif oid in ("", SYSTEM_USER):
-                self._people[oid] = (None, "system")
+                self._people[oid] = "system"
             else:
                 named = " ".join(part for part in (full, f"<{login}>" if login else None) if part) or oid
-                self._people[oid] = (None, f"{named} ({oid}, not a user here)"[:254])
+                self._people[oid] = f"{named} ({oid}, not a user here)"[:254]
         return self._people[oid]
 
     def history(
@@ -432,13 +434,13 @@ class _Importer:
         for at, name, number, step in sorted(stamped, key=lambda found: found[0]):
             assert step.stamp is not None
             before = tracks[name].steps[number - 1] if number else Step(None, None, None)
-            user_id, user_name = self.who(step.stamp.user)
+            user_name = self.who(step.stamp.user)
             value_changed = step.value != before.value or (number == 0 and step.value is not None)
             missing_changed = step.missing != before.missing
             table, object_id, column = row(name)
             if value_changed or not missing_changed or missing_of is None:
                 changes.append(
-                    Recorded(at, user_id, user_name, table, object_id, subject_id, column, text(name, before.value), text(name, step.value), step.stamp.reason)
+                    Recorded(at, None, user_name, table, object_id, subject_id, column, text(name, before.value), text(name, step.value), step.stamp.reason)
                 )
             if missing_changed and missing_of is not None:
                 old = dict(missing)
@@ -446,7 +448,7 @@ class _Importer:
                     missing.pop(name, None)
                 else:
                     missing[name] = step.missing
-                changes.append(Recorded(at, user_id, user_name, "crf_entries", missing_of, subject_id, "missing", old, dict(missing), step.stamp.reason))
+                changes.append(Recorded(at, None, user_name, "crf_entries", missing_of, subject_id, "missing", old, dict(missing), step.stamp.reason))
         record_history(db.session(), IMPORTED, changes)
         self.report.counts["history records"] += len(changes)
 
@@ -769,11 +771,9 @@ class _Subject:
             changes.append(Recorded(now_utc(), run.user.id, run.user.email, "crf_entries", entry.id, subject.id, "status", None, form.status, reason))
             run.report.counts["form statuses kept as history"] += 1
         if form.signature is not None:
-            user_id, user_name = run.who(form.signature.user)
+            user_name = run.who(form.signature.user)
             changes.append(
-                Recorded(
-                    form.signature.at or now_utc(), user_id, user_name, "crf_entries", entry.id, subject.id, "signature", None, form.signature.meaning, None
-                )
+                Recorded(form.signature.at or now_utc(), None, user_name, "crf_entries", entry.id, subject.id, "signature", None, form.signature.meaning, None)
             )
             run.report.counts["signatures kept as history"] += 1
         record_history(db.session(), IMPORTED, changes)
