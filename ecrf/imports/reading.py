@@ -196,8 +196,8 @@ def read_odm(path: Path, admin: AdminDatum, schema: etree.XMLSchema, check: Sche
     """The file's SubjectData, one at a time, validated against `schema` as they are read (one streamed parse; each
     subject's elements freed once read). Each place the file breaks the schema, or where it is not well-formed XML, is
     noted in `check` with its line; from the first on no SubjectData is given (the rest is read for its errors, up to
-    `MOST_PROBLEMS`).
-    `admin` is filled with the users, signature meanings and item code lists as they are read (they come first)."""
+    `MOST_PROBLEMS`). `admin` is filled with the users, signature meanings and item code lists as they are read (they
+    come first)."""
     tags = [f"{_}{tag}" for tag in ("User", "SignatureDef", "ItemDef", "SubjectData")]
     problems = check.problems
     try:
@@ -223,6 +223,7 @@ def read_odm(path: Path, admin: AdminDatum, schema: etree.XMLSchema, check: Sche
                 problems[:] = [broken]
             elif error.msg not in {problem.message for problem in problems} and not lines.stopped:
                 problems.append(SchemaProblem(error.lineno or lines.line, error.msg))
+        lines.note()
         if lines.stopped:
             del problems[MOST_PROBLEMS:]
             check.stopped_at = lines.line
