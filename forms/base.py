@@ -370,13 +370,15 @@ def may_be_missing(field: UnboundField, *codes: MissingCode) -> UnboundField:
 
 def _posted(field: UnboundField, value: object) -> list[str]:
     """What a browser posts for a field holding `value`: a tick box posts only when ticked; a date-time as the page's
-    picker sends it; anything else as its text."""
+    picker sends it, with its fraction of a second if it has one, so that the field refuses it (the page keeps whole
+    seconds at most, and the API and the ODM import never drop part of a value: they name it); anything else as its
+    text."""
     if value is None:
         return []
     if issubclass(field.field_class, BooleanField):
         return ["y"] if value is True or value == "y" else []
     if isinstance(value, datetime):
-        return [value.strftime("%Y-%m-%dT%H:%M:%S")]
+        return [value.strftime("%Y-%m-%dT%H:%M:%S.%f" if value.microsecond else "%Y-%m-%dT%H:%M:%S")]
     if isinstance(value, date):
         return [value.isoformat()]
     return [str(value)]

@@ -6,6 +6,7 @@ number from 40 to 300 mmHg"), used both in error messages and as the input's hin
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import TypedDict
 
@@ -90,6 +91,10 @@ class NamedTimeField(Named, TimeField):
             raise ValueError(f"{self.label.text}: not a valid time; enter it as HH:MM (24-hour).") from None
 
 
+#: A time of day with a fraction of a second ("10:30:00.5"), which no date-time field keeps.
+_FRACTION_OF_A_SECOND = re.compile(r"\d:\d{2}:\d{2}[.,]\d")
+
+
 class NamedDateTimeField(Named, DateTimeLocalField):
     """A local date and time at the site, YYYY-MM-DDTHH:MM (the browser's picker sends and shows that)."""
 
@@ -103,6 +108,8 @@ class NamedDateTimeField(Named, DateTimeLocalField):
         try:
             super().process_formdata(valuelist)
         except ValueError:
+            if valuelist and _FRACTION_OF_A_SECOND.search(valuelist[0]):
+                raise ValueError(f"{self.label.text}: not a valid date and time: fractions of a second are not kept; enter YYYY-MM-DD HH:MM[:SS].") from None
             raise ValueError(f"{self.label.text}: not a valid date and time; enter YYYY-MM-DD HH:MM.") from None
         _check_year(self, self.data)
 

@@ -196,6 +196,20 @@ def test_bad_values_are_refused_422_naming_each_field_and_what_it_takes_and_noth
     assert _entries() == 0
 
 
+def test_an_instant_with_a_fraction_of_a_second_is_refused_422_not_cut(api, people, defier):
+    """The page keeps instants to the second at most; the API (as the ODM import) names a finer one, never drops part of it."""
+    client = api(people["coordinator"])
+    event = {"instrument": "adverse_events", "values": {"ae_term": "Groin haematoma", "onset_date": "2027-03", "aware_at": "2027-04-01T10:30:15.5+08:00"}}
+    response = client.post(M3_ENTRIES, json=event)
+    assert response.status_code == 422
+    assert "fractions of a second are not kept" in _fields(response)["values.aware_at"]
+    assert _entries() == 0
+    event["values"]["aware_at"] = "2027-04-01T10:30:15.000+08:00"
+    saved = client.post(M3_ENTRIES, json=event)
+    assert saved.status_code == 201, saved.json
+    assert saved.json["values"]["aware_at"] == "2027-04-01T02:30:15Z"
+
+
 def test_a_form_the_visit_does_not_have_is_refused_naming_the_visits_forms(api, people, defier):
     response = api(people["coordinator"]).post(M3_ENTRIES, json={"instrument": "villalta", "values": {}})
     assert response.status_code == 422 and "duplex, abi, rutherford, adverse_events, endpoint_events" in _fields(response)["instrument"]

@@ -170,6 +170,11 @@ def test_the_demo_exported_as_odm_imports_into_an_empty_instance_and_exports_aga
     corrected = [event for event in imported if event.reason == "transcription error"]
     assert {"brachial_right", "pt_right", "missing"} <= {event.field for event in corrected} <= {item.name for item in instrument("abi").items} | {"missing"}
     assert all(event.user_email == "coordinator@example.org" and event.at < corrected[0].at + timedelta(seconds=2) for event in corrected)
+    # The file's people are names only: no imported row is tied to an account here (a file cannot write history of
+    # someone's account); only the import's own note of each form's status is the importing user's.
+    notes = [event for event in imported if (event.object_type, event.field) == ("crf_entries", "status")]
+    assert {event.user_id for event in imported if event not in notes} == {None}
+    assert {event.user_id for event in notes} == {target.id}
     assert db.session.scalar(select(Subject.status).where(Subject.status == SubjectStatus.WITHDRAWN)) is not None
     assert db.session.scalar(select(func.count(Visit.id)).where(Visit.missed.is_(True))) == 1
     own = db.session.scalars(
@@ -217,6 +222,44 @@ def test_a_file_the_odm_schema_refuses_imports_nothing_and_says_where(source, ta
     assert _rows() == before
 
 
+def test_a_schema_error_after_the_subjects_imports_none_of_them(source, target, cli, tmp_path):
+    """The schema is checked as the file streams by: subjects read before an error are written in the transaction the
+    error then rolls back."""
+
+    def edit(root):
+        root.append(etree.Element(f"{NS}Colour"))
+
+    before = _rows()
+    result = _import(cli, "leg-deb", _edited(source["leg-deb"], tmp_path, edit))
+    assert result.exit_code == 1
+    assert "not valid ODM 1.3.2 (1 errors); nothing was imported" in result.output and "Colour" in result.output
+    assert _rows() == before
+
+
+def test_a_file_that_is_not_well_formed_xml_is_refused_at_the_line_it_breaks(source, target, cli, tmp_path):
+    path = tmp_path / "broken.xml"
+    path.write_text(
+        (DATA / "foreign_edc.xml").read_text(encoding="utf-8").replace('<ItemData ItemOID="IT_BRA_L" Value="130"/>', '<ItemData ItemOID="IT_BRA_L">')
+    )
+    result = _import(cli, "leg-deb", path)
+    assert result.exit_code == 1
+    assert "line 66: Opening and ending tag mismatch: ItemData line 57 and ItemGroupData" in result.output
+
+
+def test_a_file_with_very_many_schema_errors_lists_the_first_hundred_and_is_read_no_further(source, target, cli, tmp_path):
+    pretty = tmp_path / "pretty.xml"
+    etree.parse(str(source["leg-deb"])).write(str(pretty), pretty_print=True)
+
+    def edit(root):
+        for item in root.iter(f"{NS}ItemData"):
+            item.set("Colour", "blue")
+
+    result = _import(cli, "leg-deb", _edited(pretty, tmp_path, edit))
+    assert result.exit_code == 1
+    assert "not valid ODM 1.3.2 (100 errors by line " in result.output and ", where it was read no further); nothing was imported" in result.output
+    assert result.output.count("The attribute 'Colour' is not allowed") == 100
+
+
 def test_every_unknown_oid_is_listed_and_nothing_is_imported(source, target, cli, tmp_path):
     def edit(root):
         subjects = list(root.iter(f"{NS}SubjectData"))
@@ -256,6 +299,39 @@ def test_each_value_the_forms_refuse_is_listed_by_subject_visit_form_and_item_an
     assert any(line.strip().startswith(f"{keys[0]} baseline rutherford category = '9': Rutherford category: choose a grade from 0 to 6") for line in lines)
     assert any(line.strip().startswith(f"{keys[1]} baseline abi target_limb = 'middle': Target limb: choose one of Right, Left") for line in lines)
     assert any(line.strip().startswith(f"{keys[2]} SUBJECT consent_date") and "Informed consent date" in line for line in lines), result.output
+    assert _rows() == before
+
+
+def test_values_are_read_as_xml_schema_writes_them_and_what_the_form_would_not_keep_is_listed(source, target, cli, tmp_path):
+    """One reading of ODM values (`ecrf.imports.values`): a tick neither true nor false, a date in another ISO 8601
+    spelling and an instant with a fraction of a second (which the form, as for the API, refuses rather than cut) are
+    each listed; nothing is imported."""
+    found = {}
+
+    def edit(root):
+        peak = next(item for item in root.iter(f"{NS}ItemData") if item.get("ItemOID") == "I.perioperative_events.ctn_peak_at" and item.get("Value"))
+        form = peak.getparent().getparent()
+        peak = form.findall(f".//{NS}ItemData[@ItemOID='I.perioperative_events.ctn_peak_at']")[-1]  # the current value
+        peak.set("Value", peak.get("Value").replace("+00:00", ".25+00:00"))
+        tick = root.findall(f".//{NS}ItemData[@ItemOID='I.procedure_coronary.modification_ivl']")[-1]
+        tick.set("Value", "maybe")
+        visit_date = root.findall(f".//{NS}ItemData[@ItemOID='I.VISIT.visit_date']")[-1]
+        visit_date.set("Value", visit_date.get("Value").replace("-", ""))
+        found.update(peak=peak.get("Value"), date=visit_date.get("Value"))
+
+    before = _rows()
+    result = _import(cli, "precise-cal", _edited(source["precise-cal"], tmp_path, edit))
+    assert result.exit_code == 1, result.output
+    assert "nothing was imported" in result.output
+    assert (
+        f"perioperative_events ctn_peak_at = '{found['peak']}': Troponin (cTn): post-PCI peak sampled at: not a valid date and time: fractions of a second are not kept"
+        in result.output
+    )
+    assert (
+        "procedure_coronary modification_ivl = 'maybe': Calcium modification: intravascular lithotripsy (IVL): not valid; 'maybe' is not true or false"
+        in result.output
+    )
+    assert f"VISIT visit_date = '{found['date']}': not a valid visit date: '{found['date']}' is not a date as YYYY-MM-DD" in result.output
     assert _rows() == before
 
 
@@ -312,12 +388,34 @@ def test_a_foreign_edcs_file_comes_in_through_its_mapping_file(make_site, make_u
         .order_by(AuditEvent.id)
     ).all()
     assert [(event.new_value, event.user_id, event.user_email, event.reason) for event in history] == [
-        ("128", coordinator.id, coordinator.email, None),
+        ("128", None, coordinator.email, None),  # named as the mapping says, never tied to the coordinator's account
         ("132", None, "Anna Rossi <a.rossi> (U200, not a user here)", "transcription error"),
     ]
     assert history[1].at == datetime.fromisoformat("2026-03-05T14:30:00+00:00") and history[1].via == "ODM import foreign_edc.xml"
     run = db.session.scalar(select(AuditEvent).where(AuditEvent.id > start, AuditEvent.action == "import"))
     assert run.user_id == manager.id and run.object_id == "leg-deb" and run.new_value.startswith("foreign_edc.xml: subjects enrolled: 2")
+
+
+def test_imported_history_is_written_in_time_order_when_the_file_lists_an_items_changes_out_of_order(make_site, make_user, cli, clock, tmp_path):
+    sites = [make_site("IT01", ["leg-deb"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
+    make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    make_user("coordinator@example.org", [("leg-deb", sites[0], Role.COORDINATOR)])
+    text = (DATA / "foreign_edc.xml").read_text(encoding="utf-8")
+    first = '<ItemData ItemOID="IT_BRA_R" Value="128" TransactionType="Insert">'
+    assert text.count(first) == 1
+    head, tail = text.split(first)
+    late = tail.replace("2026-03-02T10:00:00Z", "2026-03-06T08:00:00Z", 1)  # its first change, dated after its second
+    path = tmp_path / "foreign_edc.xml"
+    path.write_text(head + first + late, encoding="utf-8")
+    start = db.session.scalar(select(func.max(AuditEvent.id))) or 0
+    with clock(datetime(2027, 1, 15, 9)):
+        result = _import(cli, "leg-deb", path, "--mapping", str(DATA / "foreign_edc_mapping.yaml"))
+    assert result.exit_code == 0, result.output
+    rows = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.id > start, AuditEvent.action == odm.IMPORTED, AuditEvent.object_type == "abi_data").order_by(AuditEvent.id)
+    ).all()
+    assert [row.at for row in rows] == sorted(row.at for row in rows)
+    assert [row.new_value for row in rows if row.field == "brachial_right"] == ["132", "128"]
 
 
 def test_the_subjects_history_page_shows_the_imported_history(make_site, make_user, cli, clock, login):

@@ -40,7 +40,8 @@ Choices where ODM or the issue is silent:
   `F.VISIT` (`VISIT_ITEMS`: visit date, the reason of its deviation when dated outside its window, missed mark and
   reason). Their history comes from the audit rows of `subjects`, `visits` and `protocol_deviations`, as the forms'.
   Windows and window statuses are in the tabular exports.
-- **Users** are named `USR.<login>` (not by database id): files of two instances name the same user alike.
+- **Users** are named `USR.<login>` (not by database id): files of two instances name the same user alike. Imported
+  history (below) is tied to no user id; a row whose name is the email of a user here is that user's `USR.<login>`.
 - **Imported history**: the audit rows an ODM import wrote for its file's AuditRecords (action `imported`) are a
   row's history before anything this database did to it; the import's own writes of that row (`via` "ODM import
   ...", setting it to the file's last state) are not steps of their own. So a file imported and exported again
@@ -229,13 +230,18 @@ class _Plan:
     arms: dict[int, str]
     site_codes: dict[int, str]
     users: dict[int, tuple[User, set[Role], set[str]]] = field(default_factory=dict)
+    #: The users here that imported history names (by lower-case email): their rows carry the name, not the user id.
+    named: dict[str, int] = field(default_factory=dict)
     meanings: list[str] = field(default_factory=list)
 
     @property
     def instruments(self) -> list[str]:
         return list(dict.fromkeys(code for codes in self.visit_forms.values() for code in codes))
 
-    def user_ref(self, user_id: int | None) -> str:
+    def user_ref(self, user_id: int | None, imported_name: str | None = None) -> str:
+        """The UserOID of a user here, or of the user here an imported row names (by email); else the system."""
+        if user_id is None and imported_name:
+            user_id = self.named.get(imported_name.lower())
         return user_oid(self.users[user_id][0].email) if user_id is not None and user_id in self.users else SYSTEM_USER
 
 
@@ -289,6 +295,13 @@ def _plan(scope: Scope, snapshot: bool) -> _Plan:
         named |= {user_id for user_id in db.session.scalars(select(AuditEvent.user_id).where(AuditEvent.subject_id.in_(in_scope)).distinct()) if user_id}
     for user in db.session.scalars(select(User).where(User.id.in_(named - set(plan.users)))):
         plan.users[user.id] = (user, set(), set())
+    if not snapshot:
+        names = db.session.scalars(
+            select(AuditEvent.user_email).where(AuditEvent.subject_id.in_(in_scope), AuditEvent.action == IMPORTED, AuditEvent.user_id.is_(None)).distinct()
+        )
+        for user in db.session.scalars(select(User).where(func.lower(User.email).in_({name.lower() for name in names if name}))):
+            plan.users.setdefault(user.id, (user, set(), set()))
+            plan.named[user.email.lower()] = user.id
     meanings = db.session.scalars(select(Signature.meaning).where(Signature.entry_id.in_(signed), Signature.voided_at.is_(None)).distinct())
     plan.meanings = sorted({SIGNATURE_MEANING, *meanings})
     return plan
@@ -542,7 +555,8 @@ class _Step:
 
     value: str | None
     missing: dict[str, str] | None
-    user_id: int | None
+    #: Who: the user id, or, for imported history (never tied to a user id), the name the import gave.
+    who: tuple[int | None, str | None]
     at: datetime | None
     reason: str | None
     #: What the step changed: "value", "missing" or both (the changes of one save).
@@ -600,11 +614,12 @@ def _history(events: list[Row], name: str, value_of) -> list[_Step]:
         else:
             continue
         source = "missing" if event.object_type == "crf_entries" else "value"
+        who = (event.user_id, event.user_email if event.action == IMPORTED and event.user_id is None else None)
         last = steps[-1] if steps else None
-        if last is not None and source not in last.sources and last.user_id == event.user_id and last.at is not None and abs(event.at - last.at) <= SAME_SAVE:
-            steps[-1] = _Step(value, missing, event.user_id, event.at, event.reason or last.reason, last.sources | {source})
+        if last is not None and source not in last.sources and last.who == who and last.at is not None and abs(event.at - last.at) <= SAME_SAVE:
+            steps[-1] = _Step(value, missing, who, event.at, event.reason or last.reason, last.sources | {source})
         else:
-            steps.append(_Step(value, missing, event.user_id, event.at, event.reason, frozenset({source})))
+            steps.append(_Step(value, missing, who, event.at, event.reason, frozenset({source})))
     return steps
 
 
@@ -612,7 +627,7 @@ def _audit_record(plan: _Plan, step: _Step, site_code: str) -> etree._Element:
     record = _el(
         "AuditRecord",
         None,
-        _el("UserRef", {"UserOID": plan.user_ref(step.user_id)}),
+        _el("UserRef", {"UserOID": plan.user_ref(*step.who)}),
         _el("LocationRef", {"LocationOID": location_oid(site_code)}),
         _el("DateTimeStamp", text=_instant(step.at) if step.at else ""),
     )
@@ -756,6 +771,7 @@ def _chunks(plan: _Plan, snapshot: bool) -> Iterator[_Chunk]:
                     AuditEvent.field,
                     AuditEvent.new_value,
                     AuditEvent.user_id,
+                    AuditEvent.user_email,
                     AuditEvent.at,
                     AuditEvent.reason,
                     AuditEvent.action,

@@ -1,7 +1,8 @@
 """An entry of an ODM file checked by its instrument's form, as if its values were typed into the form's page.
 
-The values are ODM (XML Schema) text; `posted_text` writes each as the page would post it, and the instrument's own
-WTForms form (`instrument(code).form.from_plain`, as the API uses it) validates them: types, ranges, code lists,
+The values are ODM (XML Schema) text; each is read as `ecrf.imports.values` reads every ODM value (a date-time in the
+site's local time; a text that is no value of its kind is given as it is, so that the form names the problem), and
+the instrument's own WTForms form (`instrument(code).form.from_plain`, as the API uses it) validates them: types, ranges, code lists,
 missing-data codes and their reasons, the form's cross-field rules, and on completing the required items. So data
 coming in from another system pass exactly the checks a user's entry does. Plausibility warnings of a complete form
 are confirmed (the source system accepted the values): they are possible values, not errors.
@@ -10,17 +11,13 @@ are confirmed (the source system accepted the values): they are possible values,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from ecrf.auth.models import User
 from ecrf.crfs.context import FormContext
 from ecrf.crfs.input import EntryInput
 from ecrf.crfs.items import Kind
 from ecrf.crfs.registry import Instrument
-
-#: xs:boolean's spellings.
-TRUE, FALSE = ("true", "1"), ("false", "0")
+from ecrf.imports.values import site_local, typed
 
 
 @dataclass(frozen=True)
@@ -32,28 +29,6 @@ class Checked:
     problems: list[tuple[str | None, str]] = field(default_factory=list)
     #: Plausibility warnings the check confirmed.
     confirmed: list[str] = field(default_factory=list)
-
-
-def posted_text(kind: Kind, text: str, timezone: str) -> str | None:
-    """A value as ODM (XML Schema) writes it, as the form's page would post it: booleans as the radio's or tick
-    box's value, instants in the site's local time. None: nothing is posted (an unticked box). A text the form
-    cannot read is posted as it is, so that the form names the problem."""
-    if kind is Kind.TICK:
-        return "y" if text.strip().lower() in TRUE else None
-    if kind is Kind.YES_NO:
-        value = text.strip().lower()
-        return "True" if value in TRUE else "False" if value in FALSE else text
-    if kind is Kind.DATETIME:
-        try:
-            moment = datetime.fromisoformat(text.strip())
-        except ValueError:
-            return text
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
-        if moment.microsecond:
-            return text  # the form takes whole seconds at most: it says so
-        return moment.strftime("%Y-%m-%dT%H:%M:%S" if moment.second else "%Y-%m-%dT%H:%M")
-    return text
 
 
 def _item_name(place: str | None) -> str | None:
@@ -70,9 +45,16 @@ def check_entry(
     instrument's form, for saving as complete or as a draft: the `EntryInput` (only the items given, so that an item
     the source left out stays empty, a tick box too) or the form's messages by item."""
     posted: dict[str, object] = {}
+    unreadable: list[tuple[str | None, str]] = []
     for name, text in values.items():
         kind = item.items[name].kind if name in item.items else Kind.TEXT
-        posted[name] = posted_text(kind, text, context.timezone)
+        if kind is not Kind.TICK:
+            posted[name] = site_local(kind, text, context.timezone)
+            continue
+        try:  # a tick box posts "y" or nothing: its form cannot name a text that is neither
+            posted[name] = typed(kind, text)
+        except ValueError as error:
+            unreadable.append((name, f"{item.items.label(name)}: not valid; {error}."))
     form = item.form.from_plain(posted, missing, context=context)
     confirmed: list[str] = []
     # Warnings are judged only once nothing else is wrong: pending ones are then the form's only objection.
@@ -80,7 +62,7 @@ def check_entry(
         confirmed = sorted({warning.code for warning in form.pending_warnings})
         form = item.form.from_plain(posted, missing, confirmed_warnings=confirmed, context=context)
         form.validate_entry(complete)
-    problems = list(dict.fromkeys((_item_name(place), message) for place, message in form.plain_errors()))
+    problems = list(dict.fromkeys([*unreadable, *((_item_name(place), message) for place, message in form.plain_errors())]))
     if problems:
         return Checked(None, problems)
     entered = form.entry_input(complete, by=by)

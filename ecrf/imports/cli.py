@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from sqlalchemy import func, select
 
-from ecrf.auth.models import User
+from ecrf.auth.services import user_by_email
 from ecrf.extensions import db
 from ecrf.imports.mapping import MappingError
 from ecrf.imports.reading import SchemaMissing, load_schema
@@ -27,8 +26,8 @@ def import_odm_command(study_code: str, path: Path, email: str, mapping_path: Pa
     """Import a CDISC ODM 1.3.2 file's ClinicalData (subjects, visits, forms and their audit history) into a study:
     all of it, or, when anything is refused, nothing (every refusal is listed; the exit status is 1)."""
     try:
-        user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower(), User.active.is_(True)))
-        if user is None:
+        user = user_by_email(email)
+        if user is None or not user.active:
             raise ImportRefused(f"no active user '{email}'")
         schema = load_schema(Path(current_app.config["ECRF_ODM_SCHEMA_DIR"]))
         report = import_odm(path, study_code, user, schema=schema, mapping_path=mapping_path, dry_run=dry_run)

@@ -8,7 +8,7 @@ file is refused with a message naming the file, the key and the reason, as a wro
     study_oid: S_ACME_DEFIER          # their StudyOID (the study here is the command's STUDY)
     sites: {SITE_101: SH01}           # their LocationOID (SiteRef) -> site code here
     subjects: {"101-003": DEF-SH01-0103}  # their SubjectKey -> study subject ID here (others: kept as given)
-    users: {U_17: coordinator@example.org}  # their UserOID -> user here (others: by LoginName, else kept as text)
+    users: {U_17: coordinator@example.org}  # their UserOID -> user here, whose email names their history (others: by LoginName, else their name)
     events: {V_BL: baseline, V_ENROL: SUBJECT}  # their StudyEventOID -> visit code, or SUBJECT / ALLOCATION
     forms:                            # their FormOID -> instrument (or SUBJECT, VISIT, ALLOCATION) and its items
       F_ABI:

@@ -1,14 +1,16 @@
 """CDISC ODM 1.3.2 import: a file's ClinicalData into a study with the same protocol, through the services the pages
 use, all or nothing.
 
-`import_odm` validates the file against the ODM 1.3.2 schema, resolves its OIDs (`ecrf.imports.mapping`: this app's
-own by default, or a mapping file's), then takes one SubjectData at a time (`ecrf.imports.reading`) and writes it
-through the ordinary services, in the caller's transaction: `enrol_subject` (the study subject ID as in the file),
+`import_odm` resolves the file's OIDs (`ecrf.imports.mapping`: this app's own by default, or a mapping file's), then
+takes one SubjectData at a time as one streamed parse validates the file against the ODM 1.3.2 schema
+(`ecrf.imports.reading`; after a schema error no subject is taken, and the error makes the report not ok), and writes
+it through the ordinary services, in the caller's transaction: `enrol_subject` (the study subject ID as in the file),
 `record_allocation`, `record_visit_date` / `mark_missed`, each form checked by its instrument's own form
 (`ecrf.imports.checking`, the page's validation) and saved with `save_entry`, `end_participation`. Every refusal (an unknown OID,
 a value the form refuses, a date the visit service refuses ...) is collected with its subject, visit, form, item and
 value; the caller commits only a report without any (`ImportReport.ok`), and rolls back otherwise, and always on a dry
-run. The file's AuditRecords become audit rows of action `imported` with their own user and time (`record_history`);
+run. The file's AuditRecords become audit rows of action `imported` with their own time and user, who is a name only
+(`who`: never a user id here) (`record_history`);
 the import's own writes carry `via` "ODM import <file>".
 
 Choices where the issue is silent (the README's "CDISC ODM import" says them for users):
@@ -31,24 +33,24 @@ Choices where the issue is silent (the README's "CDISC ODM import" says them for
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ecrf.access import Action, can
 from ecrf.audit.trail import Recorded, acting, record_event, record_history
 from ecrf.auth.models import User
+from ecrf.auth.services import user_by_email
 from ecrf.clock import now_utc
-from ecrf.crfs.items import Item, Kind
+from ecrf.crfs.items import Item, Items
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import entered_values, entry_data, form_context, save_entry
@@ -58,7 +60,8 @@ from ecrf.exports.odm import IMPORT_VIA, IMPORTED, OUT_OF_WINDOW, SUBJECT_ITEMS,
 from ecrf.extensions import db
 from ecrf.imports.checking import check_entry
 from ecrf.imports.mapping import ALLOCATION, ARM, OWN_EVENTS, OWN_FORMS, SUBJECT, VISIT, FormMap, Mapping, load_mapping, own_mapping
-from ecrf.imports.reading import AdminDatum, Datum, SchemaProblem, SignatureDatum, Stamp, SubjectDatum, read_odm, schema_problems
+from ecrf.imports.reading import AdminDatum, Datum, SchemaCheck, SignatureDatum, Stamp, SubjectDatum, read_odm
+from ecrf.imports.values import typed
 from ecrf.protocols import protocol_for
 from ecrf.protocols.schema import AllocationMethod, Protocol
 from ecrf.randomization.services import record_allocation
@@ -73,7 +76,9 @@ MARKED = ("source-verified", "signed", "verified and signed", "locked")
 
 
 class ImportRefused(Exception):
-    """An import that cannot start: unknown study, or a user who may not import; the message is one line."""
+    """An import that cannot start: an unknown study, or (in the command) no active user of the `--as` email; the message
+    is one line. A user without the right to import a subject's site is no refusal of the whole run: it is a `Problem`
+    of each such subject."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ class ImportReport:
     file: str
     study: str
     dry_run: bool
-    schema: list[SchemaProblem] = field(default_factory=list)
+    schema: SchemaCheck = field(default_factory=SchemaCheck)
     unknown: dict[tuple[str, str], Unknown] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
@@ -119,7 +124,7 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         """Nothing refused: the import may be committed."""
-        return not self.schema and not self.unknown and not self.problems
+        return not self.schema.problems and not self.unknown and not self.problems
 
     @property
     def changed(self) -> bool:
@@ -133,9 +138,11 @@ class ImportReport:
 
     def lines(self) -> list[str]:
         """The report for people: every schema error, unknown OID and problem, or what was imported."""
-        if self.schema:
-            return [f"{self.file}: not valid ODM 1.3.2 ({len(self.schema)} errors); nothing was imported."] + [
-                f"  line {problem.line}: {problem.message}" for problem in self.schema
+        if self.schema.problems:
+            found, stopped = len(self.schema.problems), self.schema.stopped_at
+            count = f"{found} errors" if stopped is None else f"{found} errors by line {stopped}, where it was read no further"
+            return [f"{self.file}: not valid ODM 1.3.2 ({count}); nothing was imported."] + [
+                f"  line {problem.line}: {problem.message}" for problem in self.schema.problems
             ]
         if not self.ok:
             head = f"{self.file}: {len(self.unknown)} unknown OIDs and {len(self.problems)} problems; nothing was imported."
@@ -203,28 +210,6 @@ class PlannedSubject:
     forms: list[PlannedForm] = field(default_factory=list)
 
 
-def typed(kind: Kind, text: str, timezone: str = "UTC") -> object:
-    """An ODM (XML Schema) text as this app stores an item of `kind`; ValueError when it is not one."""
-    text = text.strip()
-    if kind in (Kind.INTEGER, Kind.GRADED):
-        return int(text)
-    if kind is Kind.DECIMAL:
-        try:
-            return Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"'{text}' is not a number") from None
-    if kind in (Kind.YES_NO, Kind.TICK):
-        if text.lower() in ("true", "1", "false", "0"):
-            return text.lower() in ("true", "1")
-        raise ValueError(f"'{text}' is not true or false")
-    if kind is Kind.DATE:
-        return date.fromisoformat(text)
-    if kind is Kind.DATETIME:
-        moment = datetime.fromisoformat(text)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))).astimezone(UTC)
-    return text
-
-
 def import_odm(
     path: Path,
     study_code: str,
@@ -240,9 +225,7 @@ def import_odm(
     study = db.session.scalar(select(Study).where(Study.code == study_code))
     if study is None:
         raise ImportRefused(f"unknown study '{study_code}'")
-    report = ImportReport(path.name, study.short_title, dry_run, schema=schema_problems(path, schema))
-    if report.schema:
-        return report
+    report = ImportReport(path.name, study.short_title, dry_run)
     protocol = protocol_for(study.code)
     sites = {site.code: site for site in db.session.scalars(select(Site).join(StudySite, StudySite.site_id == Site.id).where(StudySite.study_id == study.id))}
     if mapping_path is not None:
@@ -252,7 +235,7 @@ def import_odm(
         mapping = own_mapping(study.code, protocol, set(sites))
     importer = _Importer(study, protocol, sites, mapping, user, report, AdminDatum())
     with acting(db.session(), user, via=f"{IMPORT_VIA}{path.name}"[:120]):
-        for record in read_odm(path, importer.admin):
+        for record in read_odm(path, importer.admin, schema, report.schema):  # none after a schema error, which makes the report not ok
             importer.subject(record)
         if report.ok and report.changed:
             record_event(db.session(), "import", object_type="study", object_id=study.code, new=f"{path.name}: {report.summary()}")
@@ -266,7 +249,7 @@ class _Importer:
         self.study, self.protocol, self.sites, self.mapping = study, protocol, sites, mapping
         self.user, self.report, self.admin = user, report, admin
         self.ignored = set(mapping.ignore)
-        self._people: dict[str, tuple[int | None, str]] = {}
+        self._people: dict[str, str] = {}
 
     # -- noting ----------------------------------------------------------------------------------------
 
@@ -411,20 +394,21 @@ class _Importer:
 
     # -- people -----------------------------------------------------------------------------------------
 
-    def who(self, oid: str) -> tuple[int | None, str]:
-        """(user id, email) of a UserOID here: the mapping's user, else the user whose email is the file's login;
-        someone who is no user here is kept by name (user id None)."""
+    def who(self, oid: str) -> str:
+        """How the audit trail names the person of a UserOID: the email of the user here the mapping names, or whose
+        email is the file's login; someone who is no user here by name. Only a name: an imported row is never tied to
+        an account here (its user id stays empty), so that a file cannot make history rows of someone's account."""
         if oid not in self._people:
             login, full = self.admin.users.get(oid, (None, None))
             email = self.mapping.users.get(oid) or login
-            found = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower())) if email else None
+            found = user_by_email(email) if email else None
             if found is not None:
-                self._people[oid] = (found.id, found.email)
+                self._people[oid] = found.email
             elif oid in ("", SYSTEM_USER):
-                self._people[oid] = (None, "system")
+                self._people[oid] = "system"
             else:
                 named = " ".join(part for part in (full, f"<{login}>" if login else None) if part) or oid
-                self._people[oid] = (None, f"{named} ({oid}, not a user here)"[:254])
+                self._people[oid] = f"{named} ({oid}, not a user here)"[:254]
         return self._people[oid]
 
     def history(
@@ -436,25 +420,27 @@ class _Importer:
         *,
         missing_of: object = None,
     ) -> None:
-        """Imported audit rows for the stamped steps of `tracks`, in time order across items: the value rows on the
+        """Imported audit rows for the stamped steps of `tracks`, in time order across items and within each (a foreign
+        file need not list an item's ItemData in time order; equal times keep the file's order): the value rows on the
         object `row(name)` gives (table, id, column), and, with `missing_of` (an entry's id), each change of a
-        missing-data code as the entry's whole `missing` after it (as the trail records a save)."""
-        sequences: list[list[tuple[datetime, str, int, Step]]] = []
-        for name, track in tracks.items():
-            stamped = [(step.stamp.at, name, number, step) for number, step in enumerate(track.steps) if step.stamp is not None and step.stamp.at is not None]
-            sequences.append(stamped)
+        missing-data code as the entry's whole `missing` after it (as the trail records a save). A row's old value is
+        the item's ItemData before it in the file (ODM's order of transactions)."""
+        stamped = chain.from_iterable(
+            ((step.stamp.at, name, number, step) for number, step in enumerate(track.steps) if step.stamp is not None and step.stamp.at is not None)
+            for name, track in tracks.items()
+        )
         missing: dict[str, dict[str, str]] = {}
         changes: list[Recorded] = []
-        for at, name, number, step in heapq.merge(*sequences, key=lambda stamped: stamped[0]):
+        for at, name, number, step in sorted(stamped, key=lambda found: found[0]):
             assert step.stamp is not None
             before = tracks[name].steps[number - 1] if number else Step(None, None, None)
-            user_id, user_name = self.who(step.stamp.user)
+            user_name = self.who(step.stamp.user)
             value_changed = step.value != before.value or (number == 0 and step.value is not None)
             missing_changed = step.missing != before.missing
             table, object_id, column = row(name)
             if value_changed or not missing_changed or missing_of is None:
                 changes.append(
-                    Recorded(at, user_id, user_name, table, object_id, subject_id, column, text(name, before.value), text(name, step.value), step.stamp.reason)
+                    Recorded(at, None, user_name, table, object_id, subject_id, column, text(name, before.value), text(name, step.value), step.stamp.reason)
                 )
             if missing_changed and missing_of is not None:
                 old = dict(missing)
@@ -462,23 +448,19 @@ class _Importer:
                     missing.pop(name, None)
                 else:
                     missing[name] = step.missing
-                changes.append(Recorded(at, user_id, user_name, "crf_entries", missing_of, subject_id, "missing", old, dict(missing), step.stamp.reason))
+                changes.append(Recorded(at, None, user_name, "crf_entries", missing_of, subject_id, "missing", old, dict(missing), step.stamp.reason))
         record_history(db.session(), IMPORTED, changes)
         self.report.counts["history records"] += len(changes)
 
 
-def _history_text(item: Item, timezone: str) -> Callable[[str, str | None], object]:
+def _history_text(item: Item, value: str | None, timezone: str) -> object:
     """An item's value in the file as the audit trail writes it (as stored; a text that is not one kept as it is)."""
-
-    def text(name: str, value: str | None) -> object:
-        if value is None:
-            return None
-        try:
-            return typed(item.kind, value, timezone)
-        except ValueError:
-            return value
-
-    return text
+    if value is None:
+        return None
+    try:
+        return typed(item.kind, value, timezone)
+    except ValueError:
+        return value
 
 
 class _Subject:
@@ -493,8 +475,13 @@ class _Subject:
         """Note a refusal about this subject."""
         self.run.problem(self.key, message, **where)
 
-    def own_value(self, name: str, declared: Item, tracks: dict[str, Track]) -> tuple[bool, object]:
+    def texts(self, items: Items) -> Callable[[str, str | None], object]:
+        """The audit trail's text of a value in the file of one of `items` (by name), at this subject's site."""
+        return lambda name, value: _history_text(items[name], value, self.timezone)
+
+    def own_value(self, declared: Item, tracks: dict[str, Track]) -> tuple[bool, object]:
         """(given, typed value) of a subject's or visit's own item; a value that is not one is a problem."""
+        name = declared.name
         track = tracks.get(name)
         if track is None or track.current.value is None:
             return False, None
@@ -536,8 +523,7 @@ class _Subject:
     @cached_property
     def own(self) -> dict[str, object]:
         """The subject's own items, typed (each refused value noted once)."""
-        items = {item.name: item for item in SUBJECT_ITEMS}
-        return {name: self.own_value(name, items[name], self.planned.own)[1] for name in items}
+        return {item.name: self.own_value(item, self.planned.own)[1] for item in SUBJECT_ITEMS}
 
     def enrol(self) -> Subject | None:
         """Enrol the subject with the file's study subject ID, dates and (for a chosen arm) arm."""
@@ -620,9 +606,7 @@ class _Subject:
 
     def subject_history(self, subject: Subject) -> None:
         """The file's history of the subject's own items and arm, for a subject this run enrolled."""
-        items = {item.name: item for item in SUBJECT_ITEMS}
-        texts = {name: _history_text(item, self.timezone) for name, item in items.items()}
-        self.run.history(self.planned.own, subject.id, lambda name: ("subjects", subject.id, name), lambda name, value: texts[name](name, value))
+        self.run.history(self.planned.own, subject.id, lambda name: ("subjects", subject.id, name), self.texts(SUBJECT_ITEMS))
         if self.planned.arm is not None:
             self.run.history({ARM: self.planned.arm}, subject.id, lambda name: ("subjects", subject.id, "arm_id"), self._arm_text(subject))
 
@@ -658,8 +642,7 @@ class _Subject:
     def visit(self, subject: Subject, visit: Visit, tracks: dict[str, Track]) -> None:
         """The visit's date (with its deviation reason) or missed mark, unless the visit already has the same."""
         code = visit.definition.code
-        items = {item.name: item for item in VISIT_ITEMS}
-        values = {name: self.own_value(name, item, tracks)[1] for name, item in items.items()}
+        values = {item.name: self.own_value(item, tracks)[1] for item in VISIT_ITEMS}
         day, missed = values["visit_date"], values["missed"] is True
         new = False
         try:
@@ -689,7 +672,6 @@ class _Subject:
 
     def visit_history(self, subject: Subject, visit: Visit, tracks: dict[str, Track]) -> None:
         """The file's history of a visit's own items (the deviation reason's on the visit's out-of-window deviation)."""
-        texts = {item.name: _history_text(item, self.timezone) for item in VISIT_ITEMS}
         deviation = db.session.scalar(
             select(ProtocolDeviation.id)
             .where(ProtocolDeviation.visit_id == visit.id, ProtocolDeviation.kind == OUT_OF_WINDOW)
@@ -703,7 +685,7 @@ class _Subject:
             return ("visits", visit.id, name)
 
         kept = {name: track for name, track in tracks.items() if name != "deviation_reason" or deviation is not None}
-        self.run.history(kept, subject.id, row, lambda name, value: texts[name](name, value))
+        self.run.history(kept, subject.id, row, self.texts(VISIT_ITEMS))
 
     # -- forms -----------------------------------------------------------------------------------------
 
@@ -762,9 +744,8 @@ class _Subject:
         counts = run.report.counts
         counts["forms"] += 1
         counts["warnings confirmed"] += len(checked.confirmed)
-        text = {track: _history_text(item.items[track], self.timezone) for track in form.tracks}
         table = item.model.__tablename__
-        run.history(form.tracks, subject.id, lambda name: (table, entry.id, name), lambda name, value: text[name](name, value), missing_of=entry.id)
+        run.history(form.tracks, subject.id, lambda name: (table, entry.id, name), self.texts(item.items), missing_of=entry.id)
         self.form_marks(subject, entry, form)
 
     def same_entry(self, entry: CrfEntry, values: dict[str, object], missing: dict[str, dict[str, str]], complete: bool, code: str, label: str) -> None:
@@ -790,11 +771,9 @@ class _Subject:
             changes.append(Recorded(now_utc(), run.user.id, run.user.email, "crf_entries", entry.id, subject.id, "status", None, form.status, reason))
             run.report.counts["form statuses kept as history"] += 1
         if form.signature is not None:
-            user_id, user_name = run.who(form.signature.user)
+            user_name = run.who(form.signature.user)
             changes.append(
-                Recorded(
-                    form.signature.at or now_utc(), user_id, user_name, "crf_entries", entry.id, subject.id, "signature", None, form.signature.meaning, None
-                )
+                Recorded(form.signature.at or now_utc(), None, user_name, "crf_entries", entry.id, subject.id, "signature", None, form.signature.meaning, None)
             )
             run.report.counts["signatures kept as history"] += 1
         record_history(db.session(), IMPORTED, changes)
