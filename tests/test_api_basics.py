@@ -131,7 +131,9 @@ def test_a_control_character_in_a_body_sent_as_another_type_than_json_is_refused
 def test_a_body_not_sent_as_json_is_refused_naming_the_content_type(make_site, make_user, api, make_subject):
     user = _coordinator(make_site, make_user)
     subject = make_subject("defier", user.memberships[0].site, date(2026, 1, 10))
-    response = api(user).post(f"/api/v1/subjects/{subject.subject_code}/visits/m1/missed", data='{"reason": "moved away"}', headers={"Content-Type": "text/plain"})
+    response = api(user).post(
+        f"/api/v1/subjects/{subject.subject_code}/visits/m1/missed", data='{"reason": "moved away"}', headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code == 422
     assert response.json["errors"] == [{"field": None, "message": "body: send a JSON object, with Content-Type: application/json."}]
 
