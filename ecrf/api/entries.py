@@ -32,7 +32,7 @@ from flask.views import MethodView
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from spectree import Response
-from sqlalchemy import String, cast, exists, or_, select
+from sqlalchemy import exists, or_, select
 from werkzeug.http import parse_etags, quote_etag
 
 from ecrf.access import Action, entry_or_404, instrument_codes, require, subject_or_404, visible_entries
@@ -57,7 +57,7 @@ from ecrf.api.item_models import (
 from ecrf.api.paging import PageQuery, page
 from ecrf.api.spec import ERRORS, ApiError, Problems, spec, validation_problems
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
-from ecrf.audit.models import AuditEvent
+from ecrf.audit.models import audited_since
 from ecrf.auth.models import User
 from ecrf.crfs.context import FormContext
 from ecrf.crfs.input import EntryInput
@@ -215,8 +215,7 @@ def _changed_since(since: datetime):
     (verified, locked, unlocked ...) at or after `since`."""
     since = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
     signed = exists().where(Signature.entry_id == CrfEntry.id, or_(Signature.signed_at >= since, Signature.voided_at >= since))
-    audited = exists().where(AuditEvent.object_type == CrfEntry.__tablename__, AuditEvent.object_id == cast(CrfEntry.id, String), AuditEvent.at >= since)
-    return or_(CrfEntry.updated_at >= since, signed, audited)
+    return or_(CrfEntry.updated_at >= since, signed, audited_since(CrfEntry, since))
 
 
 # -- writing -------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from datetime import datetime
 from flask_login import current_user
 from pydantic import BaseModel, Field
 from spectree import Response
-from sqlalchemy import String, cast, exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ecrf.access import Action, study_site_or_404
@@ -24,7 +24,7 @@ from ecrf.api.paging import PageQuery, page
 from ecrf.api.scope import Instant, SiteCode, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, spec
 from ecrf.api.threads import QueryThread, query_thread
-from ecrf.audit.models import AuditEvent
+from ecrf.audit.models import audited_since
 from ecrf.crfs.models import CrfEntry
 from ecrf.extensions import db
 from ecrf.queries.models import DataQuery, QueryMessage, QueryStatus
@@ -102,10 +102,7 @@ def flags(study_code: str, query: FlagListQuery):
     if query.status is not None:
         stmt = stmt.where(Flag.status == query.status)
     if query.changed_since is not None:
-        changed = exists().where(
-            AuditEvent.object_type == Flag.__tablename__, AuditEvent.object_id == cast(Flag.id, String), AuditEvent.at >= query.changed_since
-        )
-        stmt = stmt.where(or_(Flag.raised_at >= query.changed_since, changed))
+        stmt = stmt.where(or_(Flag.raised_at >= query.changed_since, audited_since(Flag, query.changed_since)))
     items, cursor = page(stmt.options(joinedload(Flag.subject).joinedload(Subject.site)), Flag.id, query)
     visits = _visit_codes({flag.visit_id for flag in items if flag.visit_id is not None})
     return FlagList(
