@@ -144,6 +144,18 @@ def test_a_verification_made_after_the_instant_counts_as_a_change(api, people, d
     assert changed["verified"]["by"] == "Mona Monitor" and changed["state"] == "source-verified"
 
 
+@pytest.mark.parametrize("query", ["?status=bogus", "?limit=0", "?changed_since=yesterday", "?visit=m99", "?cursor=nonsense"])
+def test_another_sites_subject_has_no_entries_to_list_whatever_the_filters_say(api, people, defier, make_site, make_user, query):
+    other = make_site("HZ01", ["defier"])
+    client = api(make_user("hz@example.org", [("defier", other, Role.COORDINATOR)]))
+    assert client.get(f"/api/v1/subjects/DEF-SH01-0001/entries{query}").status_code == 404
+
+
+def test_changed_since_without_an_offset_is_refused_naming_the_field(api, people, defier):
+    refused = api(people["monitor"]).get("/api/v1/subjects/DEF-SH01-0001/entries?changed_since=2027-05-15T00:00:00")
+    assert refused.status_code == 422 and "changed_since" in _fields(refused)
+
+
 # -- creating ------------------------------------------------------------------------------------------------------
 
 

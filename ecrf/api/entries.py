@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,6 +55,7 @@ from ecrf.api.item_models import (
     values_model,
 )
 from ecrf.api.paging import PageQuery, page
+from ecrf.api.scope import Instant, checked_first, subject_visible
 from ecrf.api.spec import ERRORS, ApiError, Problems, spec, validation_problems
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import audited_since
@@ -179,18 +180,17 @@ class EntryQuery(PageQuery):
     visit: str | None = Field(default=None, max_length=40, description="a visit code of the subject's protocol (m1, m3 ...)")
     instrument: str | None = Field(default=None, max_length=40, description="an instrument code (abi, villalta ...)")
     status: EntryStatus | None = None
-    changed_since: datetime | None = Field(
+    changed_since: Instant | None = Field(
         default=None,
-        description="entries saved, verified, signed, locked or unlocked at or after this instant (ISO 8601; without an offset: UTC)",
+        description="entries saved, verified, signed, locked or unlocked at or after this instant (ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z)",
     )
 
 
 @bp.get("/subjects/<subject_code>/entries")
-@spec.validate(query=EntryQuery, resp=Response(HTTP_200=EntryList, **ERRORS), tags=["entries"])
-def subject_entries(subject_code: str):
+@checked_first(subject_visible, gives="subject")
+@spec.validate(resp=Response(HTTP_200=EntryList, **ERRORS), tags=["entries"])
+def subject_entries(subject_code: str, query: EntryQuery, subject: Subject):
     """A subject's form entries the user may see (a blinded assessor: the assessor forms only), oldest first."""
-    subject = subject_or_404(current_user, subject_code)
-    query = EntryQuery.model_validate(request.args.to_dict())
     stmt = select(CrfEntry).where(visible_entries(current_user, subject), CrfEntry.none_reported.is_(False))
     if query.visit is not None:
         visit = visit_by_code(subject, query.visit)
@@ -213,7 +213,6 @@ def subject_entries(subject_code: str):
 def _changed_since(since: datetime):
     """SQL: the entry was saved, or a signature of it made or voided, or anything of it changed in the audit trail
     (verified, locked, unlocked ...) at or after `since`."""
-    since = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
     signed = exists().where(Signature.entry_id == CrfEntry.id, or_(Signature.signed_at >= since, Signature.voided_at >= since))
     return or_(CrfEntry.updated_at >= since, signed, audited_since(CrfEntry, since))
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_login import current_user
 from pydantic import BaseModel, Field
 from spectree import Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ecrf.access import Action, study_site_or_404
+from ecrf.access import Action
 from ecrf.api.blueprint import bp
 from ecrf.api.paging import PageQuery, page
 from ecrf.api.scope import Instant, SiteCode, checked_first, list_sites, study_visible
@@ -29,7 +28,7 @@ from ecrf.crfs.models import CrfEntry
 from ecrf.extensions import db
 from ecrf.queries.models import DataQuery, QueryMessage, QueryStatus
 from ecrf.safety.models import Flag, FlagStatus
-from ecrf.studies.models import VisitDefinition
+from ecrf.studies.models import Study, VisitDefinition
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
@@ -92,11 +91,10 @@ def _visit_codes(visit_ids: set[int]) -> dict[int, str]:
 
 
 @bp.get("/studies/<study_code>/flags")
-@checked_first(study_visible)
+@checked_first(study_visible, gives="study")
 @spec.validate(resp=Response(HTTP_200=FlagList, **ERRORS), tags=["flags and queries"])
-def flags(study_code: str, query: FlagListQuery):
+def flags(study_code: str, query: FlagListQuery, study: Study):
     """Flags of the study at the user's sites where their role sees flags; filtered by site, status, changes since."""
-    study, _ = study_site_or_404(current_user, study_code)
     sites = list_sites(study, Action.VIEW_FLAGS, query.site)
     stmt = select(Flag).where(Flag.study_id == study.id, Flag.site_id.in_([site.id for site in sites]))
     if query.status is not None:
@@ -127,11 +125,10 @@ def flags(study_code: str, query: FlagListQuery):
 
 
 @bp.get("/studies/<study_code>/queries")
-@checked_first(study_visible)
+@checked_first(study_visible, gives="study")
 @spec.validate(resp=Response(HTTP_200=QueryList, **ERRORS), tags=["flags and queries"])
-def queries(study_code: str, query: QueryListQuery):
+def queries(study_code: str, query: QueryListQuery, study: Study):
     """Queries of the study at the user's sites where their role sees them, with their threads; filtered by site and status."""
-    study, _ = study_site_or_404(current_user, study_code)
     sites = list_sites(study, Action.VIEW_AUDIT, query.site)
     stmt = (
         select(DataQuery)

@@ -22,7 +22,7 @@ from spectree import Response
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from ecrf.access import Action, can, require, scoped, screening_or_404, study_site_or_404
+from ecrf.access import Action, can, require, screening_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import parsed_body
 from ecrf.api.paging import PageQuery, page
@@ -37,6 +37,7 @@ from ecrf.protocols.schema import AllocationMethod
 from ecrf.randomization.services import ListExhausted
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.screening.services import enrol_from_screening, report_exhausted_list
+from ecrf.studies.models import Study
 from ecrf.subjects.models import Subject
 
 
@@ -95,18 +96,12 @@ def screening_out(record: ScreeningRecord) -> ScreeningOut:
 
 
 @bp.get("/studies/<study_code>/screening")
-@checked_first(study_visible)
+@checked_first(study_visible, gives="study")
 @spec.validate(resp=Response(HTTP_200=ScreeningList, **ERRORS), tags=["screening"])
-def screening(study_code: str, query: ScreeningListQuery):
+def screening(study_code: str, query: ScreeningListQuery, study: Study):
     """The screening log of the user's sites (the records to enrol from: `outcome=eligible`)."""
-    study, _ = study_site_or_404(current_user, study_code)
     sites = list_sites(study, Action.VIEW_SCREENING, query.site)
-    stmt = scoped(
-        select(ScreeningRecord).where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_([site.id for site in sites])),
-        current_user,
-        ScreeningRecord.study_id,
-        ScreeningRecord.site_id,
-    )
+    stmt = select(ScreeningRecord).where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_([site.id for site in sites]))
     if query.outcome is not None:
         stmt = stmt.where(ScreeningRecord.outcome == query.outcome)
     stmt = stmt.options(joinedload(ScreeningRecord.site), joinedload(ScreeningRecord.subject))

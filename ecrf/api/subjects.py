@@ -23,7 +23,7 @@ from spectree import Response
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ecrf.access import Action, can, may_record_visit, scoped, study_site_or_404, subject_or_404
+from ecrf.access import Action, can, may_record_visit, subject_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import parsed_body
 from ecrf.api.paging import PageQuery, page
@@ -32,6 +32,7 @@ from ecrf.api.spec import ERRORS, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import AuditEvent
 from ecrf.clock import site_today
+from ecrf.studies.models import Study
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
 from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
@@ -172,13 +173,12 @@ def subject_url(subject: Subject) -> str:
 
 
 @bp.get("/studies/<study_code>/subjects")
-@checked_first(study_visible)
+@checked_first(study_visible, gives="study")
 @spec.validate(resp=Response(HTTP_200=SubjectList, **ERRORS), tags=["subjects"])
-def subjects(study_code: str, query: SubjectListQuery):
+def subjects(study_code: str, query: SubjectListQuery, study: Study):
     """Subjects of the study at the user's sites, with their visits; filtered by site, status, changes since."""
-    study, _ = study_site_or_404(current_user, study_code)
     sites = list_sites(study, Action.VIEW, query.site)
-    stmt = scoped(select(Subject).where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites])), current_user)
+    stmt = select(Subject).where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites]))
     if query.status is not None:
         stmt = stmt.where(Subject.status == query.status)
     if query.changed_since is not None:
