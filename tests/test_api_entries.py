@@ -12,8 +12,8 @@ import requests
 from sqlalchemy import func, select
 
 from ecrf import scales
-from ecrf.api.tokens import create_token
 from ecrf.api.models import ApiToken
+from ecrf.api.tokens import create_token
 from ecrf.audit.models import AuditEvent
 from ecrf.auth.models import Role
 from ecrf.auth.services import PasswordCheck

@@ -4,7 +4,6 @@ visit; through the same access rules and services as the pages."""
 from __future__ import annotations
 
 import re
-
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
