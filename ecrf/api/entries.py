@@ -43,10 +43,9 @@ from ecrf.api.item_models import (
     EntryList,
     EntryOut,
     EntryUpdate,
-    Lock,
     MissingValue,
     SignatureOut,
-    Verification,
+    Stamp,
     computed_model,
     create_model_of,
     entry_model,
@@ -131,7 +130,7 @@ def entry_out(entry: CrfEntry, data: CrfData | None, item: Instrument, names: Ma
         computed=computed_model(model)(**{spec.name: values[spec.name] for spec in item.items if spec.derived}),
         missing={name: MissingValue(code=given["code"], reason=given.get("reason") or "") for name, given in (entry.missing or {}).items()},
         confirmed_warnings=list(entry.confirmed_warnings or []),
-        verified=Verification(at=entry.verified_at, by=names.get(entry.verified_by_id or 0)) if entry.verified_at else None,
+        verified=Stamp(at=entry.verified_at, by=names.get(entry.verified_by_id or 0)) if entry.verified_at else None,
         signatures=[
             SignatureOut(
                 signed_by=signature.printed_name,
@@ -143,7 +142,7 @@ def entry_out(entry: CrfEntry, data: CrfData | None, item: Instrument, names: Ma
             )
             for signature in entry.signatures
         ],
-        locked=Lock(at=entry.locked_at, by=names.get(entry.locked_by_id or 0)) if entry.locked_at else None,
+        locked=Stamp(at=entry.locked_at, by=names.get(entry.locked_by_id or 0)) if entry.locked_at else None,
         created_at=entry.created_at,
         updated_at=entry.updated_at,
         updated_by=names.get(entry.updated_by_id or 0),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ecrf.access import Action
 from ecrf.api.blueprint import bp
-from ecrf.api.paging import PageQuery, page
+from ecrf.api.paging import Page, PageQuery, page
 from ecrf.api.scope import Instant, SiteCode, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, spec
 from ecrf.api.threads import QueryThread, query_thread
@@ -49,11 +49,8 @@ class FlagOut(BaseModel):
     decision_reason: str | None
 
 
-class FlagList(BaseModel):
+class FlagList(Page[FlagOut]):
     """One page of flags, in the order they were raised."""
-
-    items: list[FlagOut]
-    next_cursor: str | None
 
 
 class FlagListQuery(PageQuery):
@@ -66,11 +63,8 @@ class FlagListQuery(PageQuery):
     )
 
 
-class QueryList(BaseModel):
+class QueryList(Page[QueryThread]):
     """One page of queries, in the order they were raised."""
-
-    items: list[QueryThread]
-    next_cursor: str | None
 
 
 class QueryListQuery(PageQuery):

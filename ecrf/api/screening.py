@@ -25,7 +25,7 @@ from sqlalchemy.orm import joinedload
 from ecrf.access import Action, can, require, screening_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import parsed_body
-from ecrf.api.paging import PageQuery, page
+from ecrf.api.paging import Page, PageQuery, page
 from ecrf.api.scope import IsoDate, IsoTime, SiteCode, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, ApiError, Problems, spec
 from ecrf.api.subjects import SubjectOut, subject_out, subject_url, with_visits
@@ -53,11 +53,8 @@ class ScreeningOut(BaseModel):
     may_enrol: bool = Field(description="eligible, and the user's role may enrol at its site")
 
 
-class ScreeningList(BaseModel):
+class ScreeningList(Page[ScreeningOut]):
     """One page of the screening log, in the order records were made."""
-
-    items: list[ScreeningOut]
-    next_cursor: str | None
 
 
 class ScreeningListQuery(PageQuery):

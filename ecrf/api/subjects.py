@@ -26,7 +26,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ecrf.access import Action, can, may_record_visit, subject_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import parsed_body
-from ecrf.api.paging import PageQuery, page
+from ecrf.api.paging import Page, PageQuery, page
 from ecrf.api.scope import Instant, IsoDate, SiteCode, body_fields, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
@@ -81,11 +81,8 @@ class SubjectOut(BaseModel):
     visits: list[VisitOut]
 
 
-class SubjectList(BaseModel):
+class SubjectList(Page[SubjectOut]):
     """One page of subjects, in the order they were enrolled."""
-
-    items: list[SubjectOut]
-    next_cursor: str | None = Field(description="send as `cursor` for the next page; null on the last page")
 
 
 class SubjectListQuery(PageQuery):
