@@ -19,7 +19,6 @@ page's messages. What passes is saved by `save_entry`, as the page saves it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -30,14 +29,14 @@ from zoneinfo import ZoneInfo
 from flask import abort, request, url_for
 from flask.views import MethodView
 from flask_login import current_user
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response
 from sqlalchemy import exists, or_, select
 from werkzeug.http import parse_etags, quote_etag
 
 from ecrf.access import Action, entry_or_404, instrument_codes, require, subject_or_404, visible_entries
 from ecrf.api.blueprint import bp
-from ecrf.api.bodies import json_object
+from ecrf.api.bodies import json_object, read_body
 from ecrf.api.item_models import (
     EntryCreate,
     EntryList,
@@ -55,7 +54,7 @@ from ecrf.api.item_models import (
 )
 from ecrf.api.paging import PageQuery, page
 from ecrf.api.scope import Instant, checked_first, subject_visible
-from ecrf.api.spec import ERRORS, ApiError, Problems, spec, validation_problems
+from ecrf.api.spec import ERRORS, ApiError, Problems, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import audited_since
 from ecrf.auth.models import User
@@ -261,20 +260,8 @@ def _read(model: type[BaseModel], item: Instrument) -> tuple[Any, Early]:
     """The body read with the instrument's model. An item of the wrong JSON type (or not one of its entered items) is
     set aside with its problem, so that the form still judges the others and one answer names every field that is
     wrong; any other problem of the body is refused at once (422)."""
-    data = json_object()
-    explain = _explain(item)
-    try:
-        return model.model_validate_json(request.get_data(cache=True), strict=True), ([], set())
-    except ValidationError as error:
-        problems = [explain(detail) or validation_problems([detail])[0] for detail in error.errors()]
-        wrong = {str(detail["loc"][1]) for detail in error.errors() if len(detail["loc"]) == 2 and detail["loc"][0] == "values"}
-        if len(wrong) != len(problems) or not isinstance(data.get("values"), dict):
-            raise ApiError(422, problems) from None
-    kept = {**data, "values": {name: value for name, value in data["values"].items() if name not in wrong}}
-    try:
-        return model.model_validate_json(json.dumps(kept), strict=True), (problems, wrong)
-    except ValidationError:
-        raise ApiError(422, problems) from None
+    body, problems, wrong = read_body(model, _explain(item), set_aside="values")
+    return body, (problems, wrong)
 
 
 def _given(model: BaseModel) -> dict[str, Any]:
