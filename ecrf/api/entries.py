@@ -31,7 +31,8 @@ from flask.views import MethodView
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.http import parse_etags, quote_etag
 
 from ecrf.access import Action, entry_or_404, instrument_codes, require, subject_or_404, visible_entries
@@ -153,6 +154,12 @@ def _names(entries: Iterable[CrfEntry]) -> dict[int, str]:
     return dict(db.session.execute(select(User.id, User.full_name).where(User.id.in_(ids))).tuples().all()) if ids else {}
 
 
+def with_parts(stmt: Select) -> Select:
+    """Load what `entry_out` reads with the entries (their subject, visit and its definition, signatures): a fixed
+    number of queries, whatever their number."""
+    return stmt.options(joinedload(CrfEntry.subject), joinedload(CrfEntry.visit).joinedload(Visit.definition), selectinload(CrfEntry.signatures))
+
+
 def entries_out(entries: Sequence[CrfEntry]) -> list[BaseModel]:
     """Entries as the API reads them: one query per table for their data, one for the users they name."""
     data: dict[int, CrfData] = {}
@@ -204,7 +211,7 @@ def subject_entries(subject_code: str, query: EntryQuery, subject: Subject):
         stmt = stmt.where(CrfEntry.status == query.status)
     if query.changed_since is not None:
         stmt = stmt.where(_changed_since(query.changed_since))
-    entries, next_cursor = page(stmt, CrfEntry.id, query)
+    entries, next_cursor = page(with_parts(stmt), CrfEntry.id, query)
     return EntryList(items=entries_out(entries), next_cursor=next_cursor)
 
 
