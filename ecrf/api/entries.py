@@ -337,22 +337,31 @@ def _saved(entry: CrfEntry, status: int = 200) -> Answer:
     return Answer(body, status, headers)
 
 
-def _visit_or_404(subject: Subject, visit_code: str) -> Visit:
+def enterable_visit(subject_code: str, visit_code: str) -> Visit:
+    """The visit, if the user sees its subject and a form of it (else 404) and may enter data at its site (else
+    403), as on the visit's form pages."""
+    subject = subject_or_404(current_user, subject_code)
     visit = visit_by_code(subject, visit_code)
     if visit is None or not instrument_codes(current_user, subject, visit):
         abort(404)
+    require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
     return visit
+
+
+def changeable_entry(entry_id: int) -> CrfEntry:
+    """The entry, if the user sees it (else 404) and may enter data at its site (else 403), as on its page."""
+    entry = _readable_entry(entry_id)
+    require(current_user, Action.ENTER_DATA, entry.subject.study_id, entry.subject.site_id)
+    return entry
 
 
 @bp.post("/subjects/<subject_code>/visits/<visit_code>/entries")
 @spec.validate(json=EntryCreate, headers=IdempotencyHeaders, resp=Response(HTTP_201=EntryOut, **_WRITE_ERRORS), tags=["entries"], skip_validation=True)
-@api_write(retry_races=True)
-def create_entry(subject_code: str, visit_code: str) -> Answer:
+@api_write(check=enterable_visit, gives="visit", retry_races=True)
+def create_entry(subject_code: str, visit_code: str, visit: Visit) -> Answer:
     """Enter a form at a visit, as a draft or complete (Idempotency-Key: a repeat makes no second entry). 201 with
     the entry, its ETag and its Location."""
-    subject = subject_or_404(current_user, subject_code)
-    visit = _visit_or_404(subject, visit_code)
-    require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
+    subject = visit.subject
     code = json_object().get("instrument")
     codes = instrument_codes(current_user, subject, visit)
     if code not in codes:
@@ -383,11 +392,9 @@ def create_entry(subject_code: str, visit_code: str) -> Answer:
     return _saved(save_entry(visit, item, entered, entry=None), 201)
 
 
-def update_entry(entry_id: int) -> Answer:
+def update_entry(found: CrfEntry) -> Answer:
     """Change an entry through its form and `save_entry` (see `EntryResource.patch`)."""
-    found = _readable_entry(entry_id)
     subject, visit, item = found.subject, found.visit, instrument(found.instrument)
-    require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
     seen = _version_seen(found)
     body, early = _read(update_model(item.model), item)
     values, missing = _given(body.values), _given(body.missing)
@@ -441,12 +448,12 @@ class EntryResource(MethodView):
         tags=["entries"],
         skip_validation=True,
     )
-    @api_write(retry_races=True)
-    def patch(self, entry_id: int) -> Answer:
+    @api_write(check=changeable_entry, gives="entry", retry_races=True)
+    def patch(self, entry_id: int, entry: CrfEntry) -> Answer:
         """Change an entry (If-Match: its ETag; 428 without, 412 if it changed since). Items named in `values` or
         `missing` change, the others stay; a complete entry needs `reason_for_change`, and loses its verification
         and signature, as on the page. 200 with the entry and its new ETag."""
-        return update_entry(entry_id)
+        return update_entry(entry)
 
 
 bp.add_url_rule("/entries/<int:entry_id>", view_func=EntryResource.as_view("entry"))

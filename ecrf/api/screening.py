@@ -150,10 +150,13 @@ def _alerting_when_the_list_is_used_up(view: Callable[..., FlaskResponse]) -> Ca
     json=EnrolBody, headers=IdempotencyHeaders, resp=Response(HTTP_201=SubjectOut, HTTP_409=Problems, **ERRORS), tags=["screening"], skip_validation=True
 )
 @_alerting_when_the_list_is_used_up
-@api_write(on_race=lambda: ApiError.one(409, "Someone else changed this screening record at the same moment; nothing was enrolled. Read it again, then retry."))
-def enrol(number: str) -> Answer:
+@api_write(
+    check=enrolling,
+    gives="record",
+    on_race=lambda: ApiError.one(409, "Someone else changed this screening record at the same moment; nothing was enrolled. Read it again, then retry."),
+)
+def enrol(number: str, record: ScreeningRecord) -> Answer:
     """Enrol an eligible screened patient (randomized studies allocate the arm at once); 201 with the subject."""
-    record = enrolling(number)
     json = parsed_body(EnrolBody)
     problems = _unasked(record, json)
     if problems:

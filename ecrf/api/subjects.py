@@ -206,10 +206,9 @@ def recordable_visit(subject_code: str, visit_code: str) -> Visit:
 
 @bp.post("/subjects/<subject_code>/visits/<visit_code>/date")
 @spec.validate(json=VisitDateBody, headers=IdempotencyHeaders, resp=Response(HTTP_200=VisitOut, **ERRORS), tags=["visits"], skip_validation=True)
-@api_write()
-def record_date(subject_code: str, visit_code: str) -> Answer:
+@api_write(check=recordable_visit, gives="visit")
+def record_date(subject_code: str, visit_code: str, visit: Visit) -> Answer:
     """Record the date a visit took place (outside its window only with a deviation reason), as the visit page does."""
-    visit = recordable_visit(subject_code, visit_code)
     json = parsed_body(VisitDateBody)
     record_visit_date(visit, json.visit_date, by=current_user, deviation_reason=json.deviation_reason, reason_for_change=json.reason_for_change)
     return Answer(visit_out(visit, site_today(visit.subject.site)))
@@ -217,10 +216,9 @@ def record_date(subject_code: str, visit_code: str) -> Answer:
 
 @bp.post("/subjects/<subject_code>/visits/<visit_code>/missed")
 @spec.validate(json=MissedBody, headers=IdempotencyHeaders, resp=Response(HTTP_200=VisitOut, **ERRORS), tags=["visits"], skip_validation=True)
-@api_write()
-def record_missed(subject_code: str, visit_code: str) -> Answer:
+@api_write(check=recordable_visit, gives="visit")
+def record_missed(subject_code: str, visit_code: str, visit: Visit) -> Answer:
     """Mark a visit missed, with the reason (a protocol deviation), as the visit page does."""
-    visit = recordable_visit(subject_code, visit_code)
     json = parsed_body(MissedBody)
     with body_fields({"missed_reason": "reason"}):
         mark_missed(visit, json.reason, by=current_user)
