@@ -47,9 +47,10 @@ SiteCode = Annotated[str | None, Field(max_length=12, description="only this sit
 
 def checked_first(check: Callable[..., object], *, gives: str | None = None) -> Callable[[F], F]:
     """Run `check` with the route's path arguments before the request is validated: it aborts with 404 for an
-    object the user may not see and 403 for an action their role does not allow, whatever the query says.
-    `gives`: the view's argument that receives what `check` returns (the study, the subject), so that the view
-    does not look it up again."""
+    object the user may not see and 403 for an action their role does not allow, whatever the query string or the
+    body says (`ecrf.api.writing.api_write` runs a write's check this way too). `gives`: the view's argument that
+    receives what `check` returns (the study, the subject, the visit ...), so that the view does not look it up
+    again."""
 
     def decorate(view: F) -> F:
         @wraps(view)

@@ -35,6 +35,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ecrf.api.blueprint import current_token
 from ecrf.api.jobs import kept_since
 from ecrf.api.models import IdempotentRequest
+from ecrf.api.scope import checked_first
 from ecrf.api.spec import ApiError
 from ecrf.db import commit_with_retry, lost_race
 from ecrf.errors import InvalidInput
@@ -133,9 +134,6 @@ def api_write(*, check: Callable[..., object], gives: str | None = None, retry_r
     def decorate(view: Callable[..., Answer]) -> Callable[..., Response]:
         @wraps(view)
         def run(*args: Any, **kwargs: Any) -> Response:
-            found = check(**kwargs)
-            if gives is not None:
-                kwargs[gives] = found
             key = _key()
             if key is not None and (replay := _replay(key)) is not None:
                 return replay
@@ -172,6 +170,6 @@ def api_write(*, check: Callable[..., object], gives: str | None = None, retry_r
                     raise (on_race() if on_race is not None else ApiError.one(409, RACE_LOST)) from error
             raise AssertionError("unreachable")
 
-        return run
+        return checked_first(check, gives=gives)(run)
 
     return decorate
