@@ -79,7 +79,7 @@ class Config:
     #: Flask refuses a session cookie last signed longer ago than the idle limit (each request signs it
     #: anew); sessions are not "permanent", so the cookie also ends when the browser closes.
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=ECRF_IDLE_MINUTES)
-    #: Rate limits of the API per token, in Flask-Limiter's notation ("600 per minute", "10 per second; 500 per hour";
+    #: Rate limits of the API per user (all their tokens together), in Flask-Limiter's notation ("600 per minute", "10 per second; 500 per hour";
     #: empty: none). Every request with a token counts toward the first; a write (POST, PUT, PATCH, DELETE) toward
     #: both. Above them the API answers 429 with Retry-After (ecrf/api/limits.py). Nothing else is limited.
     ECRF_API_RATE_LIMIT = _env("ECRF_API_RATE_LIMIT", "600 per minute")

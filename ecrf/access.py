@@ -131,6 +131,36 @@ def require(user: User, action: Action, study_id: int, site_id: int) -> None:
         abort(403)
 
 
+class SiteNotYours(LookupError):
+    """A site code asked for that is not one of the user's sites in the study (`sites_where`)."""
+
+    def __init__(self, site_code: str, study: Study, yours: list[Site]) -> None:
+        super().__init__(f"{site_code!r} is not one of the user's sites in {study.code}")
+        self.site_code = site_code
+        self.study = study
+        #: The user's sites in the study, by code (for the message).
+        self.yours = yours
+
+
+def sites_where(user: User, action: Action, study: Study, site_code: str | None = None) -> list[Site]:
+    """The sites of `study` where the user's role allows `action` (all of them, by code), or just the site named
+    `site_code`. 403 where that leaves none (or the site named is theirs but their role there does not allow it);
+    `SiteNotYours` for a code that is not one of their sites in the study."""
+    known = grants(user)
+    mine = known.sites_of(study.id)
+    allowed = [site for site in mine if known.allows(action, study.id, site.id)]
+    if site_code is None:
+        if not allowed:
+            abort(403)
+        return allowed
+    site = next((site for site in mine if site.code == site_code), None)
+    if site is None:
+        raise SiteNotYours(site_code, study, mine)
+    if site not in allowed:
+        abort(403)
+    return [site]
+
+
 def scoped(stmt: Select, user: User, study_col=Subject.study_id, site_col=Subject.site_id) -> Select:
     """Restrict a query to the (study, site) pairs the user belongs to."""
     pairs = list(grants(user).roles)

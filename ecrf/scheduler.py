@@ -6,6 +6,8 @@ the next nightly run); it needs no lease, since the sender claims each email bef
 A third job, every minute, runs the exports started in the browser that no web process took (see `ecrf.exports.jobs`:
 the web processes run them in threads; this is for a job left queued, e.g. by a restart); each job is taken by one
 conditional UPDATE, so it needs no lease either.
+A fourth job, every hour, deletes the API's stored answers to repeated writes once they are a day old
+(`ecrf.api.jobs`); deleting twice is harmless, so it needs no lease.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+from ecrf.api.jobs import purge_idempotent_answers
 from ecrf.clock import now_utc
 from ecrf.exports.jobs import run_waiting
 from ecrf.extensions import db
@@ -31,6 +34,8 @@ LEASE = "nightly"
 EVERY = timedelta(minutes=5)
 #: The outbox job runs this often, so that an email (a reset link, a lock notice) leaves within about a minute.
 OUTBOX_EVERY = timedelta(minutes=1)
+#: The purge of the API's stored answers runs this often (they are kept a day: `ecrf.api.jobs.IDEMPOTENCY_RETENTION`).
+PURGE_EVERY = timedelta(hours=1)
 #: The lease outlives two missed runs; a dead scheduler's lease then passes to another.
 LEASE_TTL = timedelta(minutes=15)
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -77,9 +82,23 @@ def exports_job() -> int:
         return ran
 
 
+def idempotency_job() -> int:
+    """The scheduled job every hour: delete the API's stored answers past their retention; returns how many."""
+    assert _app is not None, "run_once or run_forever sets the app first"
+    with _app.app_context():
+        try:
+            purged = purge_idempotent_answers(now_utc())
+        finally:
+            db.session.remove()
+        if purged:
+            log.info("api: %d stored answers purged", purged)
+        return purged
+
+
 def add_jobs(scheduler) -> None:
-    """Register the jobs: the nightly pass every few minutes, the outbox and waiting exports every minute (all start at once)."""
-    for job, every in (("nightly", EVERY), ("outbox", OUTBOX_EVERY), ("exports", OUTBOX_EVERY)):
+    """Register the jobs: the nightly pass every few minutes, the outbox and waiting exports every minute, the purge of
+    the API's stored answers every hour (all start at once)."""
+    for job, every in (("nightly", EVERY), ("outbox", OUTBOX_EVERY), ("exports", OUTBOX_EVERY), ("idempotency", PURGE_EVERY)):
         scheduler.add_job(f"ecrf.scheduler:{job}_job", "interval", seconds=int(every.total_seconds()), id=job, replace_existing=True, next_run_time=now_utc())
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from werkzeug.exceptions import Forbidden
 
+from ecrf.access import Action, SiteNotYours, sites_where
 from ecrf.api.tokens import create_token
 from ecrf.auth.models import Role
 from ecrf.crfs.models import CrfEntry, EntryStatus
@@ -13,7 +15,7 @@ from ecrf.exports.jobs import start_export
 from ecrf.extensions import db
 from ecrf.queries.services import raise_query
 from ecrf.safety.services import refresh_flags
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, study
 
 #: For each URL argument, a value pointing at the foreign site's data.
 FOREIGN_VALUES = {
@@ -112,3 +114,20 @@ def test_every_action_says_which_roles_may_do_it():
     from ecrf.access import ALLOWED, Action
 
     assert set(ALLOWED) == set(Action)
+
+
+def test_the_sites_a_list_covers_are_the_users_sites_where_their_role_allows_the_action(make_site, make_user):
+    sh01, hz01 = make_site("SH01", ["defier"]), make_site("HZ01", ["defier"])
+    make_site("BJ01", ["defier"])
+    user = make_user("two.sites@example.org", [("defier", sh01, Role.MONITOR), ("defier", hz01, Role.BLINDED_ASSESSOR)])
+    defier = study("defier")
+    assert sites_where(user, Action.VIEW, defier) == [hz01, sh01]
+    assert sites_where(user, Action.VIEW_FLAGS, defier) == [sh01]
+    assert sites_where(user, Action.VIEW, defier, "HZ01") == [hz01]
+    with pytest.raises(Forbidden):
+        sites_where(user, Action.VIEW_FLAGS, defier, "HZ01")  # theirs, but a blinded assessor sees no flags
+    with pytest.raises(Forbidden):
+        sites_where(user, Action.ENROL, defier)  # nowhere
+    with pytest.raises(SiteNotYours) as refused:
+        sites_where(user, Action.VIEW, defier, "BJ01")
+    assert (refused.value.site_code, refused.value.yours) == ("BJ01", [hz01, sh01])

@@ -144,6 +144,45 @@ def test_a_verification_made_after_the_instant_counts_as_a_change(api, people, d
     assert changed["verified"]["by"] == "Mona Monitor" and changed["state"] == "source-verified"
 
 
+def test_the_entry_list_takes_the_same_number_of_queries_whatever_the_number_of_entries(api, people, defier, count_queries):
+    coordinator, investigator = people["coordinator"], people["investigator"]
+    record_visit_date(defier.visits[0], date(2027, 1, 1))
+    record_visit_date(defier.visits[1], date(2027, 2, 1))
+    db.session.commit()
+    client = api(people["monitor"])
+
+    def signed_rutherford(visit) -> None:
+        entry = save_entry(visit, instrument("rutherford"), EntryInput(values={"category": 2}, complete=True, by=coordinator), entry=None)
+        sign_entries([(entry, instrument("rutherford"))], investigator, PasswordCheck(ok=True))
+        db.session.commit()
+
+    def statements() -> int:
+        db.session.expire_all()
+        with count_queries() as seen:
+            assert client.get("/api/v1/subjects/DEF-SH01-0001/entries").status_code == 200
+        return len(seen)
+
+    signed_rutherford(defier.visits[0])
+    _abi_entry(defier, coordinator)
+    statements()  # (the token's first use is noted: one more statement, once)
+    with_2 = statements()
+    signed_rutherford(defier.visits[1])
+    signed_rutherford(defier.visits[2])
+    assert statements() == with_2  # (one query per instrument's table, not per entry: the same two tables here)
+
+
+@pytest.mark.parametrize("query", ["?status=bogus", "?limit=0", "?changed_since=yesterday", "?visit=m99", "?cursor=nonsense"])
+def test_another_sites_subject_has_no_entries_to_list_whatever_the_filters_say(api, people, defier, make_site, make_user, query):
+    other = make_site("HZ01", ["defier"])
+    client = api(make_user("hz@example.org", [("defier", other, Role.COORDINATOR)]))
+    assert client.get(f"/api/v1/subjects/DEF-SH01-0001/entries{query}").status_code == 404
+
+
+def test_changed_since_without_an_offset_is_refused_naming_the_field(api, people, defier):
+    refused = api(people["monitor"]).get("/api/v1/subjects/DEF-SH01-0001/entries?changed_since=2027-05-15T00:00:00")
+    assert refused.status_code == 422 and "changed_since" in _fields(refused)
+
+
 # -- creating ------------------------------------------------------------------------------------------------------
 
 

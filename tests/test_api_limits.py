@@ -1,6 +1,7 @@
-"""Rate limits of the API per token (Flask-Limiter): over the limit a token gets 429 in the API's error shape with
-Retry-After; another token of the same user counts apart; the window's end lets it in again; the documentation,
-requests without a usable token and the browser are never counted."""
+"""Rate limits of the API per user (Flask-Limiter): over the limit a token gets 429 in the API's error shape with
+Retry-After; all tokens of one user share one count, so more tokens give no more requests, while another user
+counts apart; the window's end lets it in again; the documentation, requests without a usable token and the
+browser are never counted."""
 
 from __future__ import annotations
 
@@ -38,17 +39,29 @@ def test_a_token_over_its_limit_gets_429_with_retry_after_in_the_api_error_shape
         refused = lab.get("/api/v1/studies")
     assert refused.status_code == 429
     assert refused.json == {
-        "errors": [{"field": None, "message": "Too many requests with the token 'lab': the limit is 3 per 1 minute. Try again in 60 seconds."}]
+        "errors": [
+            {
+                "field": None,
+                "message": "Too many requests with the token 'lab': the limit is 3 per 1 minute, for all your tokens together. Try again in 60 seconds.",
+            }
+        ]
     }
     assert refused.headers["Retry-After"] == "60"
 
 
-def test_another_token_of_the_same_user_is_counted_apart(low_limits, coordinator, api):
-    lab, sync = api(coordinator, name="lab"), api(coordinator, name="sync")
+def test_the_tokens_of_one_user_share_one_count(low_limits, coordinator, api):
+    lab, sync, spare = api(coordinator, name="lab"), api(coordinator, name="sync"), api(coordinator, name="spare")
+    assert [client.get("/api/v1/studies").status_code for client in (lab, sync, spare)] == [200, 200, 200]
+    assert [client.get("/api/v1/studies").status_code for client in (lab, sync, spare)] == [429, 429, 429]
+
+
+def test_another_users_token_is_counted_apart(low_limits, coordinator, make_user, api):
+    lab = api(coordinator, name="lab")
     for _ in range(3):
         lab.get("/api/v1/studies")
     assert lab.get("/api/v1/studies").status_code == 429
-    assert sync.get("/api/v1/studies").status_code == 200
+    other = make_user("other@example.org", [(membership.study.code, membership.site, membership.role) for membership in coordinator.memberships])
+    assert api(other, name="lab").get("/api/v1/studies").status_code == 200
 
 
 def test_the_end_of_the_window_lets_the_token_in_again(low_limits, coordinator, api, clock):
@@ -99,7 +112,9 @@ def test_writes_have_a_lower_limit_of_their_own_and_count_toward_the_other(app, 
     lab = api(coordinator, name="lab")
     answers = [lab.open(method, url, json={}) for _ in range(3)]
     assert 429 not in [answer.status_code for answer in answers[:2]] and answers[2].status_code == 429
-    assert answers[2].json["errors"][0]["message"].startswith("Too many writes with the token 'lab': the limit is 2 per 1 minute.")
+    assert (
+        answers[2].json["errors"][0]["message"].startswith("Too many writes with the token 'lab': the limit is 2 per 1 minute, for all your tokens together.")
+    )
     assert [lab.get("/api/v1/studies").status_code for _ in range(3)] == [200, 200, 429]  # 3 writes + 2 reads = 5
 
 

@@ -288,7 +288,7 @@ def test_the_scheduler_sends_due_emails_every_minute(app, make_user, smtp_server
     try:
         ecrf.scheduler.add_jobs(scheduler)
         jobs = {job.id: job.trigger.interval for job in scheduler.get_jobs()}
-        assert jobs == {"nightly": timedelta(minutes=5), "outbox": timedelta(minutes=1), "exports": timedelta(minutes=1)}
+        assert jobs == {"nightly": timedelta(minutes=5), "outbox": timedelta(minutes=1), "exports": timedelta(minutes=1), "idempotency": timedelta(hours=1)}
     finally:
         scheduler.shutdown(wait=False)
     make_user("c@example.org")

@@ -18,8 +18,10 @@ from pydantic import BaseModel, ValidationError
 from ecrf.api.spec import ApiError, validation_problems
 
 M = TypeVar("M", bound=BaseModel)
+#: A problem of a body: the field (None: the body as a whole) and the message.
+Found = tuple[str | None, str]
 #: Turns one of pydantic's errors into the API's problem (field, message); None: pydantic's own message.
-Explain = Callable[[Mapping[str, Any]], tuple[str | None, str] | None]
+Explain = Callable[[Mapping[str, Any]], Found | None]
 
 
 def json_object() -> dict[str, Any]:
@@ -35,14 +37,29 @@ def json_object() -> dict[str, Any]:
     return data  # (a control character in it was refused before: `ecrf.guards.api_control_character_problem`)
 
 
-def parsed_body(model: type[M], explain: Explain | None = None) -> M:
-    """The request's body read with `model` (422 naming each field that breaks it; `explain` words a problem where
-    pydantic's message would not say enough)."""
-    json_object()
+def read_body(model: type[M], explain: Explain | None = None, *, set_aside: str | None = None) -> tuple[M, list[Found], set[str]]:
+    """The request's body read with `model`, strictly; each of pydantic's refusals is a problem (field, message),
+    worded by `explain` where pydantic's message would not say enough, and any problem is 422 at once. Except with
+    `set_aside`, a part of the body holding items (`"values"`): items there refused for their JSON type are left
+    out and the rest read, so that the caller's own checks of the other items join them in one answer. Returns the
+    body (without the items set aside), their problems and their names."""
+    data = json_object()
     try:
-        return model.model_validate_json(request.get_data(cache=True), strict=True)
+        return model.model_validate_json(request.get_data(cache=True), strict=True), [], set()
     except ValidationError as error:
-        problems = []
-        for detail in error.errors():
-            problems += [(explain and explain(detail)) or validation_problems([detail])[0]]
+        details = error.errors()
+    problems = [(explain and explain(detail)) or validation_problems([detail])[0] for detail in details]
+    aside = {str(detail["loc"][1]) for detail in details if len(detail["loc"]) == 2 and detail["loc"][0] == set_aside}
+    if set_aside is None or len(aside) != len(problems) or not isinstance(data.get(set_aside), dict):
+        raise ApiError(422, problems)
+    kept = {**data, set_aside: {name: value for name, value in data[set_aside].items() if name not in aside}}
+    try:
+        return model.model_validate_json(json.dumps(kept), strict=True), problems, aside
+    except ValidationError:
         raise ApiError(422, problems) from None
+
+
+def parsed_body(model: type[M]) -> M:
+    """The request's body read with `model` (422 naming each field that breaks it)."""
+    body, _, _ = read_body(model)
+    return body

@@ -19,34 +19,33 @@ page's messages. What passes is saved by `save_entry`, as the page saves it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, request, url_for
 from flask.views import MethodView
 from flask_login import current_user
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response
-from sqlalchemy import String, cast, exists, or_, select
+from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.http import parse_etags, quote_etag
 
 from ecrf.access import Action, entry_or_404, instrument_codes, require, subject_or_404, visible_entries
 from ecrf.api.blueprint import bp
-from ecrf.api.bodies import json_object
+from ecrf.api.bodies import json_object, read_body
 from ecrf.api.item_models import (
     EntryCreate,
     EntryList,
     EntryOut,
     EntryUpdate,
-    Lock,
     MissingValue,
     SignatureOut,
-    Verification,
+    Stamp,
     computed_model,
     create_model_of,
     entry_model,
@@ -55,9 +54,10 @@ from ecrf.api.item_models import (
     values_model,
 )
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.spec import ERRORS, ApiError, Problems, spec, validation_problems
+from ecrf.api.scope import Instant, checked_first, subject_visible
+from ecrf.api.spec import ERRORS, ApiError, Problems, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
-from ecrf.audit.models import AuditEvent
+from ecrf.audit.models import audited_since
 from ecrf.auth.models import User
 from ecrf.crfs.context import FormContext
 from ecrf.crfs.input import EntryInput
@@ -130,7 +130,7 @@ def entry_out(entry: CrfEntry, data: CrfData | None, item: Instrument, names: Ma
         computed=computed_model(model)(**{spec.name: values[spec.name] for spec in item.items if spec.derived}),
         missing={name: MissingValue(code=given["code"], reason=given.get("reason") or "") for name, given in (entry.missing or {}).items()},
         confirmed_warnings=list(entry.confirmed_warnings or []),
-        verified=Verification(at=entry.verified_at, by=names.get(entry.verified_by_id or 0)) if entry.verified_at else None,
+        verified=Stamp(at=entry.verified_at, by=names.get(entry.verified_by_id or 0)) if entry.verified_at else None,
         signatures=[
             SignatureOut(
                 signed_by=signature.printed_name,
@@ -142,7 +142,7 @@ def entry_out(entry: CrfEntry, data: CrfData | None, item: Instrument, names: Ma
             )
             for signature in entry.signatures
         ],
-        locked=Lock(at=entry.locked_at, by=names.get(entry.locked_by_id or 0)) if entry.locked_at else None,
+        locked=Stamp(at=entry.locked_at, by=names.get(entry.locked_by_id or 0)) if entry.locked_at else None,
         created_at=entry.created_at,
         updated_at=entry.updated_at,
         updated_by=names.get(entry.updated_by_id or 0),
@@ -152,6 +152,12 @@ def entry_out(entry: CrfEntry, data: CrfData | None, item: Instrument, names: Ma
 def _names(entries: Iterable[CrfEntry]) -> dict[int, str]:
     ids = {user_id for entry in entries for user_id in (entry.updated_by_id, entry.verified_by_id, entry.locked_by_id) if user_id}
     return dict(db.session.execute(select(User.id, User.full_name).where(User.id.in_(ids))).tuples().all()) if ids else {}
+
+
+def with_parts(stmt: Select) -> Select:
+    """Load what `entry_out` reads with the entries (their subject, visit and its definition, signatures): a fixed
+    number of queries, whatever their number."""
+    return stmt.options(joinedload(CrfEntry.subject), joinedload(CrfEntry.visit).joinedload(Visit.definition), selectinload(CrfEntry.signatures))
 
 
 def entries_out(entries: Sequence[CrfEntry]) -> list[BaseModel]:
@@ -179,18 +185,17 @@ class EntryQuery(PageQuery):
     visit: str | None = Field(default=None, max_length=40, description="a visit code of the subject's protocol (m1, m3 ...)")
     instrument: str | None = Field(default=None, max_length=40, description="an instrument code (abi, villalta ...)")
     status: EntryStatus | None = None
-    changed_since: datetime | None = Field(
+    changed_since: Instant | None = Field(
         default=None,
-        description="entries saved, verified, signed, locked or unlocked at or after this instant (ISO 8601; without an offset: UTC)",
+        description="entries saved, verified, signed, locked or unlocked at or after this instant (ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z)",
     )
 
 
 @bp.get("/subjects/<subject_code>/entries")
-@spec.validate(query=EntryQuery, resp=Response(HTTP_200=EntryList, **ERRORS), tags=["entries"])
-def subject_entries(subject_code: str):
+@checked_first(subject_visible, gives="subject")
+@spec.validate(resp=Response(HTTP_200=EntryList, **ERRORS), tags=["entries"])
+def subject_entries(subject_code: str, query: EntryQuery, subject: Subject):
     """A subject's form entries the user may see (a blinded assessor: the assessor forms only), oldest first."""
-    subject = subject_or_404(current_user, subject_code)
-    query = EntryQuery.model_validate(request.args.to_dict())
     stmt = select(CrfEntry).where(visible_entries(current_user, subject), CrfEntry.none_reported.is_(False))
     if query.visit is not None:
         visit = visit_by_code(subject, query.visit)
@@ -206,17 +211,15 @@ def subject_entries(subject_code: str):
         stmt = stmt.where(CrfEntry.status == query.status)
     if query.changed_since is not None:
         stmt = stmt.where(_changed_since(query.changed_since))
-    entries, next_cursor = page(stmt, CrfEntry.id, query)
+    entries, next_cursor = page(with_parts(stmt), CrfEntry.id, query)
     return EntryList(items=entries_out(entries), next_cursor=next_cursor)
 
 
 def _changed_since(since: datetime):
     """SQL: the entry was saved, or a signature of it made or voided, or anything of it changed in the audit trail
     (verified, locked, unlocked ...) at or after `since`."""
-    since = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
     signed = exists().where(Signature.entry_id == CrfEntry.id, or_(Signature.signed_at >= since, Signature.voided_at >= since))
-    audited = exists().where(AuditEvent.object_type == CrfEntry.__tablename__, AuditEvent.object_id == cast(CrfEntry.id, String), AuditEvent.at >= since)
-    return or_(CrfEntry.updated_at >= since, signed, audited)
+    return or_(CrfEntry.updated_at >= since, signed, audited_since(CrfEntry, since))
 
 
 # -- writing -------------------------------------------------------------------------------------------------------
@@ -264,20 +267,8 @@ def _read(model: type[BaseModel], item: Instrument) -> tuple[Any, Early]:
     """The body read with the instrument's model. An item of the wrong JSON type (or not one of its entered items) is
     set aside with its problem, so that the form still judges the others and one answer names every field that is
     wrong; any other problem of the body is refused at once (422)."""
-    data = json_object()
-    explain = _explain(item)
-    try:
-        return model.model_validate_json(request.get_data(cache=True), strict=True), ([], set())
-    except ValidationError as error:
-        problems = [explain(detail) or validation_problems([detail])[0] for detail in error.errors()]
-        wrong = {str(detail["loc"][1]) for detail in error.errors() if len(detail["loc"]) == 2 and detail["loc"][0] == "values"}
-        if len(wrong) != len(problems) or not isinstance(data.get("values"), dict):
-            raise ApiError(422, problems) from None
-    kept = {**data, "values": {name: value for name, value in data["values"].items() if name not in wrong}}
-    try:
-        return model.model_validate_json(json.dumps(kept), strict=True), (problems, wrong)
-    except ValidationError:
-        raise ApiError(422, problems) from None
+    body, problems, wrong = read_body(model, _explain(item), set_aside="values")
+    return body, (problems, wrong)
 
 
 def _given(model: BaseModel) -> dict[str, Any]:
@@ -346,22 +337,31 @@ def _saved(entry: CrfEntry, status: int = 200) -> Answer:
     return Answer(body, status, headers)
 
 
-def _visit_or_404(subject: Subject, visit_code: str) -> Visit:
+def enterable_visit(subject_code: str, visit_code: str) -> Visit:
+    """The visit, if the user sees its subject and a form of it (else 404) and may enter data at its site (else
+    403), as on the visit's form pages."""
+    subject = subject_or_404(current_user, subject_code)
     visit = visit_by_code(subject, visit_code)
     if visit is None or not instrument_codes(current_user, subject, visit):
         abort(404)
+    require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
     return visit
+
+
+def changeable_entry(entry_id: int) -> CrfEntry:
+    """The entry, if the user sees it (else 404) and may enter data at its site (else 403), as on its page."""
+    entry = _readable_entry(entry_id)
+    require(current_user, Action.ENTER_DATA, entry.subject.study_id, entry.subject.site_id)
+    return entry
 
 
 @bp.post("/subjects/<subject_code>/visits/<visit_code>/entries")
 @spec.validate(json=EntryCreate, headers=IdempotencyHeaders, resp=Response(HTTP_201=EntryOut, **_WRITE_ERRORS), tags=["entries"], skip_validation=True)
-@api_write(retry_races=True)
-def create_entry(subject_code: str, visit_code: str) -> Answer:
+@api_write(check=enterable_visit, gives="visit", retry_races=True)
+def create_entry(subject_code: str, visit_code: str, visit: Visit) -> Answer:
     """Enter a form at a visit, as a draft or complete (Idempotency-Key: a repeat makes no second entry). 201 with
     the entry, its ETag and its Location."""
-    subject = subject_or_404(current_user, subject_code)
-    visit = _visit_or_404(subject, visit_code)
-    require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
+    subject = visit.subject
     code = json_object().get("instrument")
     codes = instrument_codes(current_user, subject, visit)
     if code not in codes:
@@ -392,11 +392,9 @@ def create_entry(subject_code: str, visit_code: str) -> Answer:
     return _saved(save_entry(visit, item, entered, entry=None), 201)
 
 
-def update_entry(entry_id: int) -> Answer:
+def update_entry(found: CrfEntry) -> Answer:
     """Change an entry through its form and `save_entry` (see `EntryResource.patch`)."""
-    found = _readable_entry(entry_id)
     subject, visit, item = found.subject, found.visit, instrument(found.instrument)
-    require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
     seen = _version_seen(found)
     body, early = _read(update_model(item.model), item)
     values, missing = _given(body.values), _given(body.missing)
@@ -450,12 +448,12 @@ class EntryResource(MethodView):
         tags=["entries"],
         skip_validation=True,
     )
-    @api_write(retry_races=True)
-    def patch(self, entry_id: int) -> Answer:
+    @api_write(check=changeable_entry, gives="entry", retry_races=True)
+    def patch(self, entry_id: int, entry: CrfEntry) -> Answer:
         """Change an entry (If-Match: its ETag; 428 without, 412 if it changed since). Items named in `values` or
         `missing` change, the others stay; a complete entry needs `reason_for_change`, and loses its verification
         and signature, as on the page. 200 with the entry and its new ETag."""
-        return update_entry(entry_id)
+        return update_entry(entry)
 
 
 bp.add_url_rule("/entries/<int:entry_id>", view_func=EntryResource.as_view("entry"))

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, RootModel, create_model
 
+from ecrf.api.paging import Page
 from ecrf.crfs.items import Item, Kind
 from ecrf.crfs.models import CrfData, EntryStatus, MissingCode
 from ecrf.crfs.registry import Instrument, registry
@@ -165,11 +166,12 @@ def _tables() -> list[type[CrfData]]:
 # -- what an entry reads as ------------------------------------------------------------------------------------
 
 
-class Verification(BaseModel):
-    """The monitor's source data verification."""
+class Stamp(BaseModel):
+    """When something was done to the entry, and by whom: the monitor's source data verification, the data
+    manager's lock."""
 
     at: datetime
-    by: str | None
+    by: str | None = Field(description="the user's full name")
 
 
 class SignatureOut(BaseModel):
@@ -181,13 +183,6 @@ class SignatureOut(BaseModel):
     holds: bool = Field(description="not void, and the entry's data are still those signed")
     voided_at: datetime | None
     void_reason: str | None
-
-
-class Lock(BaseModel):
-    """The data manager's lock."""
-
-    at: datetime
-    by: str | None
 
 
 class EntryHeader(BaseModel):
@@ -203,9 +198,9 @@ class EntryHeader(BaseModel):
     etag: str = Field(description="the entry's ETag (as in the ETag header): send it as If-Match to change the entry")
     missing: dict[str, MissingValue] = Field(description="items without a value and why")
     confirmed_warnings: list[str] = Field(description="codes of the plausibility warnings confirmed")
-    verified: Verification | None
+    verified: Stamp | None = Field(description="the monitor's source data verification (null: not verified)")
     signatures: list[SignatureOut]
-    locked: Lock | None
+    locked: Stamp | None = Field(description="the data manager's lock (null: not locked)")
     created_at: datetime
     updated_at: datetime
     updated_by: str | None = Field(description="who last saved it (null: the system)")
@@ -298,8 +293,5 @@ EntryUpdate = _root(
 )
 
 
-class EntryList(BaseModel):
-    """One page of entries."""
-
-    items: list[EntryOut]  # type: ignore[valid-type]
-    next_cursor: str | None
+class EntryList(Page[EntryOut]):  # type: ignore[valid-type]
+    """One page of entries, oldest first."""

@@ -1,9 +1,11 @@
-"""Rate limits of the API, per token (Flask-Limiter): a token, not an address, is who asks.
+"""Rate limits of the API, per user (Flask-Limiter): a token's user, not an address, is who asks.
 
-Two limits, both counted per token over all the API's routes together: every request with a usable token counts
-toward ECRF_API_RATE_LIMIT, and a write (POST, PUT, PATCH, DELETE) also toward ECRF_API_WRITE_RATE_LIMIT. Two tokens
-of one user are counted apart. Requests without a usable token are not counted (they are refused 401 anyway), nor
-the OpenAPI document and the docs page, nor anything outside /api/v1: the browser is never limited here.
+Two limits, both counted per user over all the API's routes and all the user's tokens together: every request with
+a usable token counts toward ECRF_API_RATE_LIMIT, and a write (POST, PUT, PATCH, DELETE) also toward
+ECRF_API_WRITE_RATE_LIMIT. A user's second token shares the first one's count: making N tokens does not give N
+times the limit (counted per token it would; a count per user is as strict as one per token, so there is no
+second, per-token count). Requests without a usable token are not counted (they are refused 401 anyway), nor the
+OpenAPI document and the docs page, nor anything outside /api/v1: the browser is never limited here.
 
 Flask-Limiter checks its limits in a hook that runs before the API blueprint's own (the token check): the key
 function therefore finds the token itself, through `request_token`, which keeps it for the token check.
@@ -35,10 +37,11 @@ class RateLimitSettingInvalid(RuntimeError):
     """A rate limit in the configuration that Flask-Limiter cannot read (the app refuses to start with it)."""
 
 
-def _token_key() -> str:
-    """What a limit counts by: the request's token (its id), never the client's address."""
+def _user_key() -> str:
+    """What a limit counts by: the user of the request's token (every token of theirs together), never the
+    client's address."""
     token = request_token()
-    return f"token:{token.id}" if token is not None else ""
+    return f"user:{token.user_id}" if token is not None else ""
 
 
 def _not_counted() -> bool:
@@ -55,7 +58,7 @@ def _write_limit() -> str:
 
 
 #: No default or application limit: only the API blueprint's two limits below exist.
-limiter = Limiter(_token_key)
+limiter = Limiter(_user_key)
 limiter.shared_limit(_all_requests_limit, scope="api", exempt_when=_not_counted)(bp)
 limiter.shared_limit(_write_limit, scope="api-writes", methods=WRITE_METHODS, exempt_when=_not_counted)(bp)
 
@@ -84,11 +87,11 @@ def _seconds_to_wait() -> int:
 
 @bp.errorhandler(RateLimitExceeded)
 def too_many_requests(error: RateLimitExceeded):
-    """429 in the API's error shape, naming the token and its limit, with Retry-After."""
+    """429 in the API's error shape, naming the token and the limit its user reached, with Retry-After."""
     db.session.rollback()
     seconds = _seconds_to_wait()
     token = request_token()
     counted = "writes" if request.method not in READ_METHODS and error.limit.methods else "requests"
     name = f" with the token '{token.name}'" if token is not None else ""
-    message = f"Too many {counted}{name}: the limit is {error.limit.limit}. Try again in {seconds} seconds."
+    message = f"Too many {counted}{name}: the limit is {error.limit.limit}, for all your tokens together. Try again in {seconds} seconds."
     return error_response(429, [(None, message)], {"Retry-After": str(seconds)})

@@ -12,24 +12,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_login import current_user
 from pydantic import BaseModel, Field
 from spectree import Response
-from sqlalchemy import String, cast, exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ecrf.access import Action, study_site_or_404
+from ecrf.access import Action
 from ecrf.api.blueprint import bp
-from ecrf.api.paging import PageQuery, page
+from ecrf.api.paging import Page, PageQuery, page
 from ecrf.api.scope import Instant, SiteCode, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, spec
 from ecrf.api.threads import QueryThread, query_thread
-from ecrf.audit.models import AuditEvent
+from ecrf.audit.models import audited_since
 from ecrf.crfs.models import CrfEntry
 from ecrf.extensions import db
 from ecrf.queries.models import DataQuery, QueryMessage, QueryStatus
 from ecrf.safety.models import Flag, FlagStatus
-from ecrf.studies.models import VisitDefinition
+from ecrf.studies.models import Study, VisitDefinition
 from ecrf.subjects.models import Subject
 from ecrf.visits.models import Visit
 
@@ -50,11 +49,8 @@ class FlagOut(BaseModel):
     decision_reason: str | None
 
 
-class FlagList(BaseModel):
+class FlagList(Page[FlagOut]):
     """One page of flags, in the order they were raised."""
-
-    items: list[FlagOut]
-    next_cursor: str | None
 
 
 class FlagListQuery(PageQuery):
@@ -67,11 +63,8 @@ class FlagListQuery(PageQuery):
     )
 
 
-class QueryList(BaseModel):
+class QueryList(Page[QueryThread]):
     """One page of queries, in the order they were raised."""
-
-    items: list[QueryThread]
-    next_cursor: str | None
 
 
 class QueryListQuery(PageQuery):
@@ -92,20 +85,16 @@ def _visit_codes(visit_ids: set[int]) -> dict[int, str]:
 
 
 @bp.get("/studies/<study_code>/flags")
-@checked_first(study_visible)
+@checked_first(study_visible, gives="study")
 @spec.validate(resp=Response(HTTP_200=FlagList, **ERRORS), tags=["flags and queries"])
-def flags(study_code: str, query: FlagListQuery):
+def flags(study_code: str, query: FlagListQuery, study: Study):
     """Flags of the study at the user's sites where their role sees flags; filtered by site, status, changes since."""
-    study, _ = study_site_or_404(current_user, study_code)
     sites = list_sites(study, Action.VIEW_FLAGS, query.site)
     stmt = select(Flag).where(Flag.study_id == study.id, Flag.site_id.in_([site.id for site in sites]))
     if query.status is not None:
         stmt = stmt.where(Flag.status == query.status)
     if query.changed_since is not None:
-        changed = exists().where(
-            AuditEvent.object_type == Flag.__tablename__, AuditEvent.object_id == cast(Flag.id, String), AuditEvent.at >= query.changed_since
-        )
-        stmt = stmt.where(or_(Flag.raised_at >= query.changed_since, changed))
+        stmt = stmt.where(or_(Flag.raised_at >= query.changed_since, audited_since(Flag, query.changed_since)))
     items, cursor = page(stmt.options(joinedload(Flag.subject).joinedload(Subject.site)), Flag.id, query)
     visits = _visit_codes({flag.visit_id for flag in items if flag.visit_id is not None})
     return FlagList(
@@ -130,11 +119,10 @@ def flags(study_code: str, query: FlagListQuery):
 
 
 @bp.get("/studies/<study_code>/queries")
-@checked_first(study_visible)
+@checked_first(study_visible, gives="study")
 @spec.validate(resp=Response(HTTP_200=QueryList, **ERRORS), tags=["flags and queries"])
-def queries(study_code: str, query: QueryListQuery):
+def queries(study_code: str, query: QueryListQuery, study: Study):
     """Queries of the study at the user's sites where their role sees them, with their threads; filtered by site and status."""
-    study, _ = study_site_or_404(current_user, study_code)
     sites = list_sites(study, Action.VIEW_AUDIT, query.site)
     stmt = (
         select(DataQuery)

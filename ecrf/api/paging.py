@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Select
@@ -21,6 +21,7 @@ from ecrf.guards import ID_MAX
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
+T = TypeVar("T")
 
 
 class PageQuery(BaseModel):
@@ -28,6 +29,14 @@ class PageQuery(BaseModel):
 
     cursor: str | None = Field(default=None, max_length=100, description="`next_cursor` of the previous page")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"rows per page, 1 to {MAX_LIMIT}")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list. Each list names its own: `class SubjectList(Page[SubjectOut]): "One page of subjects ..."`
+    (its name and docstring are what the OpenAPI document shows)."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="send as `cursor` for the next page; null on the last page")
 
 
 def encode_cursor(last_id: int) -> str:

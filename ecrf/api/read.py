@@ -1,4 +1,4 @@
-"""Reading through the API: studies and sites of the user's memberships (more resources follow the same shape)."""
+"""Reading through the API: the studies and sites of the user's memberships."""
 
 from __future__ import annotations
 

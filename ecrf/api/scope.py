@@ -14,15 +14,15 @@ from datetime import date, time
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
-from flask import abort
 from flask_login import current_user
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
-from ecrf.access import Action, can, grants, study_site_or_404
+from ecrf.access import Action, SiteNotYours, sites_where, study_site_or_404, subject_or_404
 from ecrf.api.spec import ApiError
 from ecrf.errors import InvalidInput
 from ecrf.partial_dates import YEAR_MAX, YEAR_MIN
 from ecrf.studies.models import Site, Study
+from ecrf.subjects.models import Subject
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -45,14 +45,19 @@ IsoTime = Annotated[time, Field(examples=["09:30"])]
 SiteCode = Annotated[str | None, Field(max_length=12, description="only this site (its code, e.g. SH01); one of your sites in the study")]
 
 
-def checked_first(check: Callable[..., object]) -> Callable[[F], F]:
+def checked_first(check: Callable[..., object], *, gives: str | None = None) -> Callable[[F], F]:
     """Run `check` with the route's path arguments before the request is validated: it aborts with 404 for an
-    object the user may not see and 403 for an action their role does not allow, whatever the body says."""
+    object the user may not see and 403 for an action their role does not allow, whatever the query string or the
+    body says (`ecrf.api.writing.api_write` runs a write's check this way too). `gives`: the view's argument that
+    receives what `check` returns (the study, the subject, the visit ...), so that the view does not look it up
+    again."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def run(*args: Any, **kwargs: Any) -> Any:
-            check(**kwargs)
+            found = check(**kwargs)
+            if gives is not None:
+                kwargs[gives] = found
             return view(*args, **kwargs)
 
         return run  # type: ignore[return-value]
@@ -61,23 +66,13 @@ def checked_first(check: Callable[..., object]) -> Callable[[F], F]:
 
 
 def list_sites(study: Study, action: Action, site_code: str | None) -> list[Site]:
-    """The sites of `study` a list covers: the user's sites there where their role allows `action`, or the one
-    site asked for. A site the user is not in is refused (422, field `site`); one where they may not do `action`
-    (or no such site at all) is 403."""
-    known = grants(current_user)
-    mine = known.sites_of(study.id)
-    allowed = [site for site in mine if can(current_user, action, study.id, site.id)]
-    if site_code is None:
-        if not allowed:
-            abort(403)
-        return allowed
-    site = next((site for site in mine if site.code == site_code), None)
-    if site is None:
-        codes = ", ".join(site.code for site in mine)
-        raise ApiError.one(422, f"site: {site_code!r} is not one of your sites in {study.short_title}; yours: {codes}.", "site")
-    if site not in allowed:
-        abort(403)
-    return [site]
+    """The sites of `study` a list covers, as `ecrf.access.sites_where` decides them (403 where the user's role
+    allows `action` at none); a site that is not one of the user's is refused 422 (field `site`)."""
+    try:
+        return sites_where(current_user, action, study, site_code)
+    except SiteNotYours as error:
+        codes = ", ".join(site.code for site in error.yours)
+        raise ApiError.one(422, f"site: {site_code!r} is not one of your sites in {study.short_title}; yours: {codes}.", "site") from error
 
 
 @contextmanager
@@ -90,6 +85,12 @@ def body_fields(names: Mapping[str, str]) -> Iterator[None]:
         raise InvalidInput([(names.get(field, field) if field else field, message) for field, message in error.problems]) from error
 
 
-def study_visible(study_code: str) -> None:
-    """404 unless the user is a member of the study (a check for `checked_first` on a study's lists)."""
-    study_site_or_404(current_user, study_code)
+def study_visible(study_code: str) -> Study:
+    """The study, if the user is a member of it (else 404): the check of a study's lists (`checked_first`)."""
+    study, _ = study_site_or_404(current_user, study_code)
+    return study
+
+
+def subject_visible(subject_code: str) -> Subject:
+    """The subject, if the user may see it (else 404): the check of a subject's lists (`checked_first`)."""
+    return subject_or_404(current_user, subject_code)

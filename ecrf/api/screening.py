@@ -22,10 +22,10 @@ from spectree import Response
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from ecrf.access import Action, can, require, scoped, screening_or_404, study_site_or_404
+from ecrf.access import Action, can, require, screening_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import parsed_body
-from ecrf.api.paging import PageQuery, page
+from ecrf.api.paging import Page, PageQuery, page
 from ecrf.api.scope import IsoDate, IsoTime, SiteCode, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, ApiError, Problems, spec
 from ecrf.api.subjects import SubjectOut, subject_out, subject_url, with_visits
@@ -37,6 +37,7 @@ from ecrf.protocols.schema import AllocationMethod
 from ecrf.randomization.services import ListExhausted
 from ecrf.screening.models import ScreeningOutcome, ScreeningRecord
 from ecrf.screening.services import enrol_from_screening, report_exhausted_list
+from ecrf.studies.models import Study
 from ecrf.subjects.models import Subject
 
 
@@ -52,11 +53,8 @@ class ScreeningOut(BaseModel):
     may_enrol: bool = Field(description="eligible, and the user's role may enrol at its site")
 
 
-class ScreeningList(BaseModel):
+class ScreeningList(Page[ScreeningOut]):
     """One page of the screening log, in the order records were made."""
-
-    items: list[ScreeningOut]
-    next_cursor: str | None
 
 
 class ScreeningListQuery(PageQuery):
@@ -95,18 +93,12 @@ def screening_out(record: ScreeningRecord) -> ScreeningOut:
 
 
 @bp.get("/studies/<study_code>/screening")
-@checked_first(study_visible)
+@checked_first(study_visible, gives="study")
 @spec.validate(resp=Response(HTTP_200=ScreeningList, **ERRORS), tags=["screening"])
-def screening(study_code: str, query: ScreeningListQuery):
+def screening(study_code: str, query: ScreeningListQuery, study: Study):
     """The screening log of the user's sites (the records to enrol from: `outcome=eligible`)."""
-    study, _ = study_site_or_404(current_user, study_code)
     sites = list_sites(study, Action.VIEW_SCREENING, query.site)
-    stmt = scoped(
-        select(ScreeningRecord).where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_([site.id for site in sites])),
-        current_user,
-        ScreeningRecord.study_id,
-        ScreeningRecord.site_id,
-    )
+    stmt = select(ScreeningRecord).where(ScreeningRecord.study_id == study.id, ScreeningRecord.site_id.in_([site.id for site in sites]))
     if query.outcome is not None:
         stmt = stmt.where(ScreeningRecord.outcome == query.outcome)
     stmt = stmt.options(joinedload(ScreeningRecord.site), joinedload(ScreeningRecord.subject))
@@ -158,10 +150,13 @@ def _alerting_when_the_list_is_used_up(view: Callable[..., FlaskResponse]) -> Ca
     json=EnrolBody, headers=IdempotencyHeaders, resp=Response(HTTP_201=SubjectOut, HTTP_409=Problems, **ERRORS), tags=["screening"], skip_validation=True
 )
 @_alerting_when_the_list_is_used_up
-@api_write(on_race=lambda: ApiError.one(409, "Someone else changed this screening record at the same moment; nothing was enrolled. Read it again, then retry."))
-def enrol(number: str) -> Answer:
+@api_write(
+    check=enrolling,
+    gives="record",
+    on_race=lambda: ApiError.one(409, "Someone else changed this screening record at the same moment; nothing was enrolled. Read it again, then retry."),
+)
+def enrol(number: str, record: ScreeningRecord) -> Answer:
     """Enrol an eligible screened patient (randomized studies allocate the arm at once); 201 with the subject."""
-    record = enrolling(number)
     json = parsed_body(EnrolBody)
     problems = _unasked(record, json)
     if problems:

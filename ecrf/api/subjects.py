@@ -23,15 +23,16 @@ from spectree import Response
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ecrf.access import Action, can, may_record_visit, scoped, study_site_or_404, subject_or_404
+from ecrf.access import Action, can, may_record_visit, subject_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import parsed_body
-from ecrf.api.paging import PageQuery, page
+from ecrf.api.paging import Page, PageQuery, page
 from ecrf.api.scope import Instant, IsoDate, SiteCode, body_fields, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import AuditEvent
 from ecrf.clock import site_today
+from ecrf.studies.models import Study
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
 from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
@@ -80,11 +81,8 @@ class SubjectOut(BaseModel):
     visits: list[VisitOut]
 
 
-class SubjectList(BaseModel):
+class SubjectList(Page[SubjectOut]):
     """One page of subjects, in the order they were enrolled."""
-
-    items: list[SubjectOut]
-    next_cursor: str | None = Field(description="send as `cursor` for the next page; null on the last page")
 
 
 class SubjectListQuery(PageQuery):
@@ -172,13 +170,12 @@ def subject_url(subject: Subject) -> str:
 
 
 @bp.get("/studies/<study_code>/subjects")
-@checked_first(study_visible)
+@checked_first(study_visible, gives="study")
 @spec.validate(resp=Response(HTTP_200=SubjectList, **ERRORS), tags=["subjects"])
-def subjects(study_code: str, query: SubjectListQuery):
+def subjects(study_code: str, query: SubjectListQuery, study: Study):
     """Subjects of the study at the user's sites, with their visits; filtered by site, status, changes since."""
-    study, _ = study_site_or_404(current_user, study_code)
     sites = list_sites(study, Action.VIEW, query.site)
-    stmt = scoped(select(Subject).where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites])), current_user)
+    stmt = select(Subject).where(Subject.study_id == study.id, Subject.site_id.in_([site.id for site in sites]))
     if query.status is not None:
         stmt = stmt.where(Subject.status == query.status)
     if query.changed_since is not None:
@@ -209,10 +206,9 @@ def recordable_visit(subject_code: str, visit_code: str) -> Visit:
 
 @bp.post("/subjects/<subject_code>/visits/<visit_code>/date")
 @spec.validate(json=VisitDateBody, headers=IdempotencyHeaders, resp=Response(HTTP_200=VisitOut, **ERRORS), tags=["visits"], skip_validation=True)
-@api_write()
-def record_date(subject_code: str, visit_code: str) -> Answer:
+@api_write(check=recordable_visit, gives="visit")
+def record_date(subject_code: str, visit_code: str, visit: Visit) -> Answer:
     """Record the date a visit took place (outside its window only with a deviation reason), as the visit page does."""
-    visit = recordable_visit(subject_code, visit_code)
     json = parsed_body(VisitDateBody)
     record_visit_date(visit, json.visit_date, by=current_user, deviation_reason=json.deviation_reason, reason_for_change=json.reason_for_change)
     return Answer(visit_out(visit, site_today(visit.subject.site)))
@@ -220,10 +216,9 @@ def record_date(subject_code: str, visit_code: str) -> Answer:
 
 @bp.post("/subjects/<subject_code>/visits/<visit_code>/missed")
 @spec.validate(json=MissedBody, headers=IdempotencyHeaders, resp=Response(HTTP_200=VisitOut, **ERRORS), tags=["visits"], skip_validation=True)
-@api_write()
-def record_missed(subject_code: str, visit_code: str) -> Answer:
+@api_write(check=recordable_visit, gives="visit")
+def record_missed(subject_code: str, visit_code: str, visit: Visit) -> Answer:
     """Mark a visit missed, with the reason (a protocol deviation), as the visit page does."""
-    visit = recordable_visit(subject_code, visit_code)
     json = parsed_body(MissedBody)
     with body_fields({"missed_reason": "reason"}):
         mark_missed(visit, json.reason, by=current_user)

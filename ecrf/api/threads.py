@@ -79,6 +79,13 @@ def query_thread(query: DataQuery) -> QueryThread:
     )
 
 
+def answerable_query(query_id: int) -> DataQuery:
+    """The query, if the user sees it (else 404) and may answer it (else 403), as on the query's page."""
+    found = query_or_404(current_user, query_id)
+    require_query_step(current_user, found, "answer")
+    return found
+
+
 @bp.get("/queries/<int:query_id>")
 @spec.validate(resp=Response(HTTP_200=QueryThread, **ERRORS), tags=["queries"])
 def query_detail(query_id: int):
@@ -88,11 +95,9 @@ def query_detail(query_id: int):
 
 @bp.post("/queries/<int:query_id>/answer")
 @spec.validate(json=QueryAnswer, headers=IdempotencyHeaders, resp=Response(HTTP_200=QueryThread, **ERRORS), tags=["queries"], skip_validation=True)
-@api_write()
-def query_answer(query_id: int) -> Answer:
+@api_write(check=answerable_query, gives="found")
+def query_answer(query_id: int, found: DataQuery) -> Answer:
     """The site answers an open query (site staff only). 200 with the query, now answered, and its thread."""
-    found = query_or_404(current_user, query_id)
-    require_query_step(current_user, found, "answer")
     body = parsed_body(QueryAnswer)
     answer_query(found, body.text, current_user)
     return Answer(query_thread(found))

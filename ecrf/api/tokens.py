@@ -30,6 +30,11 @@ NAME_LENGTH = 80
 USE_RESOLUTION = timedelta(minutes=1)
 
 
+def token_name(name: str) -> str:
+    """A token's name as kept: runs of spaces (tabs, line breaks) made one space, none at either end."""
+    return " ".join(name.split())
+
+
 def digest(secret: str) -> str:
     """The SHA-256 (hex) under which a token is stored."""
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -37,7 +42,7 @@ def digest(secret: str) -> str:
 
 def create_token(user: User, name: str, days: int, *, read_only: bool = False) -> tuple[ApiToken, str]:
     """A new token of `user` named `name`, valid `days` days; returns it and its secret (shown once, never stored)."""
-    name = " ".join(name.split())
+    name = token_name(name)
     problems: list[tuple[str | None, str]] = []
     if not name:
         problems.append(("name", "Name: give the token a name, e.g. what will use it."))
@@ -104,8 +109,8 @@ def token_of(user: User, token_id: int) -> ApiToken | None:
 
 
 def tokens_named(user: User, name: str) -> list[ApiToken]:
-    """The user's tokens not yet revoked whose name is `name` (spaces as `create_token` keeps them), oldest first."""
-    wanted = " ".join(name.split())
+    """The user's tokens not yet revoked whose name is `name` (spaces as `token_name` keeps them), oldest first."""
+    wanted = token_name(name)
     return list(
         db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.name == wanted, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id))
     )
@@ -116,7 +121,7 @@ HISTORY_LIMIT = 100
 
 
 def token_history(user: User, limit: int = HISTORY_LIMIT) -> list[AuditEvent]:
-    """The audit trail of the user's tokens (made, revoked), newest first; the digest appears only as "(hidden)"."""
+    """The audit trail of the user's tokens (made, revoked), newest first; the digest appears only as "(set)"."""
     ids = [str(token_id) for token_id in db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id))]
     if not ids:
         return []

@@ -1,12 +1,17 @@
 """How an API route writes: one transaction per request, committed here; a repeated POST (Idempotency-Key) answered
 from the first one; a lost race retried where safe, else refused; a service's refusal as 422.
 
-A write route is declared `@bp.post(...)`, `@spec.validate(...)`, `@api_write()`, and returns an `Answer` (its
-body model, status and headers). It never commits itself.
+A write route is declared `@bp.post(...)`, `@spec.validate(...)`, `@api_write(check=..., gives=...)`, and returns
+an `Answer` (its body model, status and headers). It never commits itself. `check` is the route's access check: it
+runs first, with the route's path arguments, and aborts 404 for an object the user may not see, 403 for a right
+they lack; what it returns (the object the route writes to) is given to the view as its argument `gives`.
 
 Idempotency-Key: the first answer (2xx) of a key is stored with the request's method, path and a digest of its
 body, in the same transaction as the write. The same token sending the same key again gets that answer again
-(header `Idempotent-Replayed: true`), with nothing written; the same key with another request is refused (422).
+(header `Idempotent-Replayed: true`), with nothing written, provided its user still passes the route's access check
+(a user who lost their membership, or their right, gets 404 or 403, never the stored answer); the same key with
+another request is refused (422). An answer is kept `IDEMPOTENCY_RETENTION` (a day, `ecrf.api.jobs`): after that
+the key is new again.
 Two requests with one key at the same moment: the database's unique key lets one write, the other then replays
 it; so does one refused (422, 409) because its twin had just done the same thing. Refusals (4xx) are not stored: a
 corrected request may use the same key.
@@ -23,12 +28,14 @@ from typing import Any
 
 from flask import Response, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ecrf.api.blueprint import current_token
+from ecrf.api.jobs import kept_since
 from ecrf.api.models import IdempotentRequest
+from ecrf.api.scope import checked_first
 from ecrf.api.spec import ApiError
 from ecrf.db import commit_with_retry, lost_race
 from ecrf.errors import InvalidInput
@@ -81,7 +88,11 @@ def _fingerprint() -> str:
 
 
 def _replay(key: str) -> Response | None:
-    stored = db.session.scalar(select(IdempotentRequest).where(IdempotentRequest.token_id == current_token().id, IdempotentRequest.key == key))
+    stored = db.session.scalar(
+        select(IdempotentRequest).where(
+            IdempotentRequest.token_id == current_token().id, IdempotentRequest.key == key, IdempotentRequest.created_at >= kept_since()
+        )
+    )
     if stored is None:
         return None
     if (stored.method, stored.path, stored.body_sha256) != (request.method, request.path, _fingerprint()):
@@ -93,6 +104,12 @@ def _replay(key: str) -> Response | None:
 
 
 def _remember(key: str, response: Response) -> None:
+    # An answer of this key past its retention that the hourly purge has not yet deleted: the key is new again.
+    db.session.execute(
+        delete(IdempotentRequest).where(
+            IdempotentRequest.token_id == current_token().id, IdempotentRequest.key == key, IdempotentRequest.created_at < kept_since()
+        )
+    )
     db.session.add(
         IdempotentRequest(
             token_id=current_token().id,
@@ -107,10 +124,12 @@ def _remember(key: str, response: Response) -> None:
     )
 
 
-def api_write(*, retry_races: bool = False, on_race: Callable[[], ApiError] | None = None):
-    """Decorate an API write route (see the module's docstring). `retry_races`: run the whole request again when it
-    lost a race that a new attempt decides afresh (the next subject number); `on_race`: the error for a race lost
-    for good (default 409 naming no field)."""
+def api_write(*, check: Callable[..., object], gives: str | None = None, retry_races: bool = False, on_race: Callable[[], ApiError] | None = None):
+    """Decorate an API write route (see the module's docstring). `check`: the route's access check, run with its
+    path arguments before anything else (a repeated key's answer, the body); `gives`: the view's argument that
+    receives what `check` returns; `retry_races`: run the whole request again when it lost a race that a new
+    attempt decides afresh (the next subject number); `on_race`: the error for a race lost for good (default 409
+    naming no field)."""
 
     def decorate(view: Callable[..., Answer]) -> Callable[..., Response]:
         @wraps(view)
@@ -151,6 +170,6 @@ def api_write(*, retry_races: bool = False, on_race: Callable[[], ApiError] | No
                     raise (on_race() if on_race is not None else ApiError.one(409, RACE_LOST)) from error
             raise AssertionError("unreachable")
 
-        return run
+        return checked_first(check, gives=gives)(run)
 
     return decorate

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import ColumnElement, Index, String, Text, cast, exists
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecrf.clock import now_utc
@@ -38,3 +39,9 @@ class AuditEvent(Model):
     reason: Mapped[str | None] = mapped_column(Text)
     #: The way in, where not the browser or a command: "API token <name> (<first characters>…)", "ODM import <file>".
     via: Mapped[str | None] = mapped_column(String(120))
+
+
+def audited_since(model: Any, since: datetime) -> ColumnElement[bool]:
+    """SQL (on `model`'s table): the row has an audit event about it (any change the trail files under the row's
+    table and id) at or after `since`."""
+    return exists().where(AuditEvent.object_type == model.__tablename__, AuditEvent.object_id == cast(model.id, String), AuditEvent.at >= since)
