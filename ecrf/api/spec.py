@@ -98,7 +98,7 @@ spec = SpecTree(
     description=(
         "Token API of the eCRF. Authenticate with `Authorization: Bearer <token>` (a personal access token from your "
         "account page). A token acts with its user's memberships and roles. Errors: `{errors: [{field, message}]}`. "
-        "Requests are limited per token; over a limit the answer is 429 with `Retry-After` (seconds)."
+        "Requests are limited per user, all of their tokens together; over a limit the answer is 429 with `Retry-After` (seconds)."
     ),
     mode="strict",  # only the routes declared with spec.validate
     # Not registered on the app (spectree would leave out of the document every route under its own path): the
