@@ -26,6 +26,8 @@ from tests.web import WebUser
 
 PASSWORD = "race-password-7f3!q"
 ABI = {"target_limb": "left", "brachial_right": "140", "brachial_left": "130", "pt_right": "120", "dp_right": "110", "pt_left": "90", "dp_left": "84"}
+#: The same values as the API takes them (JSON numbers).
+API_ABI = {name: value if name == "target_limb" else int(value) for name, value in ABI.items()}
 
 
 def at_once(calls: list[Callable[[], object]]) -> list[object]:
@@ -266,7 +268,95 @@ def race_password_guessing(base: str) -> list[str]:
     return problems
 
 
-RACES = [race_double_enrolment, race_double_click_new_entry, race_first_save, race_simultaneous_save, race_password_guessing]
+def _tokens(cast: Cast) -> dict[str, str]:
+    """An API token for each of the race's two users, by email."""
+    from ecrf.api.tokens import create_token
+    from ecrf.auth.models import User
+    from ecrf.extensions import db
+
+    secrets_by_email = {}
+    for email in (cast.coordinator, cast.investigator):
+        user = db.session.scalar(select(User).where(User.email == email))
+        secrets_by_email[email] = create_token(user, "race", 1)[1]
+    db.session.commit()
+    return secrets_by_email
+
+
+def race_api_repeated_create(base: str) -> list[str]:
+    """A program sends one new form twice at once with the same Idempotency-Key (a retry after a timeout), then
+    once more: one entry, and every answer is the first one's."""
+    import requests
+
+    from ecrf.crfs.models import CrfEntry
+    from ecrf.extensions import db
+
+    cast = prepare()
+    token = _tokens(cast)[cast.coordinator]
+    url = f"{base}/api/v1/subjects/{cast.subject_code}/visits/m3/entries"
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": secrets.token_hex(8)}
+    body = {"instrument": "abi", "values": API_ABI}
+    send = lambda: requests.post(url, json=body, headers=headers, timeout=30)  # noqa: E731
+    responses = at_once([send, send])
+    responses.append(send())
+    db.session.expire_all()
+    problems = []
+    entries = db.session.scalar(select(func.count(CrfEntry.id)).where(CrfEntry.instrument == "abi", CrfEntry.subject.has(subject_code=cast.subject_code)))
+    if entries != 1:
+        problems.append(f"API repeated create: {entries} entries made by one request sent three times with one key")
+    statuses = [_status(r) for r in responses]
+    if statuses != [201, 201, 201]:
+        problems.append(f"API repeated create: answers {statuses}, expected the first answer (201) three times")
+    elif len({r.json()["id"] for r in responses}) != 1:
+        problems.append("API repeated create: the repeats do not answer with the first request's entry")
+    return problems
+
+
+def race_api_simultaneous_change(base: str) -> list[str]:
+    """Two programs change one entry at the same instant with the ETag they both read: one is taken, the other is
+    refused (412) and nothing of it is stored."""
+    import requests
+
+    from ecrf.crfs.models import CrfEntry
+    from ecrf.extensions import db
+    from ecrf.instruments.abi import AbiData
+
+    cast = prepare()
+    tokens = _tokens(cast)
+    auth = [{"Authorization": f"Bearer {tokens[email]}"} for email in (cast.coordinator, cast.investigator)]
+    created = requests.post(
+        f"{base}/api/v1/subjects/{cast.subject_code}/visits/m3/entries", json={"instrument": "abi", "values": API_ABI}, headers=auth[0], timeout=30
+    )
+    if created.status_code != 201:
+        return [f"API simultaneous change: the entry could not be made ({created.status_code}: {created.text[:200]})"]
+    url, etag = f"{base}{created.headers['Location']}", created.headers["ETag"]
+    values = [95, 96]
+    responses = at_once(
+        [
+            lambda h=h, v=v: requests.patch(url, json={"values": {"pt_left": v}}, headers={**h, "If-Match": etag}, timeout=30)
+            for h, v in zip(auth, values, strict=True)
+        ]
+    )
+    statuses = [_status(r) for r in responses]
+    if sorted(map(str, statuses)) != ["200", "412"]:
+        return [f"API simultaneous change: answers {statuses}, expected one change (200) and one refusal (412)"]
+    winner = statuses.index(200)
+    db.session.expire_all()
+    entry = db.session.scalar(select(CrfEntry).where(CrfEntry.instrument == "abi", CrfEntry.subject.has(subject_code=cast.subject_code)))
+    stored = db.session.get(AbiData, entry.id).pt_left if entry else None
+    if stored != values[winner]:
+        return [f"API simultaneous change: stored posterior tibial left is {stored}, not the accepted change's {values[winner]}"]
+    return []
+
+
+RACES = [
+    race_double_enrolment,
+    race_double_click_new_entry,
+    race_first_save,
+    race_simultaneous_save,
+    race_password_guessing,
+    race_api_repeated_create,
+    race_api_simultaneous_change,
+]
 
 
 def main(argv: list[str] | None = None) -> int:
