@@ -20,8 +20,16 @@ import calendar
 import re
 from datetime import date
 
-#: Inclusive range of years accepted.
+#: Inclusive range of years accepted, everywhere a date comes in (forms, API, import): a year outside it is a typing
+#: slip, and keeps date arithmetic (time zones, windows) in range.
 YEAR_MIN, YEAR_MAX = 1900, 2100
+
+
+def year_problem(year: int) -> str | None:
+    """What is wrong with a date's year ("the year must be between 1900 and 2100"), or None: the one rule."""
+    return None if YEAR_MIN <= year <= YEAR_MAX else f"the year must be between {YEAR_MIN} and {YEAR_MAX}"
+
+
 #: What the user is asked to enter (used in messages).
 FORMATS = "YYYY-MM-DD, YYYY-MM or YYYY"
 
@@ -36,9 +44,10 @@ def parse_partial(text: str) -> str:
         raise ValueError(f"{(text or '').strip()!r} is not a date")
     year_text, month_text, day_text = match.groups()
     month, day = _part(month_text, "month"), _part(day_text, "day")
+    problem = year_problem(int(year_text))
+    if problem:
+        raise ValueError(problem)
     year = int(year_text)
-    if not YEAR_MIN <= year <= YEAR_MAX:
-        raise ValueError(f"the year must be from {YEAR_MIN} to {YEAR_MAX}")
     if month is None:
         if day is not None:
             raise ValueError("a day cannot be given when the month is unknown")

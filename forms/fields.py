@@ -38,6 +38,7 @@ from ecrf.auth.emails import MAX_LENGTH as EMAIL_MAX_LENGTH
 from ecrf.auth.emails import ONE_ADDRESS, is_email_address
 from ecrf.crfs.items import Item, Kind
 from ecrf.guards import BIGINT_MAX
+from ecrf.partial_dates import year_problem
 
 
 class Named:
@@ -56,14 +57,12 @@ class Named:
         return f"{self.label.text}: not valid; enter {self.allowed or 'a valid value'}."
 
 
-#: Dates and date-times outside these years are refused as typing errors (and keep time-zone arithmetic in range).
-YEAR_MIN, YEAR_MAX = 1900, 2100
-
-
 def _check_year(field, value):
-    if value is not None and not YEAR_MIN <= value.year <= YEAR_MAX:
+    """Dates and date-times outside the accepted years are refused as typing errors (`ecrf.partial_dates`)."""
+    problem = year_problem(value.year) if value is not None else None
+    if problem:
         field.data = None
-        raise ValueError(f"{field.label.text}: the year must be between {YEAR_MIN} and {YEAR_MAX}.")
+        raise ValueError(f"{field.label.text}: {problem}.")
 
 
 class NamedDateField(Named, DateField):

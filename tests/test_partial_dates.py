@@ -44,8 +44,8 @@ def test_parse_normalises_to_truncated_iso(text, normalised):
         ("2026-04-00", "April 2026 has 30 days, so there is no day 0"),
         ("2026-UN-05", "a day cannot be given when the month is unknown"),
         ("2026-Mar-05", "'Mar' is not a month; write UN when the month is unknown"),
-        ("1899", "the year must be from 1900 to 2100"),
-        ("0226-01-01", "the year must be from 1900 to 2100"),
+        ("1899", "the year must be between 1900 and 2100"),
+        ("0226-01-01", "the year must be between 1900 and 2100"),
     ],
 )
 def test_parse_refuses_with_a_reason(text, message):

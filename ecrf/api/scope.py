@@ -20,7 +20,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from ecrf.access import Action, SiteNotYours, sites_where, study_site_or_404, subject_or_404
 from ecrf.api.spec import ApiError
 from ecrf.errors import InvalidInput
-from ecrf.partial_dates import YEAR_MAX, YEAR_MIN
+from ecrf.partial_dates import year_problem
 from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
 
@@ -30,8 +30,9 @@ M = TypeVar("M", bound=BaseModel)
 
 def _in_years(value: date) -> date:
     """Years outside 1900 to 2100 are typing slips, as the forms say (and keep date arithmetic in range)."""
-    if not YEAR_MIN <= value.year <= YEAR_MAX:
-        raise ValueError(f"the year must be between {YEAR_MIN} and {YEAR_MAX}")
+    problem = year_problem(value.year)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
