@@ -492,3 +492,74 @@ def test_a_study_subject_id_taken_in_another_study_is_a_problem(make_site, make_
     assert result.exit_code == 1
     assert f"{taken}: {taken} is a subject of DEFIER at site IT01 here, not of this study at IT01" in result.output
     assert db.session.scalar(select(func.count(Subject.id))) == 1
+
+
+def _foreign(tmp_path: Path, *changes: tuple[str, str]) -> Path:
+    """foreign_edc.xml with each (old, new) text replaced once (each old must be there)."""
+    text = (DATA / "foreign_edc.xml").read_text(encoding="utf-8")
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path = tmp_path / "foreign_edc.xml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def foreign(make_site, make_user, cli, clock):
+    """LEG-DEB at IT01 and DE01 as foreign_edc_mapping.yaml expects; `foreign(path)` imports a (changed)
+    foreign_edc.xml through that mapping on 15 January 2027."""
+    sites = [make_site("IT01", ["leg-deb"], "Europe/Rome", "IT"), make_site("DE01", ["leg-deb"], "Europe/Berlin", "DE")]
+    make_user(MANAGER, [("leg-deb", site, Role.DATA_MANAGER) for site in sites])
+    make_user("coordinator@example.org", [("leg-deb", sites[0], Role.COORDINATOR)])
+
+    def run(path: Path):
+        with clock(datetime(2027, 1, 15, 9)):
+            return _import(cli, "leg-deb", path, "--mapping", str(DATA / "foreign_edc_mapping.yaml"))
+
+    return run
+
+
+#: A signature of DE01-007's Rutherford form (no form of the file has one), its time to be filled in.
+SIGNED_RUTH = (
+    '<FormData FormOID="FRM_RUTH">\n          <ItemGroupData ItemGroupOID="IG_RUTH">\n            <ItemData ItemOID="IT_RLIMB" Value="L"/>',
+    '<FormData FormOID="FRM_RUTH"><Signature><UserRef UserOID="U100"/><LocationRef LocationOID="S-DE-01"/><SignatureRef SignatureOID="SIG1"/>'
+    "<DateTimeStamp>{at}</DateTimeStamp></Signature>\n"
+    '          <ItemGroupData ItemGroupOID="IG_RUTH">\n            <ItemData ItemOID="IT_RLIMB" Value="L"/>',
+)
+
+
+def test_datetimestamps_with_long_fractions_or_24_00_keep_their_history(foreign, tmp_path):
+    """Seven fractional digits (as .NET systems write) are cut to microseconds; 24:00:00 is the next day's midnight."""
+    path = _foreign(
+        tmp_path,
+        ("2026-03-05T14:30:00Z", "2026-03-05T14:30:00.1234567Z"),
+        (
+            '<DateTimeStamp>2026-03-02T10:00:00Z</DateTimeStamp></AuditRecord>\n            </ItemData>\n            <ItemData ItemOID="IT_BRA_R"',
+            '<DateTimeStamp>2026-03-01T24:00:00Z</DateTimeStamp></AuditRecord>\n            </ItemData>\n            <ItemData ItemOID="IT_BRA_R"',
+        ),
+        (SIGNED_RUTH[0], SIGNED_RUTH[1].format(at="2026-05-11T08:00:00.00000019+02:00")),
+    )
+    start = db.session.scalar(select(func.max(AuditEvent.id))) or 0
+    result = foreign(path)
+    assert result.exit_code == 0, result.output
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.id > start, AuditEvent.action == odm.IMPORTED)).all()
+    at = {(row.object_type, row.field, row.new_value): row.at for row in rows}
+    assert at[("abi_data", "brachial_right", "132")] == datetime.fromisoformat("2026-03-05T14:30:00.123456+00:00")
+    assert at[("abi_data", "target_limb", "right")] == datetime.fromisoformat("2026-03-02T00:00:00+00:00")
+    assert at[("crf_entries", "signature", "SIG1")] == datetime.fromisoformat("2026-05-11T06:00:00+00:00")
+
+
+def test_a_datetimestamp_that_cannot_be_read_is_a_problem_and_nothing_is_imported(foreign, tmp_path):
+    """The schema takes a five-digit year; this app cannot hold it: listed, never dropped or dated now."""
+    path = _foreign(tmp_path, ("2026-03-05T14:30:00Z", "12026-03-05T14:30:00Z"), (SIGNED_RUTH[0], SIGNED_RUTH[1].format(at="12026-05-11T08:00:00Z")))
+    before = _rows()
+    result = foreign(path)
+    assert result.exit_code == 1, result.output
+    assert "nothing was imported" in result.output
+    assert (
+        "LDB-IT01-0103 baseline abi brachial_right: the AuditRecord's DateTimeStamp cannot be read: '12026-03-05T14:30:00Z' is not a date and time"
+        in result.output
+    )
+    assert "DE01-007 baseline rutherford: the Signature's DateTimeStamp cannot be read: '12026-05-11T08:00:00Z' is not a date and time" in result.output
+    assert _rows() == before

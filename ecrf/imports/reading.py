@@ -44,11 +44,13 @@ class SchemaCheck:
 
 @dataclass(frozen=True)
 class Stamp:
-    """An AuditRecord: who (UserOID), when, why."""
+    """An AuditRecord: who (UserOID), when, why; `problem` says why its DateTimeStamp cannot be read (`at` is then
+    None, and the import lists the problem: history is never dropped silently)."""
 
     user: str
     at: datetime | None
     reason: str | None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,12 @@ class Datum:
 
 @dataclass(frozen=True)
 class SignatureDatum:
+    """A form's Signature: who, what it means, when (`problem` as a `Stamp`'s)."""
+
     user: str
     meaning: str
     at: datetime | None
+    problem: str | None = None
 
 
 @dataclass
@@ -169,9 +174,16 @@ def _stamp(element: etree._Element) -> Stamp | None:
     if record is None:
         return None
     user = record.find(f"{_}UserRef")
-    return Stamp(
-        user.get("UserOID", "") if user is not None else "", stamp_instant(record.findtext(f"{_}DateTimeStamp")), record.findtext(f"{_}ReasonForChange")
-    )
+    at, problem = _instant(record.findtext(f"{_}DateTimeStamp"))
+    return Stamp(user.get("UserOID", "") if user is not None else "", at, record.findtext(f"{_}ReasonForChange"), problem)
+
+
+def _instant(text: str | None) -> tuple[datetime | None, str | None]:
+    """A DateTimeStamp read (`stamp_instant`): (instant, None), or (None, why it cannot be read)."""
+    try:
+        return stamp_instant(text), None
+    except ValueError as error:
+        return None, str(error)
 
 
 def _form(element: etree._Element, meanings: dict[str, str]) -> FormDatum:
@@ -180,9 +192,8 @@ def _form(element: etree._Element, meanings: dict[str, str]) -> FormDatum:
     if signed is not None:
         user, ref = signed.find(f"{_}UserRef"), signed.find(f"{_}SignatureRef")
         oid = ref.get("SignatureOID", "") if ref is not None else ""
-        signature = SignatureDatum(
-            user.get("UserOID", "") if user is not None else "", meanings.get(oid, oid), stamp_instant(signed.findtext(f"{_}DateTimeStamp"))
-        )
+        at, problem = _instant(signed.findtext(f"{_}DateTimeStamp"))
+        signature = SignatureDatum(user.get("UserOID", "") if user is not None else "", meanings.get(oid, oid), at, problem)
     form = FormDatum(element.get("FormOID", ""), element.get("FormRepeatKey"), element.get("TransactionType"), _flags(element), signature)
     for group in element.iterfind(f"{_}ItemGroupData"):
         form.repeated_groups |= group.get("ItemGroupRepeatKey") not in (None, "1")

@@ -339,6 +339,8 @@ class _Importer:
                 status = self._status(key, visit, mapped.instrument, form.flags)
                 if status is None:
                     continue
+                if form.signature is not None and form.signature.problem:
+                    self.problem(key, f"the Signature's DateTimeStamp cannot be read: {form.signature.problem}", visit=visit, form=mapped.instrument)
                 instrument_tracks = {name: track for (own, name), track in tracks.items() if own == mapped.instrument}
                 planned.forms.append(PlannedForm(visit, mapped.instrument, form.repeat_key, status, form.signature, instrument_tracks, form.oid))
         return planned
@@ -367,6 +369,8 @@ class _Importer:
                 self.problem(key, "TransactionType Remove: an import never removes a value", visit=visit, form=own, item=item)
                 continue
             step = Step(self._code(mapped, name, datum), self._missing(key, visit, own, item, datum), datum.stamp)
+            if datum.stamp is not None and datum.stamp.problem:
+                self.problem(key, f"the AuditRecord's DateTimeStamp cannot be read: {datum.stamp.problem}", visit=visit, form=own, item=item)
             tracks.setdefault((own, item), Track([], visit, own, item)).steps.append(step)
         return tracks
 
@@ -424,7 +428,8 @@ class _Importer:
         file need not list an item's ItemData in time order; equal times keep the file's order): the value rows on the
         object `row(name)` gives (table, id, column), and, with `missing_of` (an entry's id), each change of a
         missing-data code as the entry's whole `missing` after it (as the trail records a save). A row's old value is
-        the item's ItemData before it in the file (ODM's order of transactions)."""
+        the item's ItemData before it in the file (ODM's order of transactions). A step whose DateTimeStamp cannot be read
+        has no row: it is a problem, noted, and nothing is imported."""
         stamped = chain.from_iterable(
             ((step.stamp.at, name, number, step) for number, step in enumerate(track.steps) if step.stamp is not None and step.stamp.at is not None)
             for name, track in tracks.items()
@@ -590,7 +595,7 @@ class _Subject:
             return
         if self.run.protocol.allocation.method is not AllocationMethod.RANDOMIZED:
             return  # a chosen arm was refused at enrolment, and said so
-        stamps = [step.stamp.at for step in self.planned.arm.steps if step.stamp] if self.planned.arm else []
+        stamps = [step.stamp.at for step in self.planned.arm.steps if step.stamp and step.stamp.at] if self.planned.arm else []
         try:
             record_allocation(subject, arm, at=stamps[-1] if stamps else None)
         except InvalidInput as refused:
@@ -770,11 +775,9 @@ class _Subject:
             reason = f"form status in {run.report.file}; verification, signature and lock are not carried over: verify, sign and lock here"
             changes.append(Recorded(now_utc(), run.user.id, run.user.email, "crf_entries", entry.id, subject.id, "status", None, form.status, reason))
             run.report.counts["form statuses kept as history"] += 1
-        if form.signature is not None:
+        if form.signature is not None and form.signature.at is not None:  # else a problem, noted: nothing is imported
             user_name = run.who(form.signature.user)
-            changes.append(
-                Recorded(form.signature.at or now_utc(), None, user_name, "crf_entries", entry.id, subject.id, "signature", None, form.signature.meaning, None)
-            )
+            changes.append(Recorded(form.signature.at, None, user_name, "crf_entries", entry.id, subject.id, "signature", None, form.signature.meaning, None))
             run.report.counts["signatures kept as history"] += 1
         record_history(db.session(), IMPORTED, changes)
         run.report.counts["history records"] += len(changes)

@@ -3,16 +3,19 @@ the import's entry check, its subject's and visits' own items, its history and i
 
 As XML Schema reads them: numbers, booleans, dates and date-times with surrounding white space dropped (xs
 "collapse"), text and codes exactly as written (xs:string). Dates are YYYY-MM-DD; date-times
-YYYY-MM-DDTHH:MM[:SS[.ffffff]] with an optional offset or Z (no other ISO 8601 spellings: no week dates, no basic
-format). A date-time without an offset is the site's local time for an item, UTC for a DateTimeStamp (ODM's
-convention). Fractions of a second are read here; whether they are kept is the form's decision (it keeps whole
-seconds at most and names the problem, for the API too: see `forms.base._posted`).
-"""
+YYYY-MM-DDTHH:MM[:SS[.f...]] with an optional offset or Z (no other ISO 8601 spellings: no week dates, no basic
+format); 24:00:00 is the next day's 00:00:00, as XML Schema reads it. A date-time without an offset is the site's
+local time for an item, UTC for a DateTimeStamp (ODM's convention). Fractions of a second of any length are read
+here. An item's value keeps them to the microsecond (finer digits must be zeros: a clinical value is never changed
+silently), and whether they are kept at all is the form's decision (it keeps whole seconds at most and names the
+problem, for the API too: see `forms.base._posted`). A DateTimeStamp's are cut (not rounded) to microseconds: a
+history time, not a clinical value, and cutting never moves it into the next second; a DateTimeStamp that cannot be
+read is an error (`stamp_instant`), never dropped."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -21,7 +24,9 @@ from ecrf.crfs.items import Kind
 #: xs:boolean's spellings.
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
+_DATETIME = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d+))?(?P<offset>Z|[+-]\d{2}:\d{2})?", re.ASCII)
+#: Digits of a fraction of a second Python's datetime holds (microseconds).
+_MICRO = 6
 #: Kinds whose text is xs:string: kept exactly as written.
 _TEXTS = (Kind.TEXT, Kind.CHOICE, Kind.PARTIAL_DATE)
 
@@ -34,12 +39,24 @@ def xs_date(text: str) -> date:
     return date.fromisoformat(text)
 
 
-def xs_datetime(text: str) -> datetime:
-    """An xs:dateTime, aware when it has an offset (or Z), naive otherwise; ValueError when it is not one."""
+def xs_datetime(text: str, *, truncate: bool = False) -> datetime:
+    """An xs:dateTime, aware when it has an offset (or Z), naive otherwise; ValueError when it is not one. 24:00:00 is the next day's 00:00:00 (as XML Schema reads it). A fraction of any
+    length is read; beyond microseconds it is cut to them with `truncate` (a DateTimeStamp's), and otherwise must be
+    zeros there (an item's value: never changed silently)."""
     text = text.strip()
-    if not _DATETIME.fullmatch(text):
+    match = _DATETIME.fullmatch(text)
+    if not match:
         raise ValueError(f"'{text}' is not a date and time as YYYY-MM-DDTHH:MM[:SS], with an offset or without")
-    return datetime.fromisoformat(text)
+    fraction = match["fraction"] or ""
+    if fraction[_MICRO:].strip("0") and not truncate:
+        raise ValueError(f"'{text}': fractions of a second finer than a microsecond are not kept")
+    clock, next_day = match["time"], False
+    if clock in ("24:00", "24:00:00"):
+        if fraction.strip("0"):
+            raise ValueError(f"'{text}' is not a time: after 24:00:00 comes 00:00:00")
+        clock, next_day = "00:00:00", True
+    moment = datetime.fromisoformat(f"{match['date']}T{clock}{f'.{fraction[:_MICRO]}' if fraction else ''}{match['offset'] or ''}")
+    return moment + timedelta(days=1) if next_day else moment
 
 
 def typed(kind: Kind, text: str, timezone: str = "UTC") -> object:
@@ -79,10 +96,11 @@ def site_local(kind: Kind, text: str, timezone: str) -> object:
     return value
 
 
-def stamp_instant(text: str | None) -> datetime | None:
-    """A DateTimeStamp as an aware instant (one without an offset is UTC, by ODM's convention); None when it is none."""
-    try:
-        moment = xs_datetime(text) if text else None
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+def stamp_instant(text: str | None) -> datetime:
+    """A DateTimeStamp as an aware instant (one without an offset is UTC, by ODM's convention; a fraction finer than a
+    microsecond cut to microseconds: history times, not clinical values); ValueError when there is none or it is not
+    an xs:dateTime."""
+    if not text or not text.strip():
+        raise ValueError("the DateTimeStamp is empty")
+    moment = xs_datetime(text, truncate=True)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
