@@ -31,7 +31,9 @@ from ecrf.exports import odm
 from ecrf.exports.scope import export_scope
 from ecrf.exports.services import run_export
 from ecrf.extensions import db
+from ecrf.imports import cli as import_cli
 from ecrf.imports.reading import load_schema
+from ecrf.imports.services import import_odm
 from ecrf.protocols import protocol_files
 from ecrf.studies.models import Site
 from ecrf.studies.services import sync_protocols
@@ -563,3 +565,47 @@ def test_a_datetimestamp_that_cannot_be_read_is_a_problem_and_nothing_is_importe
     )
     assert "DE01-007 baseline rutherford: the Signature's DateTimeStamp cannot be read: '12026-05-11T08:00:00Z' is not a date and time" in result.output
     assert _rows() == before
+
+
+def test_dates_and_datetimestamps_out_of_the_years_allowed_are_problems_never_a_crash(source, target, cli, tmp_path):
+    """The one year rule (1900 to 2100, `partial_dates.year_problem`) for values and DateTimeStamps: year 1 at the
+    site's offset and year 9999 are listed, never an OverflowError nor history dated 9999."""
+    study = next(code for code in STUDIES if ".aware_at" in source[code].read_text(encoding="utf-8"))
+
+    def edit(root):
+        aware = [item for item in root.iter(f"{NS}ItemData") if item.get("ItemOID", "").endswith(".aware_at") and item.get("Value")][-1]
+        aware.set("Value", "0001-01-01T00:00:00")
+        stamps = list(root.iter(f"{NS}DateTimeStamp"))
+        stamps[0].text, stamps[1].text = "0001-01-01T00:00:00+05:00", "9999-01-01T00:00:00Z"
+
+    before = _rows()
+    result = _import(cli, study, _edited(source[study], tmp_path, edit))
+    assert result.exit_code == 1, result.output
+    assert "nothing was imported" in result.output
+    assert "aware_at = '0001-01-01T00:00:00': Date and time the site became aware: the year must be between 1900 and 2100" in result.output
+    assert "DateTimeStamp cannot be read: '0001-01-01T00:00:00+05:00': the year must be between 1900 and 2100" in result.output
+    assert "DateTimeStamp cannot be read: '9999-01-01T00:00:00Z': the year must be between 1900 and 2100" in result.output
+    assert _rows() == before
+
+
+def test_a_datetimestamp_after_now_is_a_problem(foreign, tmp_path):
+    result = foreign(_foreign(tmp_path, ("2026-03-05T14:30:00Z", "2027-01-15T09:00:01Z")))
+    assert result.exit_code == 1, result.output
+    assert "brachial_right: the AuditRecord's DateTimeStamp cannot be read: '2027-01-15T09:00:01Z' is after now" in result.output
+
+
+def test_an_unexpected_failure_rolls_the_import_back_and_says_so_in_one_line(foreign, monkeypatch, caplog):
+    """A fault of ours (here: one raised after the whole import was written) is rolled back, named in one line with
+    exit status 1, and logged with its trace."""
+
+    def failing(*args, **kwargs):
+        import_odm(*args, **kwargs)
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(import_cli, "import_odm", failing)
+    before = _rows()
+    result = foreign(DATA / "foreign_edc.xml")
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: foreign_edc.xml: the import failed (RuntimeError: disk on fire); nothing was imported (details in the log)"
+    assert _rows() == before
+    assert "ODM import of foreign_edc.xml into leg-deb failed" in caplog.text and "second line" in caplog.text

@@ -19,7 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from ecrf.clock import now_utc
 from ecrf.crfs.items import Kind
+from ecrf.partial_dates import year_problem
 
 #: xs:boolean's spellings.
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
@@ -32,17 +34,18 @@ _TEXTS = (Kind.TEXT, Kind.CHOICE, Kind.PARTIAL_DATE)
 
 
 def xs_date(text: str) -> date:
-    """An xs:date (YYYY-MM-DD); ValueError when it is not one."""
+    """An xs:date (YYYY-MM-DD) in the years `year_problem` allows; ValueError when it is not one."""
     text = text.strip()
     if not _DATE.fullmatch(text):
         raise ValueError(f"'{text}' is not a date as YYYY-MM-DD")
-    return date.fromisoformat(text)
+    return _in_years(date.fromisoformat(text), text)
 
 
 def xs_datetime(text: str, *, truncate: bool = False) -> datetime:
-    """An xs:dateTime, aware when it has an offset (or Z), naive otherwise; ValueError when it is not one. 24:00:00 is the next day's 00:00:00 (as XML Schema reads it). A fraction of any
-    length is read; beyond microseconds it is cut to them with `truncate` (a DateTimeStamp's), and otherwise must be
-    zeros there (an item's value: never changed silently)."""
+    """An xs:dateTime in the years `year_problem` allows (its date as written), aware when it has an offset (or Z),
+    naive otherwise; ValueError when it is not one. 24:00:00 is the next day's 00:00:00 (as XML Schema reads it). A
+    fraction of any length is read; beyond microseconds it is cut to them with `truncate` (a DateTimeStamp's), and
+    otherwise must be zeros there (an item's value: never changed silently)."""
     text = text.strip()
     match = _DATETIME.fullmatch(text)
     if not match:
@@ -56,7 +59,16 @@ def xs_datetime(text: str, *, truncate: bool = False) -> datetime:
             raise ValueError(f"'{text}' is not a time: after 24:00:00 comes 00:00:00")
         clock, next_day = "00:00:00", True
     moment = datetime.fromisoformat(f"{match['date']}T{clock}{f'.{fraction[:_MICRO]}' if fraction else ''}{match['offset'] or ''}")
+    _in_years(moment.date(), text)
     return moment + timedelta(days=1) if next_day else moment
+
+
+def _in_years(day: date, text: str) -> date:
+    """`day` (read from `text`) when its year is one `year_problem` allows; ValueError naming the rule otherwise."""
+    problem = year_problem(day.year)
+    if problem:
+        raise ValueError(f"'{text}': {problem}")
+    return day
 
 
 def typed(kind: Kind, text: str, timezone: str = "UTC") -> object:
@@ -98,9 +110,12 @@ def site_local(kind: Kind, text: str, timezone: str) -> object:
 
 def stamp_instant(text: str | None) -> datetime:
     """A DateTimeStamp as an aware instant (one without an offset is UTC, by ODM's convention; a fraction finer than a
-    microsecond cut to microseconds: history times, not clinical values); ValueError when there is none or it is not
-    an xs:dateTime."""
+    microsecond cut to microseconds: history times, not clinical values); ValueError when there is none, it is not
+    an xs:dateTime, its year is out of `year_problem`'s range, or it is after now (history cannot be of the future)."""
     if not text or not text.strip():
         raise ValueError("the DateTimeStamp is empty")
     moment = xs_datetime(text, truncate=True)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    if moment > now_utc():
+        raise ValueError(f"'{text.strip()}' is after now: a history record cannot be dated in the future")
+    return moment
