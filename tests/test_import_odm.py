@@ -609,3 +609,15 @@ def test_an_unexpected_failure_rolls_the_import_back_and_says_so_in_one_line(for
     assert result.output.strip() == "Error: foreign_edc.xml: the import failed (RuntimeError: disk on fire); nothing was imported (details in the log)"
     assert _rows() == before
     assert "ODM import of foreign_edc.xml into leg-deb failed" in caplog.text and "second line" in caplog.text
+
+
+def test_a_form_repeat_key_that_is_no_ascii_number_keeps_the_files_order(source, target, cli, tmp_path):
+    """str.isdigit() takes "²", which int() refuses: such a key (no number) leaves the forms in the file's order."""
+    study = next(code for code in STUDIES if "FormRepeatKey" in source[code].read_text(encoding="utf-8"))
+
+    def edit(root):
+        next(form for form in root.iter(f"{NS}FormData") if form.get("FormRepeatKey")).set("FormRepeatKey", "²")
+
+    result = _import(cli, study, _edited(source[study], tmp_path, edit))
+    assert result.exit_code == 0, result.output
+    assert "imported subjects enrolled" in result.output

@@ -33,6 +33,7 @@ Choices where the issue is silent (the README's "CDISC ODM import" says them for
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ from ecrf.subjects.services import LEAVING, end_participation, enrol_subject
 from ecrf.visits.models import Visit
 from ecrf.visits.services import mark_missed, record_visit_date
 
+#: A FormRepeatKey that is a number (ASCII digits only: str.isdigit() takes "²", which int() refuses).
+_REPEAT_NUMBER = re.compile(r"[0-9]{1,9}")
 #: Form statuses whose marks (verification, signature, lock) stay history: the form comes in complete.
 MARKED = ("source-verified", "signed", "verified and signed", "locked")
 
@@ -695,8 +698,9 @@ class _Subject:
     # -- forms -----------------------------------------------------------------------------------------
 
     def forms(self, subject: Subject, visits: dict[str, Visit]) -> None:
-        """Each form, numbered per visit and instrument (a repeating one in FormRepeatKey order), checked by its
-        instrument's form and saved, unless the same entry is here already."""
+        """Each form, numbered per visit and instrument (a repeating one in FormRepeatKey order when every key is a
+        number, else in the file's order), checked by its instrument's form and saved, unless the same entry is here
+        already."""
         groups: dict[tuple[str, str], list[PlannedForm]] = {}
         for form in self.planned.forms:
             groups.setdefault((form.visit, form.instrument), []).append(form)
@@ -713,7 +717,7 @@ class _Subject:
             if not item.repeating and len(forms) > 1:
                 self.problem(f"{len(forms)} forms {name} at one visit; it is entered once per visit", visit=code, form=name)
                 continue
-            if all((form.repeat_key or "").isdigit() for form in forms):
+            if all(_REPEAT_NUMBER.fullmatch(form.repeat_key or "") for form in forms):
                 forms = sorted(forms, key=lambda form: int(form.repeat_key or 0))
             for sequence, form in enumerate(forms, 1):
                 self.form(subject, visit, form, sequence)
