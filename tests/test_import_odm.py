@@ -11,6 +11,7 @@ a foreign EDC's file comes in through a mapping file, whose mistakes are named b
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from ecrf.audit.trail import set_actor
 from ecrf.auth.models import Role, User
 from ecrf.clock import site_today
 from ecrf.crfs.input import EntryInput
+from ecrf.crfs.items import Kind
 from ecrf.crfs.models import CrfEntry, EntryStatus
 from ecrf.crfs.registry import instrument
 from ecrf.crfs.services import entered_values, entry_data, save_entry
@@ -34,6 +36,7 @@ from ecrf.extensions import db
 from ecrf.imports import cli as import_cli
 from ecrf.imports.reading import load_schema
 from ecrf.imports.services import import_odm
+from ecrf.imports.values import typed
 from ecrf.protocols import protocol_files
 from ecrf.studies.models import Site
 from ecrf.studies.services import sync_protocols
@@ -621,3 +624,34 @@ def test_a_form_repeat_key_that_is_no_ascii_number_keeps_the_files_order(source,
     result = _import(cli, study, _edited(source[study], tmp_path, edit))
     assert result.exit_code == 0, result.output
     assert "imported subjects enrolled" in result.output
+
+
+@pytest.mark.parametrize("written", ["1_30", "١٣٠", "NaN", "1.3e2", "+130.0"])
+def test_numbers_are_read_as_xml_schema_writes_them_and_others_are_listed(foreign, tmp_path, written):
+    """xs:integer and xs:decimal only: Python's int() and Decimal() (and so a form given the text) would take "1_30",
+    Arabic-Indic digits, NaN and exponents; each such text, and an integer with a decimal point, is listed."""
+    result = foreign(_foreign(tmp_path, ('ItemOID="IT_BRA_R" Value="132"', f'ItemOID="IT_BRA_R" Value="{written}"')))
+    assert result.exit_code == 1, result.output
+    assert f"LDB-IT01-0103 baseline abi brachial_right = '{written}': " in result.output
+    assert f"not valid; '{written}' is not a whole number (digits 0-9, an optional sign)." in result.output
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        (" -1.50 ", Decimal("-1.50")),
+        ("+.5", Decimal("0.5")),
+        ("7.", Decimal("7")),
+        ("NaN", None),
+        ("1e3", None),
+        ("1_0.5", None),
+        ("١.٥", None),
+        ("Infinity", None),
+    ],
+)
+def test_a_decimal_is_read_in_xml_schemas_spelling_only(written, read):
+    if read is None:
+        with pytest.raises(ValueError, match="is not a number"):
+            typed(Kind.DECIMAL, written)
+    else:
+        assert typed(Kind.DECIMAL, written) == read

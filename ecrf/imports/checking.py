@@ -1,9 +1,10 @@
 """An entry of an ODM file checked by its instrument's form, as if its values were typed into the form's page.
 
 The values are ODM (XML Schema) text; each is read as `ecrf.imports.values` reads every ODM value (a date-time in the
-site's local time; a text that is no value of its kind is given as it is, so that the form names the problem), and
-the instrument's own WTForms form (`instrument(code).form.from_plain`, as the API uses it) validates them: types, ranges, code lists,
-missing-data codes and their reasons, the form's cross-field rules, and on completing the required items. So data
+site's local time; a text that is no value of its kind is given as it is, so that the form names the problem, except
+a tick box's or a number's, named here: `_READ_HERE`), and the instrument's own WTForms form
+(`instrument(code).form.from_plain`, as the API uses it) validates them: types, ranges, code lists, missing-data codes
+and their reasons, the form's cross-field rules, and on completing the required items. So data
 coming in from another system pass exactly the checks a user's entry does. Plausibility warnings of a complete form
 are confirmed (the source system accepted the values): they are possible values, not errors.
 """
@@ -18,6 +19,11 @@ from ecrf.crfs.input import EntryInput
 from ecrf.crfs.items import Kind
 from ecrf.crfs.registry import Instrument
 from ecrf.imports.values import site_local, typed
+
+#: Kinds whose ODM text is judged here, not by the form: a tick box posts "y" or nothing, so its form cannot name a
+#: text that is neither; a number field reads a posted text with int()/Decimal(), which take "1_000", other scripts'
+#: digits, NaN and exponents, none of them an xs:integer or xs:decimal.
+_READ_HERE = (Kind.TICK, Kind.INTEGER, Kind.GRADED, Kind.DECIMAL)
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,10 @@ def check_entry(
     unreadable: list[tuple[str | None, str]] = []
     for name, text in values.items():
         kind = item.items[name].kind if name in item.items else Kind.TEXT
-        if kind is not Kind.TICK:
+        if kind not in _READ_HERE:
             posted[name] = site_local(kind, text, context.timezone)
             continue
-        try:  # a tick box posts "y" or nothing: its form cannot name a text that is neither
+        try:
             posted[name] = typed(kind, text)
         except ValueError as error:
             unreadable.append((name, f"{item.items.label(name)}: not valid; {error}."))

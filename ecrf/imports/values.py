@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ecrf.clock import now_utc
@@ -26,6 +26,9 @@ from ecrf.partial_dates import year_problem
 #: xs:boolean's spellings.
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+#: xs:integer's and xs:decimal's lexical spaces (no "1_000", no other scripts' digits, no NaN or exponent).
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 _DATETIME = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d+))?(?P<offset>Z|[+-]\d{2}:\d{2})?", re.ASCII)
 #: Digits of a fraction of a second Python's datetime holds (microseconds).
 _MICRO = 6
@@ -78,12 +81,13 @@ def typed(kind: Kind, text: str, timezone: str = "UTC") -> object:
         return text
     text = text.strip()
     if kind in (Kind.INTEGER, Kind.GRADED):
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(f"'{text}' is not a whole number (digits 0-9, an optional sign)")
         return int(text)
     if kind is Kind.DECIMAL:
-        try:
-            return Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"'{text}' is not a number") from None
+        if not _DECIMAL.fullmatch(text):
+            raise ValueError(f"'{text}' is not a number (digits 0-9, an optional sign and decimal point)")
+        return Decimal(text)
     if kind in (Kind.YES_NO, Kind.TICK):
         if text.lower() in _BOOLEANS:
             return _BOOLEANS[text.lower()]
