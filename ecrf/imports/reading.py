@@ -1,7 +1,9 @@
 """Reading an ODM 1.3.2 file in one streamed parse (`lxml.etree.iterparse`, each subject's elements freed once read),
 validated against the official schema as it is read: its ClinicalData one SubjectData at a time, with the AdminData's
 users and signature meanings and the code lists the metadata's items use, and every place the file breaks the schema
-with its line. So memory holds one subject (and the metadata), not the file."""
+with its line. So memory holds one subject at a time, not all of them; what is not freed stays in the parsed tree to
+the end: the metadata (Study, AdminData), any ReferenceData, and the ClinicalData-level AuditRecords, Signatures and
+Annotations (none of them imported)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ it through the ordinary services, in the caller's transaction: `enrol_subject` (
 (`ecrf.imports.checking`, the page's validation) and saved with `save_entry`, `end_participation`. Every refusal (an unknown OID,
 a value the form refuses, a date the visit service refuses ...) is collected with its subject, visit, form, item and
 value; the caller commits only a report without any (`ImportReport.ok`), and rolls back otherwise, and always on a dry
-run. The file's AuditRecords become audit rows of action `imported` with their own time and user, who is a name only
-(`who`: never a user id here) (`record_history`);
-the import's own writes carry `via` "ODM import <file>".
+run. The file's AuditRecords become audit rows of action `imported` with their own time (`values.stamp_instant`: one
+that cannot be read is a problem) and user, who is a name tied to no account here (`who`) (`record_history`); the
+import's own writes carry `via` "ODM import <file>".
 
 Choices where the issue is silent (the README's "CDISC ODM import" says them for users):
 
@@ -403,8 +403,9 @@ class _Importer:
 
     def who(self, oid: str) -> str:
         """How the audit trail names the person of a UserOID: the email of the user here the mapping names, or whose
-        email is the file's login; someone who is no user here by name. Only a name: an imported row is never tied to
-        an account here (its user id stays empty), so that a file cannot make history rows of someone's account."""
+        email is the file's login; someone who is no user here by name. Only a name, as the file says it: an imported
+        row is tied to no account here (its user id stays empty) and is marked as imported (action `imported`, `via`
+        the file), though it shows that email as text, and an ODM export names it as that user (USR.<email>)."""
         if oid not in self._people:
             login, full = self.admin.users.get(oid, (None, None))
             email = self.mapping.users.get(oid) or login
