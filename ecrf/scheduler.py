@@ -115,7 +115,8 @@ def run_once(app: Flask) -> NightlyReport | None:
 
 
 def run_forever(app: Flask) -> None:
-    """Start the blocking scheduler: the nightly job every few minutes, the outbox job every minute."""
+    """Start the blocking scheduler with the four jobs of `add_jobs`: the nightly pass every few minutes, the outbox and
+    the waiting exports every minute, the purge of the API's stored idempotent answers every hour."""
     global _app
     _app = app
     with app.app_context():
