@@ -215,6 +215,14 @@ def instrument_codes(user: User, subject: Subject, visit) -> list[str]:
     return protocol_visit.instruments_for(subject.arm.code if subject.arm and sees_arm else None)
 
 
+def form_hidden(user: User, subject: Subject, visit, code: object) -> bool:
+    """Whether `code` names a form of the visit, for any arm, that the user may not see (`instrument_codes`): such a
+    form is "not found" for them, as its entries are. (Any arm's: the answer must not tell which is the subject's.)"""
+    protocol_visit = protocol_for(subject.study.code).visit(visit.definition.code)
+    forms = {*protocol_visit.instruments, *(code for codes in protocol_visit.arm_instruments.values() for code in codes)}
+    return code in forms and code not in instrument_codes(user, subject, visit)
+
+
 def entry_or_404(user: User, entry_id: int) -> CrfEntry:
     """A form entry, if the user may see its subject and the form at its visit (`instrument_codes`: a blinded
     assessor only the assessor forms); 404 otherwise."""

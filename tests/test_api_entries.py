@@ -505,7 +505,9 @@ def test_the_blinded_assessor_reads_and_enters_only_the_assessor_forms(make_site
     blinded = api(assessor)
     assert blinded.get(f"/api/v1/entries/{procedure.json['id']}").status_code == 404
     assert blinded.post(f"/api/v1/subjects/{code}/visits/baseline/entries", json={"instrument": "procedure_stroke", "values": {}}).status_code == 404
-    refused = blinded.post(f"/api/v1/subjects/{code}/visits/d90/entries", json={"instrument": "adverse_events", "values": {}})
+    hidden = blinded.post(f"/api/v1/subjects/{code}/visits/d90/entries", json={"instrument": "adverse_events", "values": {}})
+    assert hidden.status_code == 404  # a form of the visit they may not see, as its entries
+    refused = blinded.post(f"/api/v1/subjects/{code}/visits/d90/entries", json={"instrument": "no_such_form", "values": {}})
     assert refused.status_code == 422 and _fields(refused)["instrument"].endswith("you may enter: mrs.")
     mrs = blinded.post(
         f"/api/v1/subjects/{code}/visits/d90/entries",

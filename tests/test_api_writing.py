@@ -114,6 +114,25 @@ def test_a_repeated_key_does_not_show_a_newly_blinded_user_the_form_they_made_be
     assert again.status_code == 404 and "stent" not in again.get_data(as_text=True)
 
 
+def test_a_repeated_key_does_not_show_a_newly_blinded_user_a_form_of_an_assessor_visit_they_may_no_longer_see(api, site, coordinator, make_subject):
+    subject = make_subject("angel-icas", site, date(2027, 3, 1), arm="stent")
+    for visit in subject.visits:
+        record_visit_date(visit, visit.target_date)
+    db.session.commit()
+    client = api(coordinator)
+    event = {"instrument": "adverse_events", "values": {"ae_term": "Groin haematoma", "onset_date": "2027-05"}}
+    d90 = f"/api/v1/subjects/{subject.subject_code}/visits/d90/entries"
+    first = client.post(d90, json=event, headers={"Idempotency-Key": "ae-1"})
+    assert first.status_code == 201, first.json
+    db.session.execute(
+        update(Membership).where(Membership.user_id == coordinator.id, Membership.study_id == subject.study_id).values(role=Role.BLINDED_ASSESSOR)
+    )
+    db.session.commit()
+    assert client.get(first.headers["Location"]).status_code == 404
+    again = client.post(d90, json=event, headers={"Idempotency-Key": "ae-1"})
+    assert again.status_code == 404 and "Idempotent-Replayed" not in again.headers and "haematoma" not in again.get_data(as_text=True)
+
+
 def _answers() -> int:
     return db.session.scalar(select(func.count(IdempotentRequest.id))) or 0
 

@@ -37,6 +37,13 @@ def json_object() -> dict[str, Any]:
     return data  # (a control character in it was refused before: `ecrf.guards.api_control_character_problem`)
 
 
+def body_field(name: str) -> object:
+    """A top-level field of the JSON body, for a route's access check (which runs before the body is judged); None
+    when it is absent or the body is not a JSON object (the view refuses such a body)."""
+    data = request.get_json(force=True, silent=True)
+    return data.get(name) if isinstance(data, dict) else None
+
+
 def read_body(model: type[M], explain: Explain | None = None, *, set_aside: str | None = None) -> tuple[M, list[Found], set[str]]:
     """The request's body read with `model`, strictly; each of pydantic's refusals is a problem (field, message),
     worded by `explain` where pydantic's message would not say enough, and any problem is 422 at once. Except with

@@ -35,9 +35,9 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.http import parse_etags, quote_etag
 
-from ecrf.access import Action, entry_or_404, instrument_codes, require, subject_or_404, visible_entries
+from ecrf.access import Action, entry_or_404, form_hidden, instrument_codes, require, subject_or_404, visible_entries
 from ecrf.api.blueprint import bp
-from ecrf.api.bodies import json_object, read_body
+from ecrf.api.bodies import body_field, json_object, read_body
 from ecrf.api.item_models import (
     EntryCreate,
     EntryList,
@@ -338,11 +338,12 @@ def _saved(entry: CrfEntry, status: int = 200) -> Answer:
 
 
 def enterable_visit(subject_code: str, visit_code: str) -> Visit:
-    """The visit, if the user sees its subject and a form of it (else 404) and may enter data at its site (else
-    403), as on the visit's form pages."""
+    """The visit, if the user sees its subject, a form of it, and the form the body names (else 404), and may enter
+    data at its site (else 403), as on the visit's form pages. The form is checked here, before a repeated
+    Idempotency-Key is answered: a user who may no longer see it (made a blinded assessor) never gets that answer."""
     subject = subject_or_404(current_user, subject_code)
     visit = visit_by_code(subject, visit_code)
-    if visit is None or not instrument_codes(current_user, subject, visit):
+    if visit is None or not instrument_codes(current_user, subject, visit) or form_hidden(current_user, subject, visit, body_field("instrument")):
         abort(404)
     require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
     return visit

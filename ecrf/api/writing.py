@@ -9,7 +9,9 @@ they lack; what it returns (the object the route writes to) is given to the view
 Idempotency-Key: the first answer (2xx) of a key is stored with the request's method, path and a digest of its
 body, in the same transaction as the write. The same token sending the same key again gets that answer again
 (header `Idempotent-Replayed: true`), with nothing written, provided its user still passes the route's access check
-(a user who lost their membership, or their right, gets 404 or 403, never the stored answer); the same key with
+(a user who lost their membership, or their right, gets 404 or 403, never the stored answer). So a route's check
+covers everything its answer shows, not only the object of the path: a new entry's check also judges the form the
+body names (`ecrf.api.entries.enterable_visit`). The same key with
 another request is refused (422). An answer is kept `IDEMPOTENCY_RETENTION` (a day, `ecrf.api.jobs`): after that
 the key is new again.
 Two requests with one key at the same moment: the database's unique key lets one write, the other then replays
