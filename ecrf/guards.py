@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 
 from flask import Response, abort, g, jsonify, request
 from werkzeug.routing import IntegerConverter as WerkzeugIntegerConverter
@@ -111,6 +112,27 @@ _BODY = "_ecrf_api_body"
 NOT_JSON = "body: not valid JSON; send a JSON object with Content-Type: application/json."
 
 
+class JsonNumber(float):
+    """A JSON number with a fraction or an exponent, as parsed (`api_json_body`): its float and the text it was
+    written as, so that a number with more digits than a float keeps is refused, never rounded."""
+
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    @property
+    def exact(self) -> bool:
+        """Whether the float is the number written (100.5 is; 100.00000000000000000001 and 1e400 are not)."""
+        return Decimal(repr(float(self))) == Decimal(self.text)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 class NotJson(ValueError):
     """The request's body is not JSON the API reads (not JSON at all, or nested deeper than `JSON_DEPTH`)."""
 
@@ -119,7 +141,7 @@ def _parse(data: bytes) -> object:
     if not data.strip():
         return None
     try:
-        document = json.loads(data)
+        document = json.loads(data, parse_float=JsonNumber, parse_constant=_no_constant)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter's stack allows
         raise NotJson(NOT_JSON) from None
     if any(len(path) > JSON_DEPTH for path, _ in json_values(document)):

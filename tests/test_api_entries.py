@@ -235,6 +235,19 @@ def test_bad_values_are_refused_422_naming_each_field_and_what_it_takes_and_noth
     assert _entries() == 0
 
 
+def test_a_decimal_sent_as_a_json_number_with_more_digits_than_a_float_keeps_is_refused_not_rounded(api, people, defier):
+    client = api(people["coordinator"])
+    body = '{"instrument": "duplex", "values": {"side": "left", "psv_proximal": 100.00000000000000000001}}'
+    response = client.post(M3_ENTRIES, data=body, content_type="application/json")
+    assert response.status_code == 422, response.json
+    assert _fields(response) == {
+        "values.psv_proximal": 'values.psv_proximal: 100.00000000000000000001 has more digits than a JSON number keeps; send it as a string ("100.00000000000000000001") to keep every digit.'
+    }
+    assert _entries() == 0
+    exact = client.post(M3_ENTRIES, data=body.replace("100.00000000000000000001", "100.5"), content_type="application/json")
+    assert exact.status_code == 201 and exact.json["values"]["psv_proximal"] == 100.5
+
+
 def test_an_instant_with_a_fraction_of_a_second_is_refused_422_not_cut(api, people, defier):
     """The page keeps instants to the second at most; the API (as the ODM import) names a finer one, never drops part of it."""
     client = api(people["coordinator"])

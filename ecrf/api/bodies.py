@@ -20,7 +20,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from ecrf.api.spec import ApiError, validation_problems
-from ecrf.guards import NotJson, api_json_body
+from ecrf.guards import JsonNumber, NotJson, api_json_body, json_values
 
 M = TypeVar("M", bound=BaseModel)
 #: A problem of a body: the field (None: the body as a whole) and the message.
@@ -40,6 +40,12 @@ def json_object() -> dict[str, Any]:
         raise ApiError.one(422, str(error)) from None
     if not isinstance(data, dict):
         raise ApiError.one(422, "body: send a JSON object, with Content-Type: application/json.")
+    for path, value in json_values(data):
+        if isinstance(value, JsonNumber) and not value.exact:  # the API never drops part of a value
+            field = ".".join(path)
+            raise ApiError.one(
+                422, f'{field}: {value.text} has more digits than a JSON number keeps; send it as a string ("{value.text}") to keep every digit.', field
+            )
     return data  # (a control character in it was refused before: `ecrf.guards.api_control_character_problem`)
 
 
