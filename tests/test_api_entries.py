@@ -248,6 +248,14 @@ def test_a_decimal_sent_as_a_json_number_with_more_digits_than_a_float_keeps_is_
     assert exact.status_code == 201 and exact.json["values"]["psv_proximal"] == 100.5
 
 
+@pytest.mark.parametrize("sent", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:00:00-05:00"])
+def test_an_instant_of_a_year_outside_the_rule_is_refused_422_before_any_zone_arithmetic(api, people, defier, sent):
+    event = {"instrument": "adverse_events", "values": {"ae_term": "Groin haematoma", "onset_date": "2027-03", "aware_at": sent}}
+    response = api(people["coordinator"]).post(M3_ENTRIES, json=event)
+    assert response.status_code == 422 and "1900" in _fields(response)["values.aware_at"]
+    assert _entries() == 0
+
+
 def test_an_instant_with_a_fraction_of_a_second_is_refused_422_not_cut(api, people, defier):
     """The page keeps instants to the second at most; the API (as the ODM import) names a finer one, never drops part of it."""
     client = api(people["coordinator"])

@@ -246,6 +246,8 @@ def _explain(item: Instrument):
             if error.get("type") == "extra_forbidden":
                 return field, f"{field}: {spec.label} accepts no missing-data code; it must be answered."
             return None
+        if error.get("type") == "value_error":  # the type is right, the value is not (a year outside the rule)
+            return field, f"{field}: {spec.label}: {error['ctx']['error']}."
         return field, f"{field}: {spec.label}: not valid; send {sends(spec)}{_allowed(item, spec)}."
 
     return explain
