@@ -181,7 +181,7 @@ def api_control_character_problem() -> tuple[str, str] | None:
     for name, value in request.args.items(multi=True):
         found = CONTROL_CHARACTER.search(name) or CONTROL_CHARACTER.search(value)
         if found:
-            return _control_character_in(_printable(name), found.group())
+            return control_character_in(_printable(name), found.group())
     # The body is read as JSON whatever its Content-Type says (nothing may slip past this check by naming another
     # type). A body that is not JSON holds nothing to look into: the route refuses it (422) once it reads it.
     try:
@@ -191,14 +191,15 @@ def api_control_character_problem() -> tuple[str, str] | None:
     for path, node in json_values(document):
         found = CONTROL_CHARACTER.search(path[-1]) if path else None  # the key naming the value
         if found:
-            return _control_character_in(".".join(_printable(part) for part in path), found.group())
+            return control_character_in(".".join(_printable(part) for part in path), found.group())
         found = CONTROL_CHARACTER.search(node) if isinstance(node, str) else None
         if found:
-            return _control_character_in(".".join(_printable(part) for part in path) or "body", found.group())
+            return control_character_in(".".join(_printable(part) for part in path) or "body", found.group())
     return None
 
 
-def _control_character_in(field: str, character: str) -> tuple[str, str]:
+def control_character_in(field: str, character: str) -> tuple[str, str]:
+    """The API's problem (field, message) for a control character in a field (a parameter, a header, a value)."""
     return field, f"{field}: contains a control character ({control_character_name(character)}), which is not allowed; remove it."
 
 

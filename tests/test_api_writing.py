@@ -171,3 +171,11 @@ def test_the_scheduler_purges_the_stored_answers_every_hour():
     add_jobs(scheduler)
     jobs = {job.func_ref: job.trigger.interval for job in scheduler.get_jobs()}
     assert jobs["ecrf.scheduler:idempotency_job"] == timedelta(hours=1)
+
+
+@pytest.mark.parametrize("key", ["a\x00b", "k\x1b1"])
+def test_a_control_character_in_the_idempotency_key_is_refused_naming_the_header(api, coordinator, writes, key):
+    answer = writes["visit date"](api(coordinator), key)
+    assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "Idempotency-Key"
+    assert "control character" in answer.json["errors"][0]["message"]
+    assert _answers() == 0

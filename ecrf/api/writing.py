@@ -42,6 +42,7 @@ from ecrf.api.spec import ApiError
 from ecrf.db import commit_with_retry, lost_race
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
+from ecrf.guards import CONTROL_CHARACTER, control_character_in
 from ecrf.web import RACE_ATTEMPTS, RACE_LOST, SQLITE_BUSY_ATTEMPTS
 
 KEY_HEADER = "Idempotency-Key"
@@ -82,6 +83,8 @@ def _key() -> str | None:
         return None
     if not key.strip() or len(key) > KEY_LENGTH:
         raise ApiError.one(422, f"{KEY_HEADER}: 1 to {KEY_LENGTH} characters (a UUID is a good key).", KEY_HEADER)
+    if found := CONTROL_CHARACTER.search(key):  # (PostgreSQL refuses text holding NUL)
+        raise ApiError(422, [control_character_in(KEY_HEADER, found.group())])
     return key
 
 
