@@ -406,6 +406,19 @@ def test_a_change_over_an_older_etag_is_refused_412_naming_who_saved_and_nothing
     assert db.session.get(AbiData, entry.id).pt_left == 91 and f'"entry-{entry.id}-v{db.session.get(CrfEntry, entry.id).version}"' != old
 
 
+def test_an_if_match_that_is_no_etag_of_the_entry_is_refused_412_saying_so_not_that_the_form_changed(api, people, defier):
+    entry = _abi_entry(defier, people["coordinator"])
+    client = api(people["coordinator"])
+    other = client.post(M3_ENTRIES, json={"instrument": "adverse_events", "values": {"ae_term": "Groin haematoma", "onset_date": "2027-03"}})
+    for tag in ("nonsense", f'W/"entry-{entry.id}-v{entry.version}"', other.headers["ETag"]):
+        refused = client.patch(f"/api/v1/entries/{entry.id}", json={"values": {"pt_left": 95}}, headers={"If-Match": tag})
+        assert refused.status_code == 412 and _fields(refused) == {
+            "If-Match": f"If-Match: not an ETag of entry {entry.id} (weak tags are not accepted); read the entry (GET /api/v1/entries/{entry.id}) for its ETag."
+        }, tag
+    db.session.expire_all()
+    assert db.session.get(AbiData, entry.id).pt_left == 90
+
+
 def test_changing_a_complete_entry_needs_a_reason_and_drops_its_verification(api, people, defier):
     entry = _abi_entry(defier, people["coordinator"], complete=True)
     verify_entry(entry, people["monitor"])

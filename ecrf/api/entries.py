@@ -6,8 +6,8 @@ item declarations), then put through the instrument's own WTForms form exactly a
 page's messages. What passes is saved by `save_entry`, as the page saves it.
 
 - An entry's ETag is strong and made of its id and version counter; a change (PATCH) needs it as If-Match: without
-  it 428, with an older one 412 naming who saved since (nothing is saved). `*` is not accepted: it would
-  overwrite unseen changes.
+  it 428, with an older one 412 naming who saved since (nothing is saved), with none of this entry's (a weak
+  tag, another entry's) 412 saying so. `*` is not accepted: it would overwrite unseen changes.
 - PATCH merges per item: an item named in `values` takes that value and loses its missing-data code, one named in
   `missing` takes that code and loses its value; the others keep what they have. `complete` left out keeps the
   entry's status; `confirmed_warnings` left out keeps those confirmed.
@@ -90,8 +90,9 @@ class IfMatchHeaders(BaseModel):
     if_match: str = Field(alias="If-Match", description="the entry's ETag, as its GET gave it (without it 428; an older one 412)")
 
 
-def _version_seen(entry: CrfEntry) -> int | None:
-    """The version of the entry the client changes, from If-Match (428 without one); None: no tag of this entry."""
+def _version_seen(entry: CrfEntry) -> int:
+    """The version of the entry the client changes, from If-Match: 428 without one, 412 when no strong tag in it is
+    this entry's (nonsense, a weak tag, another entry's)."""
     header = request.headers.get("If-Match", "").strip()
     if not header:
         raise ApiError.one(
@@ -106,7 +107,11 @@ def _version_seen(entry: CrfEntry) -> int | None:
         match = re.fullmatch(rf"entry-{entry.id}-v(\d{{1,18}})", tag)
         if match:
             return int(match.group(1))
-    return None
+    raise ApiError.one(
+        412,
+        f"If-Match: not an ETag of entry {entry.id} (weak tags are not accepted); read the entry (GET /api/v1/entries/{entry.id}) for its ETag.",
+        "If-Match",
+    )
 
 
 # -- reading -------------------------------------------------------------------------------------------------------
