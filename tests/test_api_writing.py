@@ -4,6 +4,7 @@ key taken as new."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
@@ -13,6 +14,8 @@ from sqlalchemy import delete, func, select, update
 
 from ecrf.api.jobs import IDEMPOTENCY_RETENTION, purge_idempotent_answers
 from ecrf.api.models import IdempotentRequest
+from ecrf.api.spec import ApiError
+from ecrf.api.writing import Answer, api_write
 from ecrf.auth.models import Membership, Role
 from ecrf.crfs.input import EntryInput
 from ecrf.crfs.registry import instrument
@@ -20,6 +23,7 @@ from ecrf.crfs.services import save_entry
 from ecrf.extensions import db
 from ecrf.queries.services import raise_query
 from ecrf.scheduler import add_jobs
+from ecrf.studies.models import Site
 from ecrf.visits.services import record_visit_date
 from tests.conftest import ApiClient, frozen_at
 
@@ -179,3 +183,19 @@ def test_a_control_character_in_the_idempotency_key_is_refused_naming_the_header
     assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "Idempotency-Key"
     assert "control character" in answer.json["errors"][0]["message"]
     assert _answers() == 0
+
+
+def test_a_lost_race_is_logged_by_its_kind_never_with_the_values_of_the_statement(app, make_site, caplog):
+    make_site("SH01", ["defier"])
+    db.session.commit()
+
+    def duplicate_site() -> Answer:
+        db.session.add(Site(code="SH01", name="Secret Hospital of Patient Wang", timezone="Asia/Shanghai", country="CN"))
+        db.session.flush()
+        raise AssertionError("the site code is unique")
+
+    route = api_write(check=lambda: None)(duplicate_site)
+    with caplog.at_level(logging.INFO), app.test_request_context("/api/v1/sites", method="POST"), pytest.raises(ApiError) as refused:
+        route()
+    assert refused.value.status == 409
+    assert "lost a race" in caplog.text and "IntegrityError" in caplog.text and "Patient Wang" not in caplog.text

@@ -39,7 +39,7 @@ from ecrf.api.jobs import kept_since
 from ecrf.api.models import IdempotentRequest
 from ecrf.api.scope import checked_first
 from ecrf.api.spec import ApiError
-from ecrf.db import commit_with_retry, lost_race
+from ecrf.db import commit_with_retry, lost_race, race_kind
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.guards import CONTROL_CHARACTER, control_character_in
@@ -169,7 +169,7 @@ def api_write(*, check: Callable[..., object], gives: str | None = None, retry_r
                         raise
                     if key is not None and (replay := _replay(key)) is not None:
                         return replay  # the race was with this very request, sent twice
-                    current_app.logger.info("%s lost a race (attempt %s of %s): %s", request.endpoint, attempt, attempts, error)
+                    current_app.logger.info("%s lost a race (attempt %s of %s): %s", request.endpoint, attempt, attempts, race_kind(error))
                     if attempt < attempts:
                         continue
                     raise (on_race() if on_race is not None else ApiError.one(409, RACE_LOST)) from error
