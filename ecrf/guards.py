@@ -220,6 +220,15 @@ def is_api_path(path: str) -> bool:
     return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
+#: The API's words for an error that says no more (one wording, whether a view's access check or the app's handler
+#: of an unknown path under the API gives it).
+API_MESSAGES = {
+    401: "Authorization: a valid token is needed.",
+    403: "Your role does not allow this action.",
+    404: "There is no such object, or it belongs to a site you are not a member of.",
+}
+
+
 def api_error_response(status: int, problems: Sequence[tuple[str | None, str]], headers: Mapping[str, str] | None = None) -> Response:
     """The API's answer to anything it refuses: `{"errors": [{"field": ..., "message": ...}]}` with `status` (the
     only place that shape is written: the API's handlers and the app's error pages under the API's path use it)."""
