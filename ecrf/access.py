@@ -24,6 +24,8 @@ from ecrf.safety.models import Flag
 from ecrf.screening.models import ScreeningRecord
 from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
+from ecrf.visits.models import Visit
+from ecrf.visits.services import visit_by_code
 
 
 class Action(StrEnum):
@@ -172,6 +174,14 @@ def scoped(stmt: Select, user: User, study_col=Subject.study_id, site_col=Subjec
 def subject_or_404(user: User, subject_code: str) -> Subject:
     """The subject with this study subject ID, if the user may see it; 404 otherwise."""
     return db.first_or_404(scoped(select(Subject).where(Subject.subject_code == subject_code), user))
+
+
+def visit_or_404(user: User, subject_code: str, visit_code: str) -> Visit:
+    """A subject's visit by its protocol code, if the user may see the subject and it has that visit; 404 otherwise."""
+    visit = visit_by_code(subject_or_404(user, subject_code), visit_code)
+    if visit is None:
+        abort(404)
+    return visit
 
 
 @overload

@@ -35,7 +35,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.http import parse_etags, quote_etag
 
-from ecrf.access import Action, entry_or_404, form_hidden, instrument_codes, require, subject_or_404, visible_entries
+from ecrf.access import Action, entry_or_404, form_hidden, instrument_codes, require, visible_entries, visit_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import body_field, json_object, read_body
 from ecrf.api.item_models import (
@@ -54,7 +54,7 @@ from ecrf.api.item_models import (
     values_model,
 )
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.scope import Instant, checked_first, subject_visible
+from ecrf.api.scope import Instant, changed_since_field, checked_first, subject_visible
 from ecrf.api.spec import ERRORS, ApiError, Problems, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import audited_since
@@ -190,10 +190,7 @@ class EntryQuery(PageQuery):
     visit: str | None = Field(default=None, max_length=40, description="a visit code of the subject's protocol (m1, m3 ...)")
     instrument: str | None = Field(default=None, max_length=40, description="an instrument code (abi, villalta ...)")
     status: EntryStatus | None = None
-    changed_since: Instant | None = Field(
-        default=None,
-        description="entries saved, verified, signed, locked or unlocked at or after this instant (ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z)",
-    )
+    changed_since: Instant | None = changed_since_field("entries saved, verified, signed, locked or unlocked")
 
 
 @bp.get("/subjects/<subject_code>/entries")
@@ -348,9 +345,9 @@ def enterable_visit(subject_code: str, visit_code: str) -> Visit:
     """The visit, if the user sees its subject, a form of it, and the form the body names (else 404), and may enter
     data at its site (else 403), as on the visit's form pages. The form is checked here, before a repeated
     Idempotency-Key is answered: a user who may no longer see it (made a blinded assessor) never gets that answer."""
-    subject = subject_or_404(current_user, subject_code)
-    visit = visit_by_code(subject, visit_code)
-    if visit is None or not instrument_codes(current_user, subject, visit) or form_hidden(current_user, subject, visit, body_field("instrument")):
+    visit = visit_or_404(current_user, subject_code, visit_code)
+    subject = visit.subject
+    if not instrument_codes(current_user, subject, visit) or form_hidden(current_user, subject, visit, body_field("instrument")):
         abort(404)
     require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
     return visit

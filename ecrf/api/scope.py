@@ -41,8 +41,17 @@ def in_years(value: D) -> D:
 
 #: A calendar date, written YYYY-MM-DD (bodies are read strictly: a number or a date-time is refused).
 IsoDate = Annotated[date, AfterValidator(in_years), Field(examples=["2027-03-01"])]
+#: How an instant is written (in the document's descriptions).
+INSTANT_WRITTEN = "ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z"
 #: An instant with its offset from UTC (ISO 8601), e.g. for `changed_since`.
 Instant = Annotated[AwareDatetime, AfterValidator(in_years), Field(examples=["2027-03-01T00:00:00Z"])]
+
+
+def changed_since_field(what: str) -> Any:
+    """A list's optional `changed_since` filter (an `Instant`), described as `what` "at or after this instant"."""
+    return Field(default=None, description=f"{what} at or after this instant ({INSTANT_WRITTEN})")
+
+
 #: A local time of day, written HH:MM or HH:MM:SS.
 IsoTime = Annotated[time, Field(examples=["09:30"])]
 #: A site's code in a list's filter (`site: SiteCode = None`).
