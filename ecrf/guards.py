@@ -1,6 +1,6 @@
 """Bad input stops at the door: it is answered with 404 or 400, never reaches the database, never a 500.
 
-- Every `<int:...>` in a URL is a database id: 1 to 2**63 - 1 (a BIGINT; SQLite's INTEGER), else "not found".
+- Every `<int:...>` in a URL is a database id: 1 to ID_MAX (2**31 - 1: ids are INTEGER columns), else "not found".
 - A control character other than tab, CR and LF (NUL above all: PostgreSQL refuses text holding one) in a
   URL path is "not found"; in a query argument or a form value it is refused, naming the field, before any
   view runs, so nothing is written.

@@ -435,7 +435,7 @@ class EntryResource(MethodView):
     """One entry: read (GET) and changed (PATCH) at one URL.
 
     One rule for both methods: werkzeug checks a rule's methods before it converts the id, so with a rule per method
-    an id beyond 64 bits would be answered 405 (by the other method's rule) instead of 404.
+    an id beyond `ecrf.guards.ID_MAX` (2**31 - 1) would be answered 405 (by the other method's rule) instead of 404.
     """
 
     @spec.validate(resp=Response(HTTP_200=EntryOut, **ERRORS), tags=["entries"])
