@@ -174,7 +174,7 @@ def _register_request_hooks(app: Flask) -> None:
     def forget_request_caches(_error=None):
         """What is cached on `g` lives for one request: access grants, the logged-in user, the CSRF token.
         (An app context normally ends with its request; this also holds where one outlives it, as in tests.)"""
-        for name in ("_ecrf_grants", "_login_user", "csrf_token", "_ecrf_protocol_digests", "_ecrf_api_token", "api_token"):
+        for name in ("_ecrf_grants", "_login_user", "csrf_token", "_ecrf_protocol_digests", "_ecrf_api_token", "api_token", "_ecrf_api_body"):
             g.pop(name, None)
 
     from ecrf.error_pages import register_error_pages

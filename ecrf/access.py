@@ -24,6 +24,8 @@ from ecrf.safety.models import Flag
 from ecrf.screening.models import ScreeningRecord
 from ecrf.studies.models import Site, Study
 from ecrf.subjects.models import Subject
+from ecrf.visits.models import Visit
+from ecrf.visits.services import visit_by_code
 
 
 class Action(StrEnum):
@@ -174,6 +176,14 @@ def subject_or_404(user: User, subject_code: str) -> Subject:
     return db.first_or_404(scoped(select(Subject).where(Subject.subject_code == subject_code), user))
 
 
+def visit_or_404(user: User, subject_code: str, visit_code: str) -> Visit:
+    """A subject's visit by its protocol code, if the user may see the subject and it has that visit; 404 otherwise."""
+    visit = visit_by_code(subject_or_404(user, subject_code), visit_code)
+    if visit is None:
+        abort(404)
+    return visit
+
+
 @overload
 def study_site_or_404(user: User, study_code: str) -> tuple[Study, None]: ...
 
@@ -213,6 +223,14 @@ def instrument_codes(user: User, subject: Subject, visit) -> list[str]:
         return list(protocol_visit.assessor_instruments)
     sees_arm = can(user, Action.SEE_ARM, subject.study_id, subject.site_id)
     return protocol_visit.instruments_for(subject.arm.code if subject.arm and sees_arm else None)
+
+
+def form_hidden(user: User, subject: Subject, visit, code: object) -> bool:
+    """Whether `code` names a form of the visit, for any arm, that the user may not see (`instrument_codes`): such a
+    form is "not found" for them, as its entries are. (Any arm's: the answer must not tell which is the subject's.)"""
+    protocol_visit = protocol_for(subject.study.code).visit(visit.definition.code)
+    forms = {*protocol_visit.instruments, *(code for codes in protocol_visit.arm_instruments.values() for code in codes)}
+    return code in forms and code not in instrument_codes(user, subject, visit)
 
 
 def entry_or_404(user: User, entry_id: int) -> CrfEntry:

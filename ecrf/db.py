@@ -123,6 +123,13 @@ def lock_row(session, model, row_id: int) -> None:
 _RACE_SQLSTATES = {"23505", "40P01", "40001"}
 
 
+def race_kind(error: Exception) -> str:
+    """A lost race as the log names it: its classes (IntegrityError (UniqueViolation)), never its message, which
+    holds the statement and its parameters (form values, stored answers)."""
+    original = getattr(error, "orig", None)
+    return f"{type(error).__name__} ({type(original).__name__})" if original is not None else type(error).__name__
+
+
 def lost_race(error: Exception) -> bool:
     """Whether `error` says another request won a race the database decided (a unique constraint, a version
     counter, a deadlock broken by the server), rather than that something is wrong (a NOT NULL, foreign key or

@@ -15,7 +15,14 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import MethodNotAllowed
 
 from ecrf.extensions import db
-from ecrf.guards import api_control_character_problem, api_error_response, control_character_problem, is_api_path, refuse_control_character_in_path
+from ecrf.guards import (
+    API_MESSAGES,
+    api_control_character_problem,
+    api_error_response,
+    control_character_problem,
+    is_api_path,
+    refuse_control_character_in_path,
+)
 
 #: Title and text of each error page, also used by the plain page when the template cannot be rendered.
 TEXTS = {
@@ -46,7 +53,7 @@ def error_page(template: str, code: int, message: str | None = None, field: str 
     API's path, the API's JSON error instead (`{"errors": [{"field": ..., "message": ...}]}`), never a page."""
     _roll_back()
     if is_api_path(request.path):
-        return api_error_response(code, [(field, message or TEXTS.get(code, TEXTS[500])[1])]), code
+        return api_error_response(code, [(field, message or API_MESSAGES.get(code) or TEXTS.get(code, TEXTS[500])[1])]), code
     try:
         return render_template(template, message=message), code
     except Exception:

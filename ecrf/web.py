@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import RadioField
 
-from ecrf.db import commit_with_retry, lost_race
+from ecrf.db import commit_with_retry, lost_race, race_kind
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.submissions.services import FIELD, AlreadySubmitted, claim, new_key, taken
@@ -108,7 +108,7 @@ def _run(
             first = taken(key)
             if first is not None:  # the race was with a repeat of this very post
                 return Repeated(first.result_url)
-            current_app.logger.info("%s lost a race (attempt %s of %s): %s", request.endpoint, attempt, attempts, error)
+            current_app.logger.info("%s lost a race (attempt %s of %s): %s", request.endpoint, attempt, attempts, race_kind(error))
             if attempt < attempts:
                 continue
             refused(on_race() if on_race is not None else InvalidInput.at(None, RACE_LOST))

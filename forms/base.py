@@ -175,7 +175,8 @@ class CrfForm(FlaskForm):
     def plain_errors(self) -> list[tuple[str | None, str]]:
         """The errors of a validated form as (place, message) in the shape of `from_plain`'s input: "values.<field>",
         "missing.<field>.code", "missing.<field>.reason", "confirmed_warnings", "reason_for_change", or None for the
-        form as a whole. Pending warnings are not in it (see `pending_warnings`)."""
+        form as a whole, each once (two rules refusing one item in the same words are one problem). Pending warnings
+        are not in it (see `pending_warnings`)."""
         problems: list[tuple[str | None, str]] = []
         for field in self:
             if field.name.endswith(MISSING):
@@ -186,7 +187,7 @@ class CrfForm(FlaskForm):
                 place = _PLAIN_PLACES.get(field.name, f"values.{field.name}")
             problems += [(place, str(message)) for message in field.errors]
         problems += [(None, str(message)) for message in self.form_errors if message != CONFIRM_WARNINGS]
-        return problems
+        return list(dict.fromkeys(problems))
 
     def value(self, name: str):
         """A field's value; None when it is empty or carries a missing code."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import Forbidden, NotFound
 
-from ecrf.access import Action, SiteNotYours, sites_where
+from ecrf.access import Action, SiteNotYours, sites_where, visit_or_404
 from ecrf.api.tokens import create_token
 from ecrf.auth.models import Role
 from ecrf.crfs.models import CrfEntry, EntryStatus
@@ -131,3 +131,13 @@ def test_the_sites_a_list_covers_are_the_users_sites_where_their_role_allows_the
     with pytest.raises(SiteNotYours) as refused:
         sites_where(user, Action.VIEW, defier, "BJ01")
     assert (refused.value.site_code, refused.value.yours) == ("BJ01", [hz01, sh01])
+
+
+def test_a_visit_is_found_only_for_a_subject_the_user_sees_and_a_visit_it_has(app, make_site, make_user, make_subject):
+    mine, theirs = make_site("SH01", ["defier"]), make_site("HZ01", ["defier"])
+    user = make_user("c@example.org", [("defier", mine, Role.COORDINATOR)])
+    subject, foreign = make_subject("defier", mine, date(2026, 1, 1)), make_subject("defier", theirs, date(2026, 1, 1))
+    assert visit_or_404(user, subject.subject_code, "m1").definition.code == "m1"
+    for subject_code, visit_code in ((subject.subject_code, "m99"), (foreign.subject_code, "m1")):
+        with pytest.raises(NotFound):
+            visit_or_404(user, subject_code, visit_code)

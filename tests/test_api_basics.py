@@ -72,6 +72,9 @@ def test_unknown_paths_and_methods_answer_in_the_api_error_shape(make_site, make
     client = api(_coordinator(make_site, make_user))
     missing = client.get("/api/v1/no-such-thing")
     assert missing.status_code == 404 and missing.json["errors"][0]["field"] is None
+    not_found = {"errors": [{"field": None, "message": "There is no such object, or it belongs to a site you are not a member of."}]}
+    for url in ("/api/v1/no-such-thing", "/api/v1/entries/999999", "/api/v1/entries/%00", "/api/v1"):
+        assert client.get(url).json == not_found, url  # one wording for "not found" under the API, whoever answers
     wrong_method = client.open("DELETE", "/api/v1/studies")
     assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["Allow"] and wrong_method.json["errors"]
 

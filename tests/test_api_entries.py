@@ -235,6 +235,27 @@ def test_bad_values_are_refused_422_naming_each_field_and_what_it_takes_and_noth
     assert _entries() == 0
 
 
+def test_a_decimal_sent_as_a_json_number_with_more_digits_than_a_float_keeps_is_refused_not_rounded(api, people, defier):
+    client = api(people["coordinator"])
+    body = '{"instrument": "duplex", "values": {"side": "left", "psv_proximal": 100.00000000000000000001}}'
+    response = client.post(M3_ENTRIES, data=body, content_type="application/json")
+    assert response.status_code == 422, response.json
+    assert _fields(response) == {
+        "values.psv_proximal": 'values.psv_proximal: 100.00000000000000000001 has more digits than a JSON number keeps; send it as a string ("100.00000000000000000001") to keep every digit.'
+    }
+    assert _entries() == 0
+    exact = client.post(M3_ENTRIES, data=body.replace("100.00000000000000000001", "100.5"), content_type="application/json")
+    assert exact.status_code == 201 and exact.json["values"]["psv_proximal"] == 100.5
+
+
+@pytest.mark.parametrize("sent", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:00:00-05:00"])
+def test_an_instant_of_a_year_outside_the_rule_is_refused_422_before_any_zone_arithmetic(api, people, defier, sent):
+    event = {"instrument": "adverse_events", "values": {"ae_term": "Groin haematoma", "onset_date": "2027-03", "aware_at": sent}}
+    response = api(people["coordinator"]).post(M3_ENTRIES, json=event)
+    assert response.status_code == 422 and "1900" in _fields(response)["values.aware_at"]
+    assert _entries() == 0
+
+
 def test_an_instant_with_a_fraction_of_a_second_is_refused_422_not_cut(api, people, defier):
     """The page keeps instants to the second at most; the API (as the ODM import) names a finer one, never drops part of it."""
     client = api(people["coordinator"])
@@ -385,6 +406,19 @@ def test_a_change_over_an_older_etag_is_refused_412_naming_who_saved_and_nothing
     assert db.session.get(AbiData, entry.id).pt_left == 91 and f'"entry-{entry.id}-v{db.session.get(CrfEntry, entry.id).version}"' != old
 
 
+def test_an_if_match_that_is_no_etag_of_the_entry_is_refused_412_saying_so_not_that_the_form_changed(api, people, defier):
+    entry = _abi_entry(defier, people["coordinator"])
+    client = api(people["coordinator"])
+    other = client.post(M3_ENTRIES, json={"instrument": "adverse_events", "values": {"ae_term": "Groin haematoma", "onset_date": "2027-03"}})
+    for tag in ("nonsense", f'W/"entry-{entry.id}-v{entry.version}"', other.headers["ETag"]):
+        refused = client.patch(f"/api/v1/entries/{entry.id}", json={"values": {"pt_left": 95}}, headers={"If-Match": tag})
+        assert refused.status_code == 412 and _fields(refused) == {
+            "If-Match": f"If-Match: not an ETag of entry {entry.id} (weak tags are not accepted); read the entry (GET /api/v1/entries/{entry.id}) for its ETag."
+        }, tag
+    db.session.expire_all()
+    assert db.session.get(AbiData, entry.id).pt_left == 90
+
+
 def test_changing_a_complete_entry_needs_a_reason_and_drops_its_verification(api, people, defier):
     entry = _abi_entry(defier, people["coordinator"], complete=True)
     verify_entry(entry, people["monitor"])
@@ -505,7 +539,9 @@ def test_the_blinded_assessor_reads_and_enters_only_the_assessor_forms(make_site
     blinded = api(assessor)
     assert blinded.get(f"/api/v1/entries/{procedure.json['id']}").status_code == 404
     assert blinded.post(f"/api/v1/subjects/{code}/visits/baseline/entries", json={"instrument": "procedure_stroke", "values": {}}).status_code == 404
-    refused = blinded.post(f"/api/v1/subjects/{code}/visits/d90/entries", json={"instrument": "adverse_events", "values": {}})
+    hidden = blinded.post(f"/api/v1/subjects/{code}/visits/d90/entries", json={"instrument": "adverse_events", "values": {}})
+    assert hidden.status_code == 404  # a form of the visit they may not see, as its entries
+    refused = blinded.post(f"/api/v1/subjects/{code}/visits/d90/entries", json={"instrument": "no_such_form", "values": {}})
     assert refused.status_code == 422 and _fields(refused)["instrument"].endswith("you may enter: mrs.")
     mrs = blinded.post(
         f"/api/v1/subjects/{code}/visits/d90/entries",

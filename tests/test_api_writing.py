@@ -4,6 +4,7 @@ key taken as new."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
@@ -13,6 +14,8 @@ from sqlalchemy import delete, func, select, update
 
 from ecrf.api.jobs import IDEMPOTENCY_RETENTION, purge_idempotent_answers
 from ecrf.api.models import IdempotentRequest
+from ecrf.api.spec import ApiError
+from ecrf.api.writing import Answer, api_write
 from ecrf.auth.models import Membership, Role
 from ecrf.crfs.input import EntryInput
 from ecrf.crfs.registry import instrument
@@ -20,6 +23,7 @@ from ecrf.crfs.services import save_entry
 from ecrf.extensions import db
 from ecrf.queries.services import raise_query
 from ecrf.scheduler import add_jobs
+from ecrf.studies.models import Site
 from ecrf.visits.services import record_visit_date
 from tests.conftest import ApiClient, frozen_at
 
@@ -114,6 +118,25 @@ def test_a_repeated_key_does_not_show_a_newly_blinded_user_the_form_they_made_be
     assert again.status_code == 404 and "stent" not in again.get_data(as_text=True)
 
 
+def test_a_repeated_key_does_not_show_a_newly_blinded_user_a_form_of_an_assessor_visit_they_may_no_longer_see(api, site, coordinator, make_subject):
+    subject = make_subject("angel-icas", site, date(2027, 3, 1), arm="stent")
+    for visit in subject.visits:
+        record_visit_date(visit, visit.target_date)
+    db.session.commit()
+    client = api(coordinator)
+    event = {"instrument": "adverse_events", "values": {"ae_term": "Groin haematoma", "onset_date": "2027-05"}}
+    d90 = f"/api/v1/subjects/{subject.subject_code}/visits/d90/entries"
+    first = client.post(d90, json=event, headers={"Idempotency-Key": "ae-1"})
+    assert first.status_code == 201, first.json
+    db.session.execute(
+        update(Membership).where(Membership.user_id == coordinator.id, Membership.study_id == subject.study_id).values(role=Role.BLINDED_ASSESSOR)
+    )
+    db.session.commit()
+    assert client.get(first.headers["Location"]).status_code == 404
+    again = client.post(d90, json=event, headers={"Idempotency-Key": "ae-1"})
+    assert again.status_code == 404 and "Idempotent-Replayed" not in again.headers and "haematoma" not in again.get_data(as_text=True)
+
+
 def _answers() -> int:
     return db.session.scalar(select(func.count(IdempotentRequest.id))) or 0
 
@@ -152,3 +175,27 @@ def test_the_scheduler_purges_the_stored_answers_every_hour():
     add_jobs(scheduler)
     jobs = {job.func_ref: job.trigger.interval for job in scheduler.get_jobs()}
     assert jobs["ecrf.scheduler:idempotency_job"] == timedelta(hours=1)
+
+
+@pytest.mark.parametrize("key", ["a\x00b", "k\x1b1"])
+def test_a_control_character_in_the_idempotency_key_is_refused_naming_the_header(api, coordinator, writes, key):
+    answer = writes["visit date"](api(coordinator), key)
+    assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "Idempotency-Key"
+    assert "control character" in answer.json["errors"][0]["message"]
+    assert _answers() == 0
+
+
+def test_a_lost_race_is_logged_by_its_kind_never_with_the_values_of_the_statement(app, make_site, caplog):
+    make_site("SH01", ["defier"])
+    db.session.commit()
+
+    def duplicate_site() -> Answer:
+        db.session.add(Site(code="SH01", name="Secret Hospital of Patient Wang", timezone="Asia/Shanghai", country="CN"))
+        db.session.flush()
+        raise AssertionError("the site code is unique")
+
+    route = api_write(check=lambda: None)(duplicate_site)
+    with caplog.at_level(logging.INFO), app.test_request_context("/api/v1/sites", method="POST"), pytest.raises(ApiError) as refused:
+        route()
+    assert refused.value.status == 409
+    assert "lost a race" in caplog.text and "IntegrityError" in caplog.text and "Patient Wang" not in caplog.text

@@ -234,3 +234,17 @@ def test_the_api_refuses_a_control_character_in_a_parameter_or_a_json_value_nami
 def test_the_api_lets_tab_cr_and_lf_through(make_site, make_user, api):
     user = make_user("api@example.org", [("defier", make_site("SH01", ["defier"]), Role.COORDINATOR)])
     assert api(user).get("/api/v1/studies?note=a%09b%0d%0a").status_code == 200
+
+
+@pytest.mark.parametrize("depth", [980, 5000])
+def test_a_deeply_nested_json_body_is_refused_as_not_valid_json_never_a_500(make_site, make_user, make_subject, api, app, depth):
+    site = make_site("SH01", ["defier"])
+    user = make_user("api@example.org", [("defier", site, Role.COORDINATOR)])
+    subject = make_subject("defier", site, date(2027, 1, 1), arm="des")
+    body = "[" * depth + "]" * depth
+    entries = f"/api/v1/subjects/{subject.subject_code}/visits/m3/entries"
+    assert app.test_client().post(entries, data=body, content_type="application/json").status_code == 401
+    response = api(user).post(entries, data=body, content_type="application/json")
+    assert response.status_code == 422 and response.json["errors"][0]["message"].startswith("body: not valid JSON")
+    nested = '{"instrument": "abi", "values": ' + "[" * depth + "]" * depth + "}"
+    assert api(user).post(entries, data=nested, content_type="application/json").status_code == 422

@@ -11,12 +11,13 @@ from flask import Blueprint, g, request
 from werkzeug.exceptions import HTTPException
 
 from ecrf.api.models import ApiToken
-from ecrf.api.spec import API_PREFIX, ApiError, error_response
+from ecrf.api.spec import API_PREFIX, ApiError
 from ecrf.api.tokens import note_use, usable_token
 from ecrf.audit.trail import set_actor
 from ecrf.db import commit_with_retry
 from ecrf.errors import InvalidInput
 from ecrf.extensions import csrf, db
+from ecrf.guards import API_MESSAGES, api_error_response
 
 bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 csrf.exempt(bp)
@@ -73,25 +74,21 @@ def authenticate():
 def api_error(error: ApiError):
     """An ApiError as its JSON answer (after a rollback: nothing half-done is kept)."""
     db.session.rollback()
-    return error_response(error.status, error.problems, error.headers)
+    return api_error_response(error.status, error.problems, error.headers)
 
 
 @bp.errorhandler(InvalidInput)
 def invalid_input(error: InvalidInput):
     """A service refused the input: 422 with each problem's field and message."""
     db.session.rollback()
-    return error_response(422, list(error.problems))
+    return api_error_response(422, list(error.problems))
 
 
 @bp.errorhandler(HTTPException)
 def http_error(error: HTTPException):
-    """404, 403 ... raised by access checks in the API's views, in the API's JSON shape (405 and unknown paths are
-    answered by the app's handlers in `ecrf.error_pages`, also in this shape)."""
+    """An HTTP error raised in the API's views, in the API's JSON shape. (404, 403, 405 and 500 have the app's own
+    handlers in `ecrf.error_pages`, which Flask prefers to this one and which answer under the API's path in this
+    shape and with the same words, `ecrf.guards.API_MESSAGES`.)"""
     db.session.rollback()
     code = error.code or 500
-    messages = {
-        401: "Authorization: a valid token is needed.",
-        403: "Your role does not allow this action.",
-        404: "There is no such object, or it belongs to a site you are not a member of.",
-    }
-    return error_response(code, [(None, messages.get(code, error.description or error.name))])
+    return api_error_response(code, [(None, API_MESSAGES.get(code, error.description or error.name))])

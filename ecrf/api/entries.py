@@ -6,8 +6,8 @@ item declarations), then put through the instrument's own WTForms form exactly a
 page's messages. What passes is saved by `save_entry`, as the page saves it.
 
 - An entry's ETag is strong and made of its id and version counter; a change (PATCH) needs it as If-Match: without
-  it 428, with an older one 412 naming who saved since (nothing is saved). `*` is not accepted: it would
-  overwrite unseen changes.
+  it 428, with an older one 412 naming who saved since (nothing is saved), with none of this entry's (a weak
+  tag, another entry's) 412 saying so. `*` is not accepted: it would overwrite unseen changes.
 - PATCH merges per item: an item named in `values` takes that value and loses its missing-data code, one named in
   `missing` takes that code and loses its value; the others keep what they have. `complete` left out keeps the
   entry's status; `confirmed_warnings` left out keeps those confirmed.
@@ -35,9 +35,9 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.http import parse_etags, quote_etag
 
-from ecrf.access import Action, entry_or_404, instrument_codes, require, subject_or_404, visible_entries
+from ecrf.access import Action, entry_or_404, form_hidden, instrument_codes, require, visible_entries, visit_or_404
 from ecrf.api.blueprint import bp
-from ecrf.api.bodies import json_object, read_body
+from ecrf.api.bodies import body_field, json_object, read_body
 from ecrf.api.item_models import (
     EntryCreate,
     EntryList,
@@ -54,7 +54,7 @@ from ecrf.api.item_models import (
     values_model,
 )
 from ecrf.api.paging import PageQuery, page
-from ecrf.api.scope import Instant, checked_first, subject_visible
+from ecrf.api.scope import Instant, changed_since_field, checked_first, subject_visible
 from ecrf.api.spec import ERRORS, ApiError, Problems, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import audited_since
@@ -90,8 +90,9 @@ class IfMatchHeaders(BaseModel):
     if_match: str = Field(alias="If-Match", description="the entry's ETag, as its GET gave it (without it 428; an older one 412)")
 
 
-def _version_seen(entry: CrfEntry) -> int | None:
-    """The version of the entry the client changes, from If-Match (428 without one); None: no tag of this entry."""
+def _version_seen(entry: CrfEntry) -> int:
+    """The version of the entry the client changes, from If-Match: 428 without one, 412 when no strong tag in it is
+    this entry's (nonsense, a weak tag, another entry's)."""
     header = request.headers.get("If-Match", "").strip()
     if not header:
         raise ApiError.one(
@@ -106,7 +107,11 @@ def _version_seen(entry: CrfEntry) -> int | None:
         match = re.fullmatch(rf"entry-{entry.id}-v(\d{{1,18}})", tag)
         if match:
             return int(match.group(1))
-    return None
+    raise ApiError.one(
+        412,
+        f"If-Match: not an ETag of entry {entry.id} (weak tags are not accepted); read the entry (GET /api/v1/entries/{entry.id}) for its ETag.",
+        "If-Match",
+    )
 
 
 # -- reading -------------------------------------------------------------------------------------------------------
@@ -185,10 +190,7 @@ class EntryQuery(PageQuery):
     visit: str | None = Field(default=None, max_length=40, description="a visit code of the subject's protocol (m1, m3 ...)")
     instrument: str | None = Field(default=None, max_length=40, description="an instrument code (abi, villalta ...)")
     status: EntryStatus | None = None
-    changed_since: Instant | None = Field(
-        default=None,
-        description="entries saved, verified, signed, locked or unlocked at or after this instant (ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z)",
-    )
+    changed_since: Instant | None = changed_since_field("entries saved, verified, signed, locked or unlocked")
 
 
 @bp.get("/subjects/<subject_code>/entries")
@@ -246,6 +248,8 @@ def _explain(item: Instrument):
             if error.get("type") == "extra_forbidden":
                 return field, f"{field}: {spec.label} accepts no missing-data code; it must be answered."
             return None
+        if error.get("type") == "value_error":  # the type is right, the value is not (a year outside the rule)
+            return field, f"{field}: {spec.label}: {error['ctx']['error']}."
         return field, f"{field}: {spec.label}: not valid; send {sends(spec)}{_allowed(item, spec)}."
 
     return explain
@@ -338,11 +342,12 @@ def _saved(entry: CrfEntry, status: int = 200) -> Answer:
 
 
 def enterable_visit(subject_code: str, visit_code: str) -> Visit:
-    """The visit, if the user sees its subject and a form of it (else 404) and may enter data at its site (else
-    403), as on the visit's form pages."""
-    subject = subject_or_404(current_user, subject_code)
-    visit = visit_by_code(subject, visit_code)
-    if visit is None or not instrument_codes(current_user, subject, visit):
+    """The visit, if the user sees its subject, a form of it, and the form the body names (else 404), and may enter
+    data at its site (else 403), as on the visit's form pages. The form is checked here, before a repeated
+    Idempotency-Key is answered: a user who may no longer see it (made a blinded assessor) never gets that answer."""
+    visit = visit_or_404(current_user, subject_code, visit_code)
+    subject = visit.subject
+    if not instrument_codes(current_user, subject, visit) or form_hidden(current_user, subject, visit, body_field("instrument")):
         abort(404)
     require(current_user, Action.ENTER_DATA, subject.study_id, subject.site_id)
     return visit
@@ -430,7 +435,7 @@ class EntryResource(MethodView):
     """One entry: read (GET) and changed (PATCH) at one URL.
 
     One rule for both methods: werkzeug checks a rule's methods before it converts the id, so with a rule per method
-    an id beyond 64 bits would be answered 405 (by the other method's rule) instead of 404.
+    an id beyond `ecrf.guards.ID_MAX` (2**31 - 1) would be answered 405 (by the other method's rule) instead of 404.
     """
 
     @spec.validate(resp=Response(HTTP_200=EntryOut, **ERRORS), tags=["entries"])

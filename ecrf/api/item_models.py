@@ -20,9 +20,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, RootModel, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, RootModel, create_model
 
 from ecrf.api.paging import Page
+from ecrf.api.scope import in_years
 from ecrf.crfs.items import Item, Kind
 from ecrf.crfs.models import CrfData, EntryStatus, MissingCode
 from ecrf.crfs.registry import Instrument, registry
@@ -39,7 +40,10 @@ KIND_TYPES: dict[Kind, tuple[Any, str]] = {
     Kind.YES_NO: (bool, "true or false"),
     Kind.TICK: (bool, "true (ticked) or false"),
     Kind.DATE: (date, "a date as a string YYYY-MM-DD"),
-    Kind.DATETIME: (datetime, "a date and time as an ISO 8601 string (with an offset; without one, the site's local time)"),
+    Kind.DATETIME: (
+        Annotated[datetime, AfterValidator(in_years)],
+        "a date and time as an ISO 8601 string (with an offset; without one, the site's local time)",
+    ),
     Kind.PARTIAL_DATE: (str, f"a string {PARTIAL_DATE_FORMATS}"),
     Kind.TEXT: (str, "a string"),
 }

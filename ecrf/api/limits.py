@@ -25,8 +25,8 @@ from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
 from ecrf.api.blueprint import OPEN_ENDPOINTS, READ_METHODS, bp, request_token
-from ecrf.api.spec import error_response
 from ecrf.extensions import db
+from ecrf.guards import api_error_response
 
 #: The settings holding the limits (Flask-Limiter's notation: "600 per minute", "10/second; 500/hour"; empty: none).
 LIMIT_SETTINGS = ("ECRF_API_RATE_LIMIT", "ECRF_API_WRITE_RATE_LIMIT")
@@ -94,4 +94,4 @@ def too_many_requests(error: RateLimitExceeded):
     counted = "writes" if request.method not in READ_METHODS and error.limit.methods else "requests"
     name = f" with the token '{token.name}'" if token is not None else ""
     message = f"Too many {counted}{name}: the limit is {error.limit.limit}, for all your tokens together. Try again in {seconds} seconds."
-    return error_response(429, [(None, message)], {"Retry-After": str(seconds)})
+    return api_error_response(429, [(None, message)], {"Retry-After": str(seconds)})

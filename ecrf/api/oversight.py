@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ecrf.access import Action
 from ecrf.api.blueprint import bp
 from ecrf.api.paging import Page, PageQuery, page
-from ecrf.api.scope import Instant, SiteCode, checked_first, list_sites, study_visible
+from ecrf.api.scope import Instant, SiteCode, changed_since_field, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, spec
 from ecrf.api.threads import QueryThread, query_thread
 from ecrf.audit.models import audited_since
@@ -58,9 +58,7 @@ class FlagListQuery(PageQuery):
 
     site: SiteCode = None
     status: FlagStatus | None = None
-    changed_since: Instant | None = Field(
-        default=None, description="only flags raised or changed at or after this instant (ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z)"
-    )
+    changed_since: Instant | None = changed_since_field("only flags raised or changed")
 
 
 class QueryList(Page[QueryThread]):

@@ -26,10 +26,13 @@ from ecrf.subjects.models import Subject
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D", bound=date)
 
 
-def _in_years(value: date) -> date:
-    """Years outside 1900 to 2100 are typing slips, as the forms say (and keep date arithmetic in range)."""
+def in_years(value: D) -> D:
+    """A date or date-time's year by the one rule (`ecrf.partial_dates.year_problem`): outside 1900 to 2100 it is a
+    typing slip, as the forms say, refused before any arithmetic with it (a zone's offset at year 1 or 9999
+    overflows)."""
     problem = year_problem(value.year)
     if problem:
         raise ValueError(problem)
@@ -37,9 +40,18 @@ def _in_years(value: date) -> date:
 
 
 #: A calendar date, written YYYY-MM-DD (bodies are read strictly: a number or a date-time is refused).
-IsoDate = Annotated[date, AfterValidator(_in_years), Field(examples=["2027-03-01"])]
+IsoDate = Annotated[date, AfterValidator(in_years), Field(examples=["2027-03-01"])]
+#: How an instant is written (in the document's descriptions).
+INSTANT_WRITTEN = "ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z"
 #: An instant with its offset from UTC (ISO 8601), e.g. for `changed_since`.
-Instant = Annotated[AwareDatetime, AfterValidator(_in_years), Field(examples=["2027-03-01T00:00:00Z"])]
+Instant = Annotated[AwareDatetime, AfterValidator(in_years), Field(examples=["2027-03-01T00:00:00Z"])]
+
+
+def changed_since_field(what: str) -> Any:
+    """A list's optional `changed_since` filter (an `Instant`), described as `what` "at or after this instant"."""
+    return Field(default=None, description=f"{what} at or after this instant ({INSTANT_WRITTEN})")
+
+
 #: A local time of day, written HH:MM or HH:MM:SS.
 IsoTime = Annotated[time, Field(examples=["09:30"])]
 #: A site's code in a list's filter (`site: SiteCode = None`).

@@ -17,9 +17,9 @@ from pydantic import BaseModel
 from spectree import SecurityScheme, SpecTree
 from spectree.models import SecureType, SecuritySchemeData
 
-from ecrf.guards import API_PREFIX, api_error_response
+from ecrf.guards import API_PREFIX
 
-__all__ = ["API_PREFIX", "ERRORS", "ApiError", "Problem", "Problems", "error_response", "spec", "validation_problems"]
+__all__ = ["API_PREFIX", "ERRORS", "ApiError", "Problem", "Problems", "spec", "validation_problems"]
 
 
 class Problem(BaseModel):
@@ -52,10 +52,6 @@ class ApiError(Exception):
     def one(cls, status: int, message: str, field: str | None = None, headers: Mapping[str, str] | None = None) -> ApiError:
         """An error with one problem."""
         return cls(status, [(field, message)], headers)
-
-
-#: The API's error answer (one place: `ecrf.guards.api_error_response`).
-error_response = api_error_response
 
 
 def _field(location: Sequence[Any]) -> str | None:

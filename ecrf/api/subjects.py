@@ -23,11 +23,11 @@ from spectree import Response
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ecrf.access import Action, can, may_record_visit, subject_or_404
+from ecrf.access import Action, can, may_record_visit, subject_or_404, visit_or_404
 from ecrf.api.blueprint import bp
 from ecrf.api.bodies import parsed_body
 from ecrf.api.paging import Page, PageQuery, page
-from ecrf.api.scope import Instant, IsoDate, SiteCode, body_fields, checked_first, list_sites, study_visible
+from ecrf.api.scope import Instant, IsoDate, SiteCode, body_fields, changed_since_field, checked_first, list_sites, study_visible
 from ecrf.api.spec import ERRORS, spec
 from ecrf.api.writing import Answer, IdempotencyHeaders, api_write
 from ecrf.audit.models import AuditEvent
@@ -35,7 +35,7 @@ from ecrf.clock import site_today
 from ecrf.studies.models import Study
 from ecrf.subjects.models import Subject, SubjectStatus
 from ecrf.visits.models import Visit
-from ecrf.visits.services import mark_missed, record_visit_date, visit_by_code
+from ecrf.visits.services import mark_missed, record_visit_date
 from ecrf.visits.windows import WindowStatus
 
 # -- representations ---------------------------------------------------------------------------------------------
@@ -90,10 +90,7 @@ class SubjectListQuery(PageQuery):
 
     site: SiteCode = None
     status: SubjectStatus | None = None
-    changed_since: Instant | None = Field(
-        default=None,
-        description="only subjects with a change audited at or after this instant (ISO 8601 with offset, e.g. 2027-03-01T00:00:00Z)",
-    )
+    changed_since: Instant | None = changed_since_field("only subjects with a change audited")
 
 
 class VisitDateBody(BaseModel):
@@ -196,9 +193,7 @@ def subject(subject_code: str):
 
 def recordable_visit(subject_code: str, visit_code: str) -> Visit:
     """The visit, if the user sees its subject (else 404) and may record it (else 403), as on the visit page."""
-    visit = visit_by_code(subject_or_404(current_user, subject_code), visit_code)
-    if visit is None:
-        abort(404)
+    visit = visit_or_404(current_user, subject_code, visit_code)
     if not may_record_visit(current_user, visit.subject, visit):
         abort(403)
     return visit

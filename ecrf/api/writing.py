@@ -9,7 +9,9 @@ they lack; what it returns (the object the route writes to) is given to the view
 Idempotency-Key: the first answer (2xx) of a key is stored with the request's method, path and a digest of its
 body, in the same transaction as the write. The same token sending the same key again gets that answer again
 (header `Idempotent-Replayed: true`), with nothing written, provided its user still passes the route's access check
-(a user who lost their membership, or their right, gets 404 or 403, never the stored answer); the same key with
+(a user who lost their membership, or their right, gets 404 or 403, never the stored answer). So a route's check
+covers everything its answer shows, not only the object of the path: a new entry's check also judges the form the
+body names (`ecrf.api.entries.enterable_visit`). The same key with
 another request is refused (422). An answer is kept `IDEMPOTENCY_RETENTION` (a day, `ecrf.api.jobs`): after that
 the key is new again.
 Two requests with one key at the same moment: the database's unique key lets one write, the other then replays
@@ -37,9 +39,10 @@ from ecrf.api.jobs import kept_since
 from ecrf.api.models import IdempotentRequest
 from ecrf.api.scope import checked_first
 from ecrf.api.spec import ApiError
-from ecrf.db import commit_with_retry, lost_race
+from ecrf.db import commit_with_retry, lost_race, race_kind
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
+from ecrf.guards import CONTROL_CHARACTER, control_character_in
 from ecrf.web import RACE_ATTEMPTS, RACE_LOST, SQLITE_BUSY_ATTEMPTS
 
 KEY_HEADER = "Idempotency-Key"
@@ -80,6 +83,8 @@ def _key() -> str | None:
         return None
     if not key.strip() or len(key) > KEY_LENGTH:
         raise ApiError.one(422, f"{KEY_HEADER}: 1 to {KEY_LENGTH} characters (a UUID is a good key).", KEY_HEADER)
+    if found := CONTROL_CHARACTER.search(key):  # (PostgreSQL refuses text holding NUL)
+        raise ApiError(422, [control_character_in(KEY_HEADER, found.group())])
     return key
 
 
@@ -164,7 +169,7 @@ def api_write(*, check: Callable[..., object], gives: str | None = None, retry_r
                         raise
                     if key is not None and (replay := _replay(key)) is not None:
                         return replay  # the race was with this very request, sent twice
-                    current_app.logger.info("%s lost a race (attempt %s of %s): %s", request.endpoint, attempt, attempts, error)
+                    current_app.logger.info("%s lost a race (attempt %s of %s): %s", request.endpoint, attempt, attempts, race_kind(error))
                     if attempt < attempts:
                         continue
                     raise (on_race() if on_race is not None else ApiError.one(409, RACE_LOST)) from error

@@ -31,3 +31,23 @@ def test_compute_fills_abi_and_band_per_leg(context):
     )
     compute(data, context())
     assert (data.abi_right, data.band_right, data.abi_left, data.band_left) == (Decimal("0.86"), "abnormal", Decimal("1.07"), "normal")
+
+
+class _TwoRulesOneMessage(AbiForm):
+    """An ABI form where two rules refuse one item with the same words (as a date checked twice would)."""
+
+    def check(self) -> None:
+        super().check()
+        for _rule in range(2):
+            self.fail("pt_right", "Posterior tibial, right (mmHg): check the value against the source.")
+            self.fail(None, "The exam is not plausible.")
+
+
+def test_plain_errors_name_each_problem_once(app, context):
+    with app.test_request_context(method="POST"):
+        form = _TwoRulesOneMessage.from_plain(dict(EXAMPLES["abi"]), {}, context=context())
+        assert not form.validate_entry(True)
+        assert form.plain_errors() == [
+            ("values.pt_right", "Posterior tibial, right (mmHg): check the value against the source."),
+            (None, "The exam is not plausible."),
+        ]
