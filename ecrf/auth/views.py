@@ -47,6 +47,7 @@ from ecrf.auth.sessions import (
 from ecrf.clock import now_utc
 from ecrf.db import commit_with_retry
 from ecrf.extensions import db, login_manager
+from ecrf.notify.digest import preview
 from ecrf.web import FAILED, Repeated, act, submit
 from forms.auth import ChangePasswordForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
 from forms.tokens import ApiTokenForm
@@ -188,6 +189,12 @@ def account():
 def _account_page(form: ApiTokenForm):
     user = current_user._get_current_object()
     return render_template("auth/account.html", form=form, tokens=tokens_of(user), history=token_history(user), now=now_utc())
+
+
+@bp.route("/account/digest")
+def digest_preview():
+    """Tomorrow's daily email of the user, as it would be built from the data now (links, counts, subject line)."""
+    return render_template("auth/digest_preview.html", preview=preview(current_user._get_current_object(), now_utc()))
 
 
 @bp.route("/account/tokens", methods=["POST"])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from flask import current_app, render_template
+from markupsafe import Markup
 from sqlalchemy import select
 
 from ecrf.auth.models import Membership, User
-from ecrf.clock import to_local
+from ecrf.clock import local_today, to_local
 from ecrf.extensions import db
 from ecrf.studies.models import Site
 from ecrf.worklist.services import Worklist, build_worklist
@@ -77,15 +78,55 @@ def build_digest(user: User, now: datetime) -> Digest | None:
     return Digest(user, worklist, [groups[key] for key in sorted(groups)], now)
 
 
-def render(digest: Digest, local_date) -> tuple[str, str, str]:
-    """(subject line, plain text, HTML) of a digest; every item links to its page."""
+#: How the subject line counts each kind: (key of `Digest.counts`, one, several).
+_COUNTED = (
+    ("opening", "window opening", "windows opening"),
+    ("flags", "flag", "flags"),
+    ("sae", "SAE report due", "SAE reports due"),
+    ("queries", "query", "queries"),
+)
+
+
+def counted(n: int, one: str, several: str) -> str:
+    """`n` things in words that agree with the number: "1 flag", "2 flags", "0 overdue visits"."""
+    return f"{n} {one if n == 1 else several}"
+
+
+def subject_line(digest: Digest, local_date: date) -> str:
+    """The digest's subject: its date and what it holds ("eCRF 2027-03-10: 1 overdue visit, 2 flags")."""
     counts = digest.counts
-    parts = [f"{counts['overdue']} overdue visit{'s' * (counts['overdue'] != 1)}"]
-    parts += [
-        f"{n} {label}"
-        for label, n in (("windows opening", counts["opening"]), ("flags", counts["flags"]), ("SAE reports due", counts["sae"]), ("queries", counts["queries"]))
-        if n
-    ]
-    subject = f"eCRF {local_date.isoformat()}: " + ", ".join(parts)
-    context = {"digest": digest, "local_date": local_date, "base": current_app.config["ECRF_BASE_URL"].rstrip("/"), "to_local": to_local}
-    return subject, render_template("email/digest.txt", **context), render_template("email/digest.html", **context)
+    parts = [counted(counts["overdue"], "overdue visit", "overdue visits")]
+    parts += [counted(counts[key], one, several) for key, one, several in _COUNTED if counts[key]]
+    return f"eCRF {local_date.isoformat()}: " + ", ".join(parts)
+
+
+def _context(digest: Digest, local_date: date) -> dict:
+    # Links start with the configured address of the app (ECRF_BASE_URL), never the address a request came in by.
+    return {"digest": digest, "local_date": local_date, "base": current_app.config["ECRF_BASE_URL"].rstrip("/"), "to_local": to_local}
+
+
+def render(digest: Digest, local_date: date) -> tuple[str, str, str]:
+    """(subject line, plain text, HTML) of a digest; every item links to its page."""
+    context = _context(digest, local_date)
+    return subject_line(digest, local_date), render_template("email/digest.txt", **context), render_template("email/digest.html", **context)
+
+
+@dataclass
+class Preview:
+    """What the user's next digest would say if it were built now: its date, subject line and content (HTML)."""
+
+    local_date: date
+    subject: str | None
+    body: Markup | None
+
+
+def preview(user: User, now: datetime) -> Preview:
+    """Tomorrow's digest of `user` (their home site's tomorrow) from the data as it is now; no subject and body when
+    it would be empty (an empty digest is not sent)."""
+    home = home_site(user)
+    tomorrow = (local_today(home.timezone, now) if home else now.date()) + timedelta(days=1)
+    digest = build_digest(user, now)
+    if digest is None:
+        return Preview(tomorrow, None, None)
+    body = Markup(render_template("email/digest_body.html", **_context(digest, tomorrow)))  # (escaped by its template)
+    return Preview(tomorrow, subject_line(digest, tomorrow), body)
