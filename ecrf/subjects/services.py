@@ -8,9 +8,10 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ecrf.access import scoped
 from ecrf.auth.models import User
 from ecrf.clock import now_utc, site_today, to_local
 from ecrf.errors import InvalidInput
@@ -201,3 +202,35 @@ def end_participation(subject: Subject, status: SubjectStatus | None, on: date, 
     subject.status, subject.status_date, subject.status_reason = status, on, reason.strip()
     db.session.flush()
     subject_changed.send(subject, by=by)  # its receiver refreshes the subject's flags
+
+
+#: Longest text the subject search takes (a study subject ID is at most 32 characters).
+SEARCH_LENGTH = 32
+#: At most this many subjects are listed for a search (the rest is counted).
+SEARCH_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a subject search found among the user's subjects: the one subject with exactly that ID, or those whose ID
+    contains the text (at most SEARCH_LIMIT, in ID order), and how many there are in all."""
+
+    exact: Subject | None
+    subjects: list[Subject]
+    total: int
+
+
+def find_subjects(user: User, text: str) -> Found:
+    """The user's subjects (their sites only, as everywhere) whose study subject ID is `text` or contains it; case and
+    surrounding spaces do not matter. A text too long to be an ID is refused naming the field."""
+    wanted = " ".join((text or "").split()).upper()
+    if len(wanted) > SEARCH_LENGTH:
+        raise InvalidInput.at("q", f"Subject ID: at most {SEARCH_LENGTH} characters (you gave {len(wanted)}).")
+    if not wanted:
+        return Found(None, [], 0)
+    like = "%" + wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    matching = scoped(select(Subject).where(func.upper(Subject.subject_code).like(like, escape="\\")), user)
+    total = db.session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    subjects = list(db.session.scalars(matching.order_by(Subject.subject_code).limit(SEARCH_LIMIT)))
+    exact = next((subject for subject in subjects if subject.subject_code.upper() == wanted), None)
+    return Found(exact, subjects, total)

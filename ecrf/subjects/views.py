@@ -1,18 +1,32 @@
 """A subject's page: the visit timeline."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ecrf.access import Action, require, subject_or_404
 from ecrf.clock import site_today
+from ecrf.errors import InvalidInput
 from ecrf.pages import subject_offers
 from ecrf.protocols import protocol_for
 from ecrf.subjects.models import SubjectStatus
-from ecrf.subjects.services import LEAVING, end_participation, next_visit
+from ecrf.subjects.services import LEAVING, end_participation, find_subjects, next_visit
 from ecrf.web import FAILED, submit
 from forms.subjects import EndParticipationForm
 
 bp = Blueprint("subjects", __name__, url_prefix="/subjects")
+
+
+@bp.route("/search")
+def search():
+    """Find a subject by study subject ID (the navigation's search): straight to it when the ID is exact, else a list."""
+    text = request.args.get("q", "")
+    try:
+        found = find_subjects(current_user, text)
+    except InvalidInput as error:
+        return render_template("subjects/search.html", text=text, found=None, problem=error.problems[0][1]), 400
+    if found.exact is not None:
+        return redirect(url_for("subjects.detail", subject_code=found.exact.subject_code))
+    return render_template("subjects/search.html", text=text, found=found, problem=None)
 
 
 @bp.route("/<subject_code>")
