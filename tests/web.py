@@ -54,7 +54,8 @@ class WebUser:
 
 def hidden_fields(page: str, action: str | None = None) -> dict[str, str]:
     """The hidden fields a browser would post with a form of `page`: the form posting to `action` (a path), or,
-    without one, the first form that posts to the page itself (no action), else the page's first form."""
+    without one, the first form that posts to the page itself (no action), else the page's first form that posts
+    (not the navigation's search, a GET form)."""
     forms = _FORM.findall(page)
 
     def target(form: str) -> str | None:
@@ -64,7 +65,8 @@ def hidden_fields(page: str, action: str | None = None) -> dict[str, str]:
     if action is not None:
         chosen = [form for form in forms if (t := target(form)) is not None and t.split("?")[0].endswith(action)][:1]
     else:
-        chosen = [form for form in forms if target(form) is None][:1] or forms[:1]
+        posting = [form for form in forms if 'method="post"' in form.split(">", 1)[0].lower()]
+        chosen = [form for form in forms if target(form) is None][:1] or posting[:1] or forms[:1]
     fields: dict[str, str] = {}
     for form in chosen:
         for tag in _HIDDEN.findall(form):
