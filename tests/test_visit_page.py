@@ -97,3 +97,12 @@ def test_the_blinded_assessor_never_sees_the_arm(client, make_user, make_subject
     for url in ("/", "/studies/angel-icas/sites/SH01", f"/subjects/{subject.subject_code}", f"/subjects/{subject.subject_code}/visits/d90"):
         page = client.get(url).get_data(as_text=True)
         assert "Stent" not in page.replace("angel-icas", ""), url
+
+
+def test_a_visits_page_shows_its_protocol_deviation_with_the_reason(coordinator, subject):
+    url = f"/subjects/{subject.subject_code}/visits/m3"
+    assert 'id="deviations"' not in coordinator.get(url).get_data(as_text=True)
+    post_form(coordinator, url, {"visit_date": "2027-04-16", "deviation_reason": "patient travelling"})
+    page = coordinator.get(url).get_data(as_text=True)
+    deviations = page.split('id="deviations"')[1].split("</dd>")[0]
+    assert "<strong>reason:</strong> patient travelling" in deviations and "2027-04-16" in deviations

@@ -37,3 +37,8 @@ def deviation_log(study_id: int, site_ids: list[int]) -> Sequence[ProtocolDeviat
         .where(ProtocolDeviation.study_id == study_id, ProtocolDeviation.site_id.in_(site_ids))
         .order_by(ProtocolDeviation.recorded_at.desc(), ProtocolDeviation.id.desc())
     ).all()
+
+
+def deviations_of(visit: Visit) -> Sequence[ProtocolDeviation]:
+    """The protocol deviations recorded at a visit, oldest first (shown on its page with their reasons)."""
+    return db.session.scalars(select(ProtocolDeviation).where(ProtocolDeviation.visit_id == visit.id).order_by(ProtocolDeviation.id)).all()

@@ -9,6 +9,7 @@ from ecrf.auth.views import locked_out
 from ecrf.clock import site_today
 from ecrf.crfs.services import SIGNATURE_MEANING, lock_entries, sign_entries, visit_forms
 from ecrf.db import commit_with_retry
+from ecrf.deviations.services import deviations_of
 from ecrf.errors import InvalidInput
 from ecrf.extensions import db
 from ecrf.pages import visit_offers
@@ -44,6 +45,7 @@ def _page(subject, visit, date_form=None, missed_form=None, sign_form=None, firs
         sign_form=sign_form or SignForm(),
         offers=visit_offers(current_user, subject, visit, forms, today),
         first_signature=not session.get(SIGNER_IDENTIFIED) if first_signature is None else first_signature,
+        deviations=deviations_of(visit),
     )
 
 
